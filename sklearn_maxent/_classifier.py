@@ -1,0 +1,520 @@
+"""MaxEntClassifier: validation, encoding and the scikit-learn glue.
+
+The estimator validates and encodes its input, builds an
+:class:`~sklearn_maxent._objective.Objective`, hands it to an optimizer from
+:mod:`sklearn_maxent._optim` and stores the result. It does no math itself.
+"""
+
+import copy
+import warnings
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._objective import Objective
+from ._optim import SGDState, StepSchedule, curvature_bound, minimize, sgd, top_eigenvalue
+from ._penalty import ElasticNet
+from ._softmax import linear_scores, log_softmax, softmax
+
+
+@contextmanager
+def _atomic_fitted_state(estimator):
+    """Restore the estimator's fitted attributes if the block raises.
+
+    Validation sets ``n_features_in_`` and ``feature_names_in_`` before the
+    optimizer runs; a failure (or ``KeyboardInterrupt``) after that must not
+    leave a half-updated model behind.
+    """
+    saved = {k: v for k, v in vars(estimator).items() if k.endswith("_") and not k.startswith("__")}
+    try:
+        yield
+    except BaseException:
+        for key in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")]:
+            if key not in saved:
+                delattr(estimator, key)
+        vars(estimator).update(saved)
+        raise
+
+
+class MaxEntClassifier(ClassifierMixin, BaseEstimator):
+    """Maximum-entropy (softmax, multinomial logistic regression) classifier.
+
+    Minimizes the weighted, penalized cross-entropy
+
+    .. math::
+
+        J(W, b) = \\frac{1}{\\sum_i s_i} \\sum_i s_i \\, CE_i(W, b)
+                  + \\alpha \\left(\\frac{1 - \\rho}{2} \\|W\\|_2^2 + \\rho \\|W\\|_1\\right)
+
+    where ``CE_i = -log P(y_i | x_i)``, ``P = softmax(X W + b)``, ``s_i`` is the
+    sample weight times the class weight, ``rho`` is ``l1_ratio`` and the
+    intercept ``b`` is not penalized. The gradient with respect to the scores
+    is ``P - Y``, the model's expectation minus the observed one, so
+    ``dJ/dW = X^T (P - Y) / sum(s) + penalty gradient``.
+
+    Normalizing by the sum of the weights (not by ``n_samples``) makes a weight
+    of 2 exactly a repeated row, and ``alpha = 1 / (C * sum_i s_i)`` (that is
+    ``1 / (C * n_samples)`` for unit weights), with ``l1_ratio=0``, gives
+    exactly the model of ``LogisticRegression(C=C)``.
+
+    With two classes the model is the logistic one, the softmax with the
+    first class's score fixed at 0: ``coef_`` has one row and
+    ``decision_function`` one column, as in ``LogisticRegression``.
+
+    Parameters
+    ----------
+    alpha : float, default=1e-4
+        Strength of the penalty, >= 0.
+    l1_ratio : float, default=0.0
+        Elastic-net mixing, in [0, 1]: 0 is a pure L2 penalty, 1 pure L1.
+    fit_intercept : bool, default=True
+        Whether to fit an (unpenalized) intercept per class.
+    solver : {"auto", "sgd", "lbfgs"}, default="auto"
+        ``"sgd"``: minibatch SGD only, stopping on the training loss as
+        ``SGDClassifier`` does. ``"lbfgs"``: full-batch L-BFGS on the same
+        gradient (L-BFGS-B with split weights when ``l1_ratio > 0``), to a
+        tight optimum. ``"auto"``: SGD epochs while each lowers the loss by
+        at least 1 %, then L-BFGS from there to ``tol``; it goes straight to
+        L-BFGS when the data make fewer than 10 minibatches.
+    batch_size : int or "auto", default="auto"
+        Rows per minibatch; ``"auto"`` is ``min(256, n_samples)``. 1 is
+        plain SGD.
+    learning_rate : {"adaptive", "constant", "invscaling"}, default="adaptive"
+        Step-size schedule of SGD, as in ``SGDClassifier``: ``"constant"``
+        keeps ``eta0``; ``"invscaling"`` uses ``eta0 / t ** power_t`` with
+        ``t`` the minibatch step count; ``"adaptive"`` keeps ``eta0`` while
+        the loss improves and divides it by 5 when it stalls for
+        ``n_iter_no_change`` epochs. Any schedule's step is divided by 10 when
+        an epoch makes the loss or the weights non-finite.
+    eta0 : float or "auto", default="auto"
+        Initial step size, > 0. ``"auto"`` derives it from the data:
+        ``1 / L_b``, with ``L_b`` the smoothness bound of a minibatch loss
+        (per sample ``(||x_i||^2 + 1) / 2``, since the softmax Hessian's
+        eigenvalues are at most 1/2), so no tuning is needed.
+    power_t : float, default=0.5
+        Exponent of the ``"invscaling"`` schedule.
+    max_iter : int, default=1000
+        Passes over the data at most: SGD epochs plus L-BFGS iterations.
+    tol : float or None, default=1e-4
+        Stopping tolerance. For L-BFGS (``"lbfgs"`` and the end of
+        ``"auto"``) the largest entry of the projected gradient of ``J``;
+        for ``"sgd"`` an epoch counts as no improvement when its loss is above
+        the best loss minus ``tol``. None runs ``max_iter`` SGD epochs.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before ``"sgd"`` stops or, with
+        ``"adaptive"``, lowers its step.
+    shuffle : bool, default=True
+        Whether to shuffle the rows before every SGD epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling and the step-size estimate.
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution when the classes and the
+        features are the same.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, multiplied into the sample weights.
+        ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``,
+        weighted by the sample weights; in ``partial_fit`` the counts are
+        those of all the rows seen so far (``class_count_``).
+    verbose : int, default=0
+        Print one line per epoch when > 0.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    class_count_ : ndarray of shape (n_classes,)
+        Rows seen of each class, weighted by the sample weights; summed over
+        ``partial_fit`` calls.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights; one row for two classes. In the dtype of the training data.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts; centered to sum to 0 for more than two classes (the
+        softmax is unchanged by a common shift).
+    n_iter_ : int
+        Passes over the data made by the last ``fit``, or by the last
+        ``partial_fit`` call.
+    t_ : int
+        SGD steps (minibatch updates) made so far.
+    loss_curve_ : list of float
+        Objective after every SGD epoch and every L-BFGS iteration of the
+        last ``fit`` (SGD values are the mean minibatch loss of the epoch).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.linear_model.LogisticRegression : the same model, full-batch solvers.
+    sklearn.linear_model.SGDClassifier : SGD, one-vs-rest for more than two classes.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_maxent import MaxEntClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MaxEntClassifier(alpha=1e-3, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:1]).round(2)
+    array([[0.97, 0.03, 0.  ]])
+    >>> round(clf.score(X, y), 2)
+    0.98
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"auto", "sgd", "lbfgs"})],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"adaptive", "constant", "invscaling"})],
+        "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        alpha=1e-4,
+        l1_ratio=0.0,
+        fit_intercept=True,
+        solver="auto",
+        batch_size="auto",
+        learning_rate="adaptive",
+        eta0="auto",
+        power_t=0.5,
+        max_iter=1000,
+        tol=1e-10,
+        n_iter_no_change=5,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        class_weight=None,
+        verbose=0,
+    ):
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.class_weight = class_weight
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to ``X``, ``y`` from scratch (or warm-started).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; sparse input is used as CSR and never densified.
+        y : array-like of shape (n_samples,)
+            Class labels of any type.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; unit weights when None.
+
+        Returns
+        -------
+        self : MaxEntClassifier
+            The fitted estimator.
+        """
+        with _atomic_fitted_state(self):
+            X, y = self._validate_X_y(X, y, reset=True)
+            classes = np.unique(y)
+            self._check_two_classes(classes)
+            weights, class_count = self._sample_weights(X, y, classes, sample_weight)
+            objective = self._objective(X, y, classes, weights)
+            coef, intercept = self._initial_parameters(objective, classes)
+            rng = check_random_state(self.random_state)
+            state = SGDState(self._schedule(objective, rng))
+            result = minimize(
+                objective,
+                coef,
+                intercept,
+                state,
+                solver=self.solver,
+                batch_size=self._batch_size(X),
+                max_iter=self.max_iter,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                shuffle=self.shuffle,
+                rng=rng,
+                verbose=self.verbose,
+            )
+            self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
+        if not result.converged:
+            warnings.warn(
+                f"MaxEntClassifier did not converge in max_iter={self.max_iter} passes "
+                "over the data; increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch of minibatch SGD on ``X``, ``y``, continuing the previous ones.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All the classes the stream will contain; required on the first
+            call, and must match ``classes_`` on later calls.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MaxEntClassifier
+        """
+        first_call = not hasattr(self, "classes_")
+        with _atomic_fitted_state(self):
+            X, y = self._validate_X_y(X, y, reset=first_call)
+            classes = self._partial_fit_classes(classes, first_call)
+            unknown = np.setdiff1d(np.unique(y), classes)
+            if unknown.size:
+                raise ValueError(
+                    f"y contains labels {unknown.tolist()} that are not in classes {classes.tolist()}."
+                )
+            weights, class_count = self._sample_weights(
+                X, y, classes, sample_weight, None if first_call else self.class_count_
+            )
+            objective = self._objective(X, y, classes, weights)
+            rng = check_random_state(self.random_state)
+            if first_call:
+                coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
+                intercept = np.zeros(coef.shape[1], dtype=X.dtype)
+                state = SGDState(self._schedule(objective, rng))
+            else:
+                coef = self.coef_.T.astype(X.dtype)
+                intercept = self.intercept_.astype(X.dtype)
+                state = copy.deepcopy(self._sgd_state)
+            result = sgd(
+                objective,
+                coef,
+                intercept,
+                state,
+                batch_size=self._batch_size(X),
+                max_iter=1,
+                tol=None,
+                n_iter_no_change=self.n_iter_no_change,
+                shuffle=self.shuffle,
+                rng=rng,
+                verbose=self.verbose,
+            )
+            self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
+        return self
+
+    # ------------------------------------------------------------ predict
+
+    def decision_function(self, X):
+        """Scores ``X W + b``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For two classes, the score of ``classes_[1]`` (that of
+            ``classes_[0]`` being 0), as in ``LogisticRegression``.
+        """
+        scores = self._scores(X)
+        return scores[:, 1] if self._is_binary() else scores
+
+    def predict(self, X):
+        """Most probable class of each row.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+        """
+        scores = self._scores(X)
+        return self.classes_[scores.argmax(axis=1)]
+
+    def predict_proba(self, X):
+        """Class probabilities, the softmax of the scores.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; rows sum to 1.
+        """
+        return softmax(self._scores(X))
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities, by log-sum-exp (finite where ``log(proba)`` is not).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        return log_softmax(self._scores(X))
+
+    # ------------------------------------------------------------ helpers
+
+    def _validate_X_y(self, X, y, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+        )
+        check_classification_targets(y)
+        return X, y
+
+    @staticmethod
+    def _check_two_classes(classes):
+        if classes.size < 2:
+            raise ValueError(
+                "MaxEntClassifier needs samples of at least 2 classes in the data, "
+                f"but the data contains only one class: {classes[0]!r}."
+            )
+
+    def _partial_fit_classes(self, classes, first_call):
+        if first_call:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            classes = np.unique(np.asarray(classes))
+            self._check_two_classes(classes)
+            return classes
+        if classes is not None and not np.array_equal(self.classes_, np.unique(classes)):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} is not the same as on the first "
+                f"call to partial_fit, {self.classes_.tolist()}."
+            )
+        return self.classes_
+
+    def _sample_weights(self, X, y, classes, sample_weight, previous_class_count=None):
+        """Sample weights times class weights, and the weighted class counts.
+
+        ``"balanced"`` class weights are ``total / (n_classes * count_k)`` of
+        the weighted class counts, accumulated over ``partial_fit`` calls so a
+        stream is balanced by its class frequencies so far.
+        """
+        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        y_index = np.searchsorted(classes, y)
+        class_count = np.bincount(y_index, weights=weights, minlength=classes.size)
+        if previous_class_count is not None:
+            class_count = class_count + previous_class_count
+        if self.class_weight == "balanced":
+            seen = class_count > 0
+            class_weight = np.ones(classes.size)
+            class_weight[seen] = class_count.sum() / (classes.size * class_count[seen])
+        elif self.class_weight is not None:
+            class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+        if self.class_weight is not None:
+            weights = weights * class_weight[y_index].astype(X.dtype)
+        if not weights.sum() > 0:
+            raise ValueError("The sample weights (times the class weights) sum to zero.")
+        return weights, class_count
+
+    def _objective(self, X, y, classes, weights):
+        targets = np.zeros((X.shape[0], classes.size), dtype=X.dtype)
+        targets[np.arange(X.shape[0]), np.searchsorted(classes, y)] = 1
+        penalty = ElasticNet(float(self.alpha), float(self.l1_ratio))
+        return Objective(X, targets, weights, penalty, self.fit_intercept, classes.size == 2)
+
+    def _initial_parameters(self, objective, classes):
+        shape = objective.parameter_shape
+        if (
+            self.warm_start
+            and hasattr(self, "coef_")
+            and self.coef_.T.shape == shape
+            and np.array_equal(self.classes_, classes)
+        ):
+            return self.coef_.T.astype(objective.dtype), self.intercept_.astype(objective.dtype)
+        return np.zeros(shape, dtype=objective.dtype), np.zeros(shape[1], dtype=objective.dtype)
+
+    def _batch_size(self, X):
+        return min(256, X.shape[0]) if self.batch_size == "auto" else self.batch_size
+
+    def _schedule(self, objective, rng):
+        if self.eta0 != "auto":
+            return StepSchedule(self.learning_rate, float(self.eta0), float(self.power_t))
+        X = objective.X
+        row_norms = X.multiply(X).sum(axis=1) if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
+        # A row of weight w_i n counts w_i n times in a minibatch estimate.
+        weight_scale = float(objective.weights.max()) * objective.n_samples
+        bound = curvature_bound(
+            X,
+            objective.fit_intercept,
+            self._batch_size(X),
+            objective.penalty.l2,
+            float(np.max(row_norms)) * weight_scale,
+            top_eigenvalue(X, objective.fit_intercept, rng),
+        )
+        return StepSchedule(self.learning_rate, 1.0 / bound, float(self.power_t))
+
+    def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
+        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise FloatingPointError(
+                "The optimizer produced non-finite weights; the model was not updated. "
+                "Scale the features or lower eta0."
+            )
+        if self.fit_intercept and classes.size > 2:
+            intercept -= intercept.mean()
+        self.classes_ = classes
+        self.class_count_ = class_count
+        self.coef_ = np.ascontiguousarray(coef.T)
+        self.intercept_ = intercept
+        self.n_iter_ = int(n_iter)
+        self.t_ = state.t
+        self.loss_curve_ = [float(v) for v in curve]
+        self._sgd_state = state
+
+    def _is_binary(self):
+        return self.classes_.size == 2
+
+    def _scores(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
+        return linear_scores(X, self.coef_.T, self.intercept_, self._is_binary())

@@ -1,0 +1,516 @@
+"""Optimizers for :class:`~sklearn_maxent._objective.Objective`.
+
+Two methods on the same ``E_est - E_obs`` gradient:
+
+* :func:`sgd` - minibatch stochastic gradient descent: cheap epochs that make
+  fast early progress on large data, and the only choice for streams
+  (``partial_fit``), where the full data is never seen at once.
+* :func:`lbfgs` - full-batch L-BFGS(-B): converges tightly (superlinearly
+  near the optimum) where SGD's noise would stall it.
+
+The ``"auto"`` solver of the estimator runs :func:`sgd` while its epochs pay
+and hands the result to :func:`lbfgs` to finish. Nothing here knows of
+scikit-learn; the caller owns validation, encoding and warnings.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+from scipy.sparse.linalg import LinearOperator, cg
+
+# Below this base step 'adaptive' gives up, as SGDClassifier does.
+_MIN_ADAPTIVE_STEP = 1e-6
+# A step that makes the loss non-finite is divided by this before retrying.
+_BACKOFF_FACTOR = 10.0
+# The "auto" solver hands over from SGD to L-BFGS once an epoch lowers the
+# loss by less than this fraction ...
+AUTO_STALL_RATIO = 1e-2
+# ... and starts with SGD only when the data make this many minibatches:
+# on fewer, an L-BFGS iteration costs less than an SGD epoch's overhead.
+AUTO_MIN_BATCHES = 10
+# Largest gradient entry at which L-BFGS hands over to Newton steps: measured
+# on digits and a 50,000 x 100 problem (tol=1e-10), handing over here took
+# 32 and 79 passes, against 155 and 194 for L-BFGS all the way.
+NEWTON_HANDOFF = 1e-4
+
+
+def curvature_bound(X, fit_intercept, batch_size, l2, max_squared_norm, top_eigenvalue):
+    """Smoothness constant of a minibatch cross-entropy gradient.
+
+    The Hessian of the softmax cross-entropy with respect to the scores,
+    ``diag(P) - P P^T``, has eigenvalues at most 1/2, so one sample's loss is
+    ``L_i = (||x_i||^2 + fit_intercept) / 2``-smooth and the full loss
+    ``L = top_eigenvalue(X^T X / n) / 2``-smooth. For minibatches of ``b``
+    samples drawn without replacement the expected smoothness interpolates
+    between the two (Gower et al., 2019, "SGD: general analysis and improved
+    rates", Proposition 3.8):
+    ``L_b = (n - b) / (b (n - 1)) * L_max + n (b - 1) / (b (n - 1)) * L``.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Only its number of rows is used.
+    fit_intercept : bool
+    batch_size : int
+    l2 : float
+        Strength of the L2 penalty, added to the bound.
+    max_squared_norm : float
+        ``max_i ||x_i||^2``.
+    top_eigenvalue : float
+        Largest eigenvalue of ``X^T X / n`` (with the intercept column).
+
+    Returns
+    -------
+    float
+    """
+    n = X.shape[0]
+    l_max = 0.5 * (max_squared_norm + fit_intercept)
+    l_full = 0.5 * top_eigenvalue
+    if n <= 1:
+        return l_max + l2
+    b = min(batch_size, n)
+    return (n - b) / (b * (n - 1)) * l_max + n * (b - 1) / (b * (n - 1)) * l_full + l2
+
+
+def top_eigenvalue(X, fit_intercept, rng, n_rows=10_000, n_power_iter=20):
+    """Estimate the largest eigenvalue of ``X^T X / n`` by power iteration.
+
+    A random subsample of ``n_rows`` rows keeps it cheaper than one epoch;
+    the intercept enters as a column of ones.
+    """
+    if X.shape[0] > n_rows:
+        X = X[np.sort(rng.choice(X.shape[0], n_rows, replace=False))]
+    v = rng.standard_normal(X.shape[1] + fit_intercept)
+    eigenvalue = 0.0
+    for _ in range(n_power_iter):
+        v /= np.linalg.norm(v)
+        Xv = X @ v[: X.shape[1]]
+        if fit_intercept:
+            Xv = Xv + v[-1]
+        w = np.concatenate([X.T @ Xv, [Xv.sum()]]) if fit_intercept else X.T @ Xv
+        eigenvalue = float(v @ w) / X.shape[0]
+        v = w
+    return eigenvalue
+
+
+@dataclass
+class StepSchedule:
+    """Step size of minibatch SGD as a function of the step count ``t``.
+
+    ``"constant"``: ``eta0``; ``"invscaling"``: ``eta0 / (t + 1) ** power_t``;
+    ``"adaptive"``: ``eta0``, divided by 5 by :func:`sgd` whenever the loss
+    stops improving. ``eta0`` is lowered when a step makes the loss blow up.
+    """
+
+    kind: str
+    eta0: float
+    power_t: float = 0.5
+
+    def __call__(self, t):
+        if self.kind == "invscaling":
+            return self.eta0 / (t + 1.0) ** self.power_t
+        return self.eta0
+
+
+@dataclass
+class SGDState:
+    """What minibatch SGD carries from one call to the next (``partial_fit``)."""
+
+    schedule: StepSchedule
+    t: int = 0
+    best_loss: float = np.inf
+    no_improvement: int = 0
+    loss_curve: list = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    """How a run of an optimizer ended."""
+
+    n_iter: int
+    converged: bool
+    loss_curve: list
+
+
+def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
+    """One pass over ``order`` in minibatches, updating ``coef`` and ``intercept`` in place.
+
+    Returns the mean of the minibatch losses, each taken before its step (an
+    estimate of the epoch's data loss that costs no extra pass), or None as
+    soon as a step makes the loss or the weights non-finite.
+    """
+    penalty = objective.penalty
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        loss, grad_coef, grad_intercept = objective.data_loss_gradient(coef, intercept, rows)
+        if not np.isfinite(loss):
+            return None
+        step = state.schedule(state.t)
+        state.t += 1
+        penalty.shrink(coef, step)
+        coef -= coef.dtype.type(step) * grad_coef
+        if objective.fit_intercept:
+            intercept -= intercept.dtype.type(step) * grad_intercept
+        total += loss * len(rows)
+    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return None
+    return total / len(order)
+
+
+def sgd(
+    objective,
+    coef,
+    intercept,
+    state,
+    *,
+    batch_size,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    shuffle,
+    rng,
+    stall_ratio=None,
+    verbose=0,
+):
+    """Minibatch SGD on ``objective``, updating ``coef`` and ``intercept`` in place.
+
+    An epoch counts as no improvement when its loss is above
+    ``best_loss - tol``; after ``n_iter_no_change`` such epochs the run stops
+    (or, for the ``"adaptive"`` schedule, the step is divided by 5 until it is
+    below 1e-6). An epoch whose loss or weights become non-finite is undone
+    and retried with a step ten times smaller.
+
+    Parameters
+    ----------
+    objective : Objective
+    coef, intercept : ndarray
+        Starting point, overwritten with the result.
+    state : SGDState
+        Step count, schedule and stopping bookkeeping, updated.
+    batch_size : int
+    max_iter : int
+        Epochs at most.
+    tol : float or None
+        None disables stopping on the loss: exactly ``max_iter`` epochs.
+    n_iter_no_change : int
+    shuffle : bool
+    rng : numpy.random.Generator
+    stall_ratio : float or None
+        If given, also stop (as converged) once an epoch lowers the loss by
+        less than this fraction of it: the hand-over point of the ``"auto"``
+        solver.
+    verbose : int
+
+    Returns
+    -------
+    Result
+    """
+    n = objective.n_samples
+    order = np.arange(n)
+    start_time = time.perf_counter()
+    previous = np.inf
+    for epoch in range(1, max_iter + 1):
+        if shuffle:
+            rng.shuffle(order)
+        saved = coef.copy(), intercept.copy(), state.t
+        data_loss = _sgd_epoch(objective, coef, intercept, state, batch_size, order)
+        if data_loss is None:
+            coef[:], intercept[:], state.t = saved
+            state.schedule.eta0 /= _BACKOFF_FACTOR
+            if verbose:
+                print(f"-- Epoch {epoch}: loss diverged, step backed off to {state.schedule.eta0:.3g}")
+            continue
+        loss = data_loss + objective.penalty.value(coef)
+        state.loss_curve.append(loss)
+        if verbose:
+            print(
+                f"-- Epoch {epoch}, loss: {loss:.6g}, step: {state.schedule(state.t):.3g}, "
+                f"time: {time.perf_counter() - start_time:.2f} s"
+            )
+        if stall_ratio is not None and previous - loss < stall_ratio * abs(loss):
+            return Result(epoch, True, state.loss_curve)
+        previous = loss
+        if tol is None:
+            continue
+        if loss > state.best_loss - tol:
+            state.no_improvement += 1
+        else:
+            state.no_improvement = 0
+        state.best_loss = min(state.best_loss, loss)
+        if state.no_improvement >= n_iter_no_change:
+            state.no_improvement = 0
+            if state.schedule.kind != "adaptive":
+                return Result(epoch, True, state.loss_curve)
+            state.schedule.eta0 /= 5.0
+            if state.schedule.eta0 < _MIN_ADAPTIVE_STEP:
+                return Result(epoch, True, state.loss_curve)
+    return Result(max_iter, tol is None, state.loss_curve)
+
+
+def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
+    """Full-batch L-BFGS-B on ``objective``, updating ``coef`` and ``intercept`` in place.
+
+    The L1 part of the penalty is not differentiable at 0; it is handled
+    exactly by splitting ``W = W+ - W-`` with ``W+, W- >= 0``, on which
+    ``||W||_1 = sum(W+ + W-)`` is linear, and bounding both halves at 0. The
+    optimum has exact zeros where both halves sit on their bound.
+
+    Parameters
+    ----------
+    objective : Objective
+    coef, intercept : ndarray
+    max_iter : int
+        Iterations at most.
+    tol : float
+        Stop when the largest entry of the projected gradient is below it.
+    verbose : int
+
+    Returns
+    -------
+    Result
+    """
+    shape = coef.shape
+    size = coef.size
+    dtype = objective.dtype
+    l1 = objective.penalty.l1
+    split = objective.penalty.has_l1
+    fit_intercept = objective.fit_intercept
+    curve = []
+
+    def unpack(theta):
+        w = theta[:size] - theta[size : 2 * size] if split else theta[:size]
+        b = theta[-shape[1] :] if fit_intercept else intercept
+        return w.reshape(shape).astype(dtype, copy=False), np.asarray(b, dtype=dtype)
+
+    def value_gradient(theta):
+        w, b = unpack(theta)
+        loss, grad_coef, grad_intercept = objective.smooth_value_gradient(w, b)
+        parts = [grad_coef.ravel()]
+        if split:
+            loss += l1 * float(theta[: 2 * size].sum())
+            parts = [grad_coef.ravel() + l1, l1 - grad_coef.ravel()]
+        if fit_intercept:
+            parts.append(grad_intercept)
+        return loss, np.concatenate(parts).astype(np.float64, copy=False)
+
+    parts = [np.maximum(coef, 0).ravel(), np.maximum(-coef, 0).ravel()] if split else [coef.ravel()]
+    if fit_intercept:
+        parts.append(intercept)
+    theta0 = np.concatenate(parts).astype(np.float64)
+    bounds = None
+    if split:
+        bounds = [(0, None)] * (2 * size) + [(None, None)] * (shape[1] if fit_intercept else 0)
+    result = optimize.minimize(
+        value_gradient,
+        theta0,
+        method="L-BFGS-B",
+        jac=True,
+        bounds=bounds,
+        callback=lambda intermediate_result: curve.append(float(intermediate_result.fun)),
+        options={
+            "maxiter": max_iter,
+            "maxls": 50,
+            "gtol": tol,
+            "ftol": 64 * np.finfo(float).eps,
+        },
+    )
+    w, b = unpack(result.x)
+    coef[:] = w
+    intercept[:] = b
+    if verbose:
+        print(f"-- L-BFGS: {result.nit} iterations, loss: {result.fun:.6g}, {result.message}")
+    # L-BFGS-B also stops when the loss changes by less than its rounding
+    # error; only the gradient says whether ``tol`` was reached.
+    return Result(result.nit, _largest_gradient(objective, coef, intercept)[1] <= tol, curve)
+
+
+def _minimum_norm_subgradient(objective, coef, intercept):
+    """Gradient of ``J`` (the smallest subgradient where the L1 term has a kink).
+
+    Its largest entry is zero exactly at the optimum, which makes it the
+    stopping criterion of :func:`lbfgs` and :func:`newton`.
+    """
+    loss, grad_coef, grad_intercept = objective.smooth_value_gradient(coef, intercept)
+    l1 = objective.penalty.l1
+    if l1 > 0:
+        at_zero = coef == 0
+        grad_coef = np.where(
+            at_zero,
+            np.sign(grad_coef) * np.maximum(np.abs(grad_coef) - l1, 0),
+            grad_coef + l1 * np.sign(coef),
+        )
+    return loss + objective.penalty.l1 * float(np.abs(coef).sum()), grad_coef, grad_intercept
+
+
+def _largest_gradient(objective, coef, intercept):
+    """``J``, its minimum-norm subgradient and the subgradient's largest entry."""
+    loss, grad_coef, grad_intercept = _minimum_norm_subgradient(objective, coef, intercept)
+    largest = max(np.abs(grad_coef).max(initial=0), np.abs(grad_intercept).max(initial=0))
+    return (loss, grad_coef, grad_intercept), float(largest)
+
+
+def norm(*arrays):
+    """Euclidean norm of several arrays taken together."""
+    return float(np.sqrt(sum(np.vdot(a, a) for a in arrays)))
+
+
+def _damped_step(objective, coef, intercept, direction, orthant, gradient_norm, max_halvings=20):
+    """The first of the steps ``t * direction``, t = 1, 1/2, 1/4, ..., that lowers ``||gradient||`` enough.
+
+    Along an exact Newton direction the squared gradient norm has slope
+    ``-2 ||g||^2``; a step is kept when it lowers ``||g||^2`` by at least
+    ``1e-4`` of that slope times ``t`` (an Armijo condition on the gradient
+    norm). Where no step does, rounding error dominates and None is returned.
+    With an L1 part, weights that leave their ``orthant`` are set to 0.
+    """
+    size = coef.size
+    dtype = coef.dtype
+    coef_step = direction[:size].reshape(coef.shape).astype(dtype)
+    intercept_step = direction[size:].astype(dtype)
+    t = 1.0
+    for _ in range(max_halvings):
+        new_coef = coef + dtype.type(t) * coef_step
+        if objective.penalty.has_l1:
+            new_coef[np.sign(new_coef) != orthant] = 0
+        new_intercept = intercept + dtype.type(t) * intercept_step
+        new_gradient, new_criterion = _largest_gradient(objective, new_coef, new_intercept)
+        if norm(*new_gradient[1:]) ** 2 <= (1.0 - 2e-4 * t) * gradient_norm**2:
+            return new_coef, new_intercept, new_gradient, new_criterion
+        t /= 2
+    return None
+
+
+def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
+    """Newton-CG steps that trust the gradient alone, updating in place.
+
+    Near the optimum the objective's value changes by less than its rounding
+    error, so a line search on it (as in L-BFGS) stops short; the gradient is
+    still accurate there. Each step solves ``H d = -g`` by conjugate
+    gradients with Hessian-vector products (the softmax Jacobian of equation
+    7); the step is halved until it lowers the gradient's norm, and the
+    iteration ends when no step does: at the precision the arithmetic allows.
+    With an L1 part the step is taken within an orthant (as in OWL-QN): the
+    L1 term is linear there, so Newton applies to the pseudo-gradient.
+
+    Parameters
+    ----------
+    objective : Objective
+    coef, intercept : ndarray
+    tol : float
+        Stop when the largest entry of the (minimum-norm sub)gradient is below it.
+    max_iter : int
+        Newton steps at most.
+    verbose : int
+
+    Returns
+    -------
+    Result
+        ``converged`` also when the gradient could not be lowered further
+        and is within ``sqrt(eps)`` of the data's dtype.
+    """
+    size = coef.size
+    n_free = coef.shape[1]
+    dtype = objective.dtype
+    (loss, grad_coef, grad_intercept), criterion = _largest_gradient(objective, coef, intercept)
+    curve = []
+    n_iter = 0
+    while criterion > tol and n_iter < max_iter:
+        # The orthant each weight may move in (OWL-QN's choice): its own sign,
+        # or for a weight at zero whose gradient beats the L1 term, against
+        # that gradient. Weights at zero with no such pull stay fixed.
+        orthant = np.sign(coef)
+        if objective.penalty.has_l1:
+            released = (coef == 0) & (grad_coef != 0)
+            orthant[released] = -np.sign(grad_coef[released])
+            free = (orthant != 0).ravel()
+        else:
+            free = np.ones(size, dtype=bool)
+        hessian = objective.hessian_product(coef, intercept)
+
+        def matvec(vector, hessian=hessian, free=free):
+            step = np.where(free, vector[:size], 0).reshape(coef.shape).astype(dtype)
+            hess_coef, hess_intercept = hessian(step, vector[size:].astype(dtype))
+            return np.concatenate([np.where(free, hess_coef.ravel(), 0), hess_intercept])
+
+        operator = LinearOperator((size + n_free,) * 2, matvec=matvec, dtype=np.float64)
+        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), grad_intercept])
+        direction, _ = cg(operator, rhs.astype(np.float64), rtol=1e-4, maxiter=min(10 * (size + n_free), 500))
+        accepted = _damped_step(
+            objective, coef, intercept, direction, orthant, norm(grad_coef, grad_intercept)
+        )
+        if accepted is None:
+            break
+        n_iter += 1
+        new_coef, new_intercept, (loss, grad_coef, grad_intercept), criterion = accepted
+        coef[:], intercept[:] = new_coef, new_intercept
+        curve.append(loss)
+        if verbose:
+            print(f"-- Newton step {n_iter}, loss: {loss:.10g}, largest gradient: {criterion:.3g}")
+    converged = criterion <= max(tol, np.sqrt(np.finfo(dtype).eps))
+    return Result(n_iter, converged, curve)
+
+
+def minimize(
+    objective,
+    coef,
+    intercept,
+    state,
+    *,
+    solver,
+    batch_size,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    shuffle,
+    rng,
+    verbose=0,
+):
+    """Run a solver on ``objective`` from ``coef``, ``intercept``, in place.
+
+    ``"sgd"`` runs :func:`sgd` with its loss-based stopping rule.
+    ``"lbfgs"`` runs :func:`lbfgs` to ``tol`` and, where its line search
+    stopped short of it, :func:`newton`. ``"auto"`` first runs SGD epochs
+    while each lowers the loss by at least ``AUTO_STALL_RATIO`` (when the
+    data make at least ``AUTO_MIN_BATCHES`` minibatches), then does as
+    ``"lbfgs"``. All share the budget of ``max_iter`` passes.
+
+    Returns
+    -------
+    Result
+    """
+    sgd_options = {
+        "batch_size": batch_size,
+        "n_iter_no_change": n_iter_no_change,
+        "shuffle": shuffle,
+        "rng": rng,
+        "verbose": verbose,
+    }
+    if solver == "sgd":
+        return sgd(objective, coef, intercept, state, max_iter=max_iter, tol=tol, **sgd_options)
+    n_iter, curve = 0, []
+    if solver == "auto" and objective.n_samples >= AUTO_MIN_BATCHES * batch_size:
+        result = sgd(
+            objective,
+            coef,
+            intercept,
+            state,
+            max_iter=max_iter,
+            tol=None,
+            stall_ratio=AUTO_STALL_RATIO,
+            **sgd_options,
+        )
+        n_iter, curve = result.n_iter, list(result.loss_curve)
+    tol = 0.0 if tol is None else tol
+    # L-BFGS is the cheaper way down to a moderate gradient; from there
+    # Newton's quadratic convergence reaches a tight tol in a few steps.
+    lbfgs_tol = max(tol, NEWTON_HANDOFF)
+    result = lbfgs(objective, coef, intercept, max_iter=max_iter - n_iter, tol=lbfgs_tol, verbose=verbose)
+    n_iter, curve = n_iter + result.n_iter, curve + result.loss_curve
+    converged = result.converged and lbfgs_tol == tol
+    if not converged and n_iter < max_iter:
+        result = newton(objective, coef, intercept, max_iter=max_iter - n_iter, tol=tol, verbose=verbose)
+        n_iter, curve, converged = n_iter + result.n_iter, curve + result.loss_curve, result.converged
+    return Result(n_iter, converged, curve)

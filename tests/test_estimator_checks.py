@@ -1,0 +1,19 @@
+"""scikit-learn's full estimator battery, with no expected failures."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_maxent import MaxEntClassifier
+
+CONFIGURATIONS = [
+    MaxEntClassifier(),
+    MaxEntClassifier(batch_size=1),
+    MaxEntClassifier(l1_ratio=0.5),
+    MaxEntClassifier(class_weight="balanced"),
+    MaxEntClassifier(solver="lbfgs"),
+    MaxEntClassifier(alpha=0.1, batch_size=3, learning_rate="invscaling"),
+]
+
+
+@parametrize_with_checks(CONFIGURATIONS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
