@@ -162,11 +162,13 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from sklearn_maxent import MaxEntClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = MaxEntClassifier(alpha=1e-3, random_state=0).fit(X, y)
+    >>> clf = MaxEntClassifier(alpha=1e-2, random_state=0).fit(X, y)
+    >>> clf.predict(X[[0, 50, 100]])
+    array([0, 1, 2])
     >>> clf.predict_proba(X[:1]).round(2)
-    array([[0.97, 0.03, 0.  ]])
+    array([[0.98, 0.02, 0.  ]])
     >>> round(clf.score(X, y), 2)
-    0.98
+    0.97
     """
 
     _parameter_constraints: dict = {
