@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -21,7 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._objective import Objective
-from ._optim import SGDState, StepSchedule, curvature_bound, minimize, sgd, top_eigenvalue
+from ._optim import SGDState, StepSchedule, minimize, sgd
 from ._penalty import ElasticNet
 from ._softmax import linear_scores, log_softmax, softmax
 
@@ -260,7 +259,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             objective = self._objective(X, y, classes, weights)
             coef, intercept = self._initial_parameters(objective, classes)
             rng = check_random_state(self.random_state)
-            state = SGDState(self._schedule(objective, rng))
+            state = SGDState(self._schedule())
             result = minimize(
                 objective,
                 coef,
@@ -319,7 +318,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             if first_call:
                 coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
                 intercept = np.zeros(coef.shape[1], dtype=X.dtype)
-                state = SGDState(self._schedule(objective, rng))
+                state = SGDState(self._schedule())
             else:
                 coef = self.coef_.T.astype(X.dtype)
                 intercept = self.intercept_.astype(X.dtype)
@@ -479,22 +478,9 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     def _batch_size(self, X):
         return min(256, X.shape[0]) if self.batch_size == "auto" else self.batch_size
 
-    def _schedule(self, objective, rng):
-        if self.eta0 != "auto":
-            return StepSchedule(self.learning_rate, float(self.eta0), float(self.power_t))
-        X = objective.X
-        row_norms = X.multiply(X).sum(axis=1) if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
-        # A row of weight w_i n counts w_i n times in a minibatch estimate.
-        weight_scale = float(objective.weights.max()) * objective.n_samples
-        bound = curvature_bound(
-            X,
-            objective.fit_intercept,
-            self._batch_size(X),
-            objective.penalty.l2,
-            float(np.max(row_norms)) * weight_scale,
-            top_eigenvalue(X, objective.fit_intercept, rng),
-        )
-        return StepSchedule(self.learning_rate, 1.0 / bound, float(self.power_t))
+    def _schedule(self):
+        eta0 = None if self.eta0 == "auto" else float(self.eta0)
+        return StepSchedule(self.learning_rate, eta0, float(self.power_t))
 
     def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
         if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):

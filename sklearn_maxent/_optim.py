@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, sparse
 from scipy.sparse.linalg import LinearOperator, cg
 
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
@@ -95,13 +95,34 @@ def top_eigenvalue(X, fit_intercept, rng, n_rows=10_000, n_power_iter=20):
     return eigenvalue
 
 
+def default_step(objective, batch_size, rng):
+    """``1 / L_b`` for minibatches of ``batch_size``: a step that needs no tuning.
+
+    A row of normalized weight ``w_i`` counts ``w_i * n`` times in a
+    minibatch estimate, so the per-sample bound is scaled by the largest.
+    """
+    X = objective.X
+    row_norms = X.multiply(X).sum(axis=1) if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
+    weight_scale = float(objective.weights.max()) * objective.n_samples
+    bound = curvature_bound(
+        X,
+        objective.fit_intercept,
+        batch_size,
+        objective.penalty.l2,
+        float(np.max(row_norms)) * weight_scale,
+        top_eigenvalue(X, objective.fit_intercept, rng),
+    )
+    return 1.0 / bound
+
+
 @dataclass
 class StepSchedule:
     """Step size of minibatch SGD as a function of the step count ``t``.
 
     ``"constant"``: ``eta0``; ``"invscaling"``: ``eta0 / (t + 1) ** power_t``;
     ``"adaptive"``: ``eta0``, divided by 5 by :func:`sgd` whenever the loss
-    stops improving. ``eta0`` is lowered when a step makes the loss blow up.
+    stops improving. ``eta0`` is lowered when a step makes the loss blow up;
+    None means :func:`default_step`, derived from the data on first use.
     """
 
     kind: str
@@ -120,6 +141,7 @@ class SGDState:
 
     schedule: StepSchedule
     t: int = 0
+    data_loss: float | None = None
     best_loss: float = np.inf
     no_improvement: int = 0
     loss_curve: list = field(default_factory=list)
@@ -134,19 +156,28 @@ class Result:
     loss_curve: list
 
 
+def _diverged(loss, reference, factor):
+    """Whether ``loss`` shows the step blew up: non-finite, or ``factor`` times the reference and more."""
+    return not np.isfinite(loss) or loss > factor * (reference + 1.0)
+
+
 def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     """One pass over ``order`` in minibatches, updating ``coef`` and ``intercept`` in place.
 
     Returns the mean of the minibatch losses, each taken before its step (an
-    estimate of the epoch's data loss that costs no extra pass), or None as
-    soon as a step makes the loss or the weights non-finite.
+    estimate of the epoch's data loss that costs no extra pass), or None if
+    the step blew the loss up: compared with the previous epoch's (or, on
+    the first, the first minibatch's) loss, any minibatch at 100 times it,
+    or the epoch at twice it (plus one nat, for losses near zero).
     """
     penalty = objective.penalty
+    reference = state.data_loss
     total = 0.0
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         loss, grad_coef, grad_intercept = objective.data_loss_gradient(coef, intercept, rows)
-        if not np.isfinite(loss):
+        reference = loss if reference is None else reference
+        if _diverged(loss, reference, 100.0):
             return None
         step = state.schedule(state.t)
         state.t += 1
@@ -155,9 +186,11 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
         if objective.fit_intercept:
             intercept -= intercept.dtype.type(step) * grad_intercept
         total += loss * len(rows)
-    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+    mean_loss = total / len(order)
+    if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         return None
-    return total / len(order)
+    state.data_loss = mean_loss
+    return mean_loss
 
 
 def sgd(
@@ -180,8 +213,8 @@ def sgd(
     An epoch counts as no improvement when its loss is above
     ``best_loss - tol``; after ``n_iter_no_change`` such epochs the run stops
     (or, for the ``"adaptive"`` schedule, the step is divided by 5 until it is
-    below 1e-6). An epoch whose loss or weights become non-finite is undone
-    and retried with a step ten times smaller.
+    below 1e-6). An epoch whose step blows the loss up (see
+    :func:`_sgd_epoch`) is undone and retried with a step ten times smaller.
 
     Parameters
     ----------
@@ -208,6 +241,8 @@ def sgd(
     -------
     Result
     """
+    if state.schedule.eta0 is None:
+        state.schedule.eta0 = default_step(objective, batch_size, rng)
     n = objective.n_samples
     order = np.arange(n)
     start_time = time.perf_counter()

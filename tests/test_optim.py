@@ -1,0 +1,156 @@
+"""The optimizers on their own: step-size bounds, convergence, optimality conditions, back-off."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_maxent._objective import Objective
+from sklearn_maxent._optim import (
+    SGDState,
+    StepSchedule,
+    curvature_bound,
+    lbfgs,
+    minimize,
+    newton,
+    sgd,
+    top_eigenvalue,
+)
+from sklearn_maxent._penalty import ElasticNet
+
+
+def wine_objective(alpha=1e-2, l1_ratio=0.0, dtype=np.float64):
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(dtype)
+    targets = np.eye(3, dtype=dtype)[y]
+    return Objective(X, targets, np.ones(len(y)), ElasticNet(alpha, l1_ratio), True, False)
+
+
+def zeros(objective):
+    coef = np.zeros(objective.parameter_shape, dtype=objective.dtype)
+    return coef, np.zeros(coef.shape[1], dtype=objective.dtype)
+
+
+def test_curvature_bound_interpolates_between_one_sample_and_full_batch():
+    X = np.zeros((100, 3))
+    l_max = 0.5 * (9.0 + 1)
+    l_full = 0.5 * 2.0
+    assert curvature_bound(X, True, 1, 0.0, 9.0, 2.0) == pytest.approx(l_max)
+    assert curvature_bound(X, True, 100, 0.0, 9.0, 2.0) == pytest.approx(l_full)
+    middle = curvature_bound(X, True, 10, 0.0, 9.0, 2.0)
+    assert l_full < middle < l_max
+    assert curvature_bound(X, True, 10, 0.5, 9.0, 2.0) == pytest.approx(middle + 0.5)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_top_eigenvalue_matches_eigvalsh(fit_intercept):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((500, 8)) * np.arange(1, 9)
+    design = np.hstack([X, np.ones((500, 1))]) if fit_intercept else X
+    expected = np.linalg.eigvalsh(design.T @ design / 500)[-1]
+    assert top_eigenvalue(X, fit_intercept, rng, n_power_iter=200) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
+def test_lbfgs_then_newton_meets_the_optimality_conditions(l1_ratio):
+    """At the optimum: gradient + l1 * sign(W) = 0 where W != 0, |gradient| <= l1 where W = 0."""
+    objective = wine_objective(alpha=0.05, l1_ratio=l1_ratio)
+    coef, intercept = zeros(objective)
+    result = minimize(
+        objective,
+        coef,
+        intercept,
+        SGDState(StepSchedule("adaptive", None)),
+        solver="lbfgs",
+        batch_size=256,
+        max_iter=1000,
+        tol=1e-12,
+        n_iter_no_change=5,
+        shuffle=True,
+        rng=np.random.RandomState(0),
+    )
+    assert result.converged
+    _, grad_coef, grad_intercept = objective.smooth_value_gradient(coef, intercept)
+    l1 = objective.penalty.l1
+    nonzero = coef != 0
+    np.testing.assert_allclose((grad_coef + l1 * np.sign(coef))[nonzero], 0, atol=1e-11)
+    assert np.all(np.abs(grad_coef[~nonzero]) <= l1 + 1e-11)
+    np.testing.assert_allclose(grad_intercept, 0, atol=1e-11)
+    if l1_ratio:
+        assert (~nonzero).any()
+
+
+def test_newton_goes_below_the_lbfgs_floor():
+    """L-BFGS's line search stops near 1e-8; Newton steps reach 1e-13."""
+    objective = wine_objective(alpha=1e-4)
+    coef, intercept = zeros(objective)
+    lbfgs(objective, coef, intercept, max_iter=1000, tol=1e-15)
+    result = newton(objective, coef, intercept, max_iter=50, tol=1e-13)
+    assert result.converged
+    _, grad_coef, grad_intercept = objective.smooth_value_gradient(coef, intercept)
+    assert max(np.abs(grad_coef).max(), np.abs(grad_intercept).max()) <= 1e-13
+
+
+def test_sgd_lowers_the_objective_epoch_after_epoch():
+    objective = wine_objective()
+    coef, intercept = zeros(objective)
+    start = objective.value(coef, intercept)
+    state = SGDState(StepSchedule("constant", None))
+    result = sgd(
+        objective,
+        coef,
+        intercept,
+        state,
+        batch_size=16,
+        max_iter=10,
+        tol=None,
+        n_iter_no_change=5,
+        shuffle=True,
+        rng=np.random.RandomState(0),
+    )
+    assert result.n_iter == 10
+    assert objective.value(coef, intercept) < 0.2 * start
+    assert state.t == 10 * int(np.ceil(178 / 16))  # one step per minibatch
+
+
+def test_sgd_backs_off_a_step_that_diverges():
+    objective = wine_objective()
+    objective.X = objective.X * 1e3
+    coef, intercept = zeros(objective)
+    state = SGDState(StepSchedule("constant", 1e8))
+    sgd(
+        objective,
+        coef,
+        intercept,
+        state,
+        batch_size=16,
+        max_iter=20,
+        tol=None,
+        n_iter_no_change=5,
+        shuffle=True,
+        rng=np.random.RandomState(0),
+    )
+    assert state.schedule.eta0 < 1e8
+    assert np.isfinite(coef).all()
+
+
+def test_default_step_is_stable_for_single_sample_sgd():
+    """1 / L_max keeps plain SGD (batch_size=1) from diverging on unscaled data."""
+    objective = wine_objective()
+    objective.X = objective.X * 30
+    coef, intercept = zeros(objective)
+    state = SGDState(StepSchedule("constant", None))
+    sgd(
+        objective,
+        coef,
+        intercept,
+        state,
+        batch_size=1,
+        max_iter=3,
+        tol=None,
+        n_iter_no_change=5,
+        shuffle=True,
+        rng=np.random.RandomState(0),
+    )
+    assert state.schedule.eta0 == pytest.approx(1 / (0.5 * (np.max(np.sum(objective.X**2, 1)) + 1) + 0.01))
+    assert np.isfinite(state.loss_curve).all()
