@@ -6,9 +6,28 @@ a repeated row. This module binds the data to the softmax core and the
 penalty; the optimizers only ever see :class:`Objective`.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy import sparse
 
 from ._softmax import cross_entropy, linear_hessian_product, linear_loss_gradient, linear_scores, softmax
+
+
+@dataclass
+class Minibatch:
+    """Rows of the data, restricted to the features they use.
+
+    ``X`` has one column per entry of ``features`` (all features, ``slice(None)``,
+    for dense data), so a step costs the minibatch's non-zeros, not
+    ``n_features``. ``weights`` are scaled by ``n_samples / n_rows`` so that
+    loss and gradient are unbiased estimates of the full ones.
+    """
+
+    X: object
+    features: object
+    targets: np.ndarray
+    weights: np.ndarray
 
 
 class Objective:
@@ -34,6 +53,8 @@ class Objective:
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.reference_class = reference_class
+        # Scratch space of minibatch(): a slot per feature, reused by every call.
+        self._slots = np.zeros(X.shape[1], dtype=np.intp) if sparse.issparse(X) else None
 
     @property
     def n_samples(self):
@@ -48,11 +69,41 @@ class Objective:
         """Shape of ``W``: (n_features, n_classes - reference_class)."""
         return self.X.shape[1], self.targets.shape[1] - self.reference_class
 
-    def data_loss_gradient(self, coef, intercept, rows=None):
-        """Weighted cross-entropy and its gradient, on all rows or an estimate from ``rows``.
+    def minibatch(self, rows):
+        """The :class:`Minibatch` of ``rows`` (sorted or not)."""
+        weights = self.weights[rows] * self.dtype.type(self.n_samples / len(rows))
+        X = self.X[rows]
+        features = slice(None)
+        if self._slots is not None:
+            X, features = self._compact_columns(X)
+        return Minibatch(X, features, self.targets[rows], weights)
 
-        On a minibatch the weights are scaled by ``n_samples / len(rows)``,
-        making loss and gradient unbiased estimates of the full ones.
+    def _compact_columns(self, X):
+        """Renumber the columns of CSR ``X`` to the distinct features it uses, in O(nnz)."""
+        positions = np.arange(X.nnz)
+        # Each feature's slot ends up holding one of its positions (whichever
+        # write lands last); that position stands for the feature.
+        self._slots[X.indices] = positions
+        representative = self._slots[X.indices]
+        is_representative = representative == positions
+        features = X.indices[is_representative]
+        compact = (np.cumsum(is_representative) - 1)[representative]
+        X = sparse.csr_matrix((X.data, compact, X.indptr), shape=(X.shape[0], features.size))
+        return X, features
+
+    def minibatch_loss_gradient(self, batch, coef_rows, intercept):
+        """Loss and gradient estimates on a minibatch; ``coef_rows`` is ``W[batch.features]``.
+
+        Returns
+        -------
+        loss : float
+        grad_rows : ndarray of shape (n_batch_features, n_free)
+        grad_intercept : ndarray of shape (n_free,)
+        """
+        return self._loss_gradient(batch.X, batch.targets, batch.weights, coef_rows, intercept)
+
+    def data_loss_gradient(self, coef, intercept):
+        """Weighted cross-entropy on all rows and its gradient.
 
         Returns
         -------
@@ -61,11 +112,9 @@ class Objective:
         grad_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.
         """
-        if rows is None:
-            X, targets, weights = self.X, self.targets, self.weights
-        else:
-            X, targets = self.X[rows], self.targets[rows]
-            weights = self.weights[rows] * self.X.dtype.type(self.n_samples / len(rows))
+        return self._loss_gradient(self.X, self.targets, self.weights, coef, intercept)
+
+    def _loss_gradient(self, X, targets, weights, coef, intercept):
         loss, grad_coef, grad_intercept = linear_loss_gradient(
             X, targets, weights, coef, intercept, self.reference_class
         )

@@ -13,12 +13,15 @@ and hands the result to :func:`lbfgs` to finish. Nothing here knows of
 scikit-learn; the caller owns validation, encoding and warnings.
 """
 
+import copy
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize, sparse
 from scipy.sparse.linalg import LinearOperator, cg
+
+from ._penalty import LazyWeights
 
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
@@ -74,14 +77,14 @@ def curvature_bound(X, fit_intercept, batch_size, l2, max_squared_norm, top_eige
     return (n - b) / (b * (n - 1)) * l_max + n * (b - 1) / (b * (n - 1)) * l_full + l2
 
 
-def top_eigenvalue(X, fit_intercept, rng, n_rows=10_000, n_power_iter=20):
+def top_eigenvalue(X, fit_intercept, rng, n_rows=2_000, n_power_iter=20):
     """Estimate the largest eigenvalue of ``X^T X / n`` by power iteration.
 
-    A random subsample of ``n_rows`` rows keeps it cheaper than one epoch;
-    the intercept enters as a column of ones.
+    A random subsample of ``n_rows`` rows keeps it a small fraction of an
+    epoch; the intercept enters as a column of ones.
     """
     if X.shape[0] > n_rows:
-        X = X[np.sort(rng.choice(X.shape[0], n_rows, replace=False))]
+        X = X[np.sort(rng.randint(0, X.shape[0], n_rows))]
     v = rng.standard_normal(X.shape[1] + fit_intercept)
     eigenvalue = 0.0
     for _ in range(n_power_iter):
@@ -90,7 +93,7 @@ def top_eigenvalue(X, fit_intercept, rng, n_rows=10_000, n_power_iter=20):
         if fit_intercept:
             Xv = Xv + v[-1]
         w = np.concatenate([X.T @ Xv, [Xv.sum()]]) if fit_intercept else X.T @ Xv
-        eigenvalue = float(v @ w) / X.shape[0]
+        eigenvalue = float(np.vdot(v, w)) / X.shape[0]
         v = w
     return eigenvalue
 
@@ -142,6 +145,8 @@ class SGDState:
     schedule: StepSchedule
     t: int = 0
     data_loss: float | None = None
+    cumulative_l1: float = 0.0
+    applied_l1: np.ndarray | None = None
     best_loss: float = np.inf
     no_improvement: int = 0
     loss_curve: list = field(default_factory=list)
@@ -164,32 +169,40 @@ def _diverged(loss, reference, factor):
 def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     """One pass over ``order`` in minibatches, updating ``coef`` and ``intercept`` in place.
 
+    Each step costs the minibatch's non-zeros times the number of classes:
+    only the weight rows of the features it uses are read and written, and
+    the penalty is applied lazily (:class:`~sklearn_maxent._penalty.LazyWeights`).
+
     Returns the mean of the minibatch losses, each taken before its step (an
     estimate of the epoch's data loss that costs no extra pass), or None if
     the step blew the loss up: compared with the previous epoch's (or, on
     the first, the first minibatch's) loss, any minibatch at 100 times it,
     or the epoch at twice it (plus one nat, for losses near zero).
     """
-    penalty = objective.penalty
+    weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
     reference = state.data_loss
     total = 0.0
     for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        loss, grad_coef, grad_intercept = objective.data_loss_gradient(coef, intercept, rows)
+        batch = objective.minibatch(order[start : start + batch_size])
+        values = weights.gather(batch.features)
+        loss, grad_rows, grad_intercept = objective.minibatch_loss_gradient(
+            batch, weights.weights(values), intercept
+        )
         reference = loss if reference is None else reference
         if _diverged(loss, reference, 100.0):
             return None
         step = state.schedule(state.t)
         state.t += 1
-        penalty.shrink(coef, step)
-        coef -= coef.dtype.type(step) * grad_coef
+        weights.step(batch.features, values, grad_rows, step)
         if objective.fit_intercept:
             intercept -= intercept.dtype.type(step) * grad_intercept
-        total += loss * len(rows)
+        total += loss * len(batch.weights)
+    weights.materialize()
     mean_loss = total / len(order)
     if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         return None
     state.data_loss = mean_loss
+    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
     return mean_loss
 
 
@@ -250,10 +263,10 @@ def sgd(
     for epoch in range(1, max_iter + 1):
         if shuffle:
             rng.shuffle(order)
-        saved = coef.copy(), intercept.copy(), state.t
+        saved = coef.copy(), intercept.copy(), state.t, copy.deepcopy(state.applied_l1)
         data_loss = _sgd_epoch(objective, coef, intercept, state, batch_size, order)
         if data_loss is None:
-            coef[:], intercept[:], state.t = saved
+            coef[:], intercept[:], state.t, state.applied_l1 = saved
             state.schedule.eta0 /= _BACKOFF_FACTOR
             if verbose:
                 print(f"-- Epoch {epoch}: loss diverged, step backed off to {state.schedule.eta0:.3g}")

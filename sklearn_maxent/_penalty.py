@@ -1,6 +1,9 @@
 """The elastic-net penalty ``alpha * ((1 - l1_ratio)/2 ||W||^2 + l1_ratio ||W||_1)``.
 
 The intercept is never penalized, so everything here acts on ``W`` alone.
+:class:`LazyWeights` applies the penalty's SGD steps at the cost of the rows
+a minibatch touches, which is what keeps sparse training at the cost of its
+non-zeros.
 """
 
 from dataclasses import dataclass
@@ -45,16 +48,96 @@ class ElasticNet:
             total += self.l1 * float(np.abs(coef).sum())
         return total
 
-    def shrink(self, coef, step):
-        """Apply one step of size ``step`` of the penalty to ``coef``, in place.
 
-        The L2 part is a gradient step, a multiplicative shrink; the L1 part
-        its proximal operator, soft-thresholding, which sets weights to exact
-        zeros instead of letting them oscillate around zero.
+class LazyWeights:
+    """SGD's view of ``W`` in which a penalty step costs only the touched rows.
+
+    ``W = scale * V``: the L2 step ``W <- (1 - eta * l2) W`` multiplies the
+    scalar ``scale`` instead of every weight. The L1 step follows the
+    cumulative penalty of Tsuruoka, Tsujii & Ananiadou (2009, "Stochastic
+    gradient descent training for L1-regularized log-linear models with
+    cumulative penalty"): ``cumulative`` is the L1 penalty every weight could
+    have received so far, ``applied[j]`` what weight ``j`` did receive; a
+    weight is charged the difference (clipped at zero) when a minibatch
+    touches it. On dense data every row is touched at every step.
+
+    Parameters
+    ----------
+    penalty : ElasticNet
+    coef : ndarray of shape (n_features, n_free)
+        Becomes ``V``, updated in place; :meth:`materialize` makes it ``W``
+        again.
+    cumulative : float
+        L1 penalty accumulated by earlier epochs.
+    applied : ndarray of shape (n_features, n_free) or None
+        L1 penalty received by each weight in earlier epochs; None to start
+        from zero. Updated in place.
+    """
+
+    # Below this the scale is folded into V, before V's entries grow large
+    # enough to lose precision.
+    _MIN_SCALE = 1e-9
+
+    def __init__(self, penalty, coef, cumulative=0.0, applied=None):
+        self.penalty = penalty
+        self.values = coef
+        self.scale = 1.0
+        self.cumulative = cumulative
+        if penalty.has_l1 and applied is None:
+            applied = np.zeros_like(coef)
+        self.applied = applied
+
+    def gather(self, rows):
+        """``V[rows]``: the rows a minibatch uses, to hand back to :meth:`step`.
+
+        A view of all of ``V`` for ``slice(None)`` (dense data), a copy
+        otherwise (``np.take``: a faster gather than fancy indexing).
         """
-        if self.l2 > 0:
-            # A step beyond 1/l2 would flip signs; the shrink saturates at 0.
-            coef *= max(0.0, 1.0 - step * self.l2)
-        if self.has_l1:
-            threshold = step * self.l1
-            np.copysign(np.maximum(np.abs(coef) - threshold, 0.0), coef, out=coef)
+        if isinstance(rows, slice):
+            return self.values[rows]
+        return np.take(self.values, rows, axis=0)
+
+    def weights(self, values):
+        """``W`` for rows of ``V`` from :meth:`gather`, for the minibatch's scores."""
+        return values * values.dtype.type(self.scale)
+
+    def step(self, rows, values, grad_rows, step):
+        """One SGD step of size ``step``: the penalty on all of ``W``, the gradient on ``W[rows]``.
+
+        ``values`` is ``V[rows]`` from :meth:`gather`; it is updated and
+        written back.
+        """
+        dtype = self.values.dtype.type
+        # A step beyond 1/l2 would flip every sign; the shrink saturates at 0.
+        shrink = max(0.0, 1.0 - step * self.penalty.l2)
+        if shrink == 0.0:
+            self.values[:] = 0
+            values[:] = 0
+            self.scale = 1.0
+        else:
+            self.scale *= shrink
+        values -= dtype(step / self.scale) * grad_rows
+        if self.penalty.has_l1:
+            self.cumulative += step * self.penalty.l1
+            self._charge_l1(rows, values)
+        if not isinstance(rows, slice):
+            self.values[rows] = values
+        if self.scale < self._MIN_SCALE:
+            self.materialize()
+
+    def _charge_l1(self, rows, values):
+        dtype = self.values.dtype.type
+        weights = values * dtype(self.scale)
+        applied = self.applied[rows]
+        owed_down = np.maximum(weights - (self.cumulative + applied), 0)
+        owed_up = np.minimum(weights + (self.cumulative - applied), 0)
+        charged = np.where(weights > 0, owed_down, np.where(weights < 0, owed_up, 0))
+        self.applied[rows] = applied + (charged - weights)
+        values[:] = charged / dtype(self.scale)
+
+    def materialize(self):
+        """Fold the scale into the values, which then hold ``W``; return them."""
+        if self.scale != 1.0:
+            self.values *= self.values.dtype.type(self.scale)
+            self.scale = 1.0
+        return self.values
