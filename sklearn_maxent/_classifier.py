@@ -13,6 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
@@ -125,6 +126,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         those of all the rows seen so far (``class_count_``).
     verbose : int, default=0
         Print one line per epoch when > 0.
+    early_stopping : bool, default=False
+        Hold out a stratified ``validation_fraction`` of the data and stop SGD
+        when the accuracy on it has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs; the weights of the best epoch are kept.
+        Training is then SGD only (``solver="auto"`` runs as ``"sgd"``;
+        ``"lbfgs"`` is an error), as in ``SGDClassifier``. Not used by
+        ``partial_fit``.
+    validation_fraction : float, default=0.1
+        Share of the training data held out for early stopping, in (0, 1).
 
     Attributes
     ----------
@@ -146,6 +156,12 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     loss_curve_ : list of float
         Objective after every SGD epoch and every L-BFGS iteration of the
         last ``fit`` (SGD values are the mean minibatch loss of the epoch).
+    best_loss_ : float or None
+        Smallest value of ``loss_curve_``; None with early stopping.
+    validation_scores_ : list of float or None
+        Held-out accuracy after every epoch, with early stopping; else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``; None without early stopping.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -187,6 +203,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "verbose": ["verbose"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     }
 
     def __init__(
@@ -208,6 +226,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         warm_start=False,
         class_weight=None,
         verbose=0,
+        early_stopping=False,
+        validation_fraction=0.1,
     ):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -225,6 +245,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.class_weight = class_weight
         self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -256,16 +278,17 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             classes = np.unique(y)
             self._check_two_classes(classes)
             weights, class_count = self._sample_weights(X, y, classes, sample_weight)
-            objective = self._objective(X, y, classes, weights)
-            coef, intercept = self._initial_parameters(objective, classes)
             rng = check_random_state(self.random_state)
+            objective, validation = self._training_objectives(X, y, classes, weights, rng)
+            coef, intercept = self._initial_parameters(objective, classes)
             state = SGDState(self._schedule())
             result = minimize(
                 objective,
                 coef,
                 intercept,
                 state,
-                solver=self.solver,
+                solver="sgd" if validation else self.solver,
+                validation=validation.accuracy if validation else None,
                 batch_size=self._batch_size(X),
                 max_iter=self.max_iter,
                 tol=self.tol,
@@ -275,6 +298,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 verbose=self.verbose,
             )
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
+            self._store_history(state, validation is not None)
         if not result.converged:
             warnings.warn(
                 f"MaxEntClassifier did not converge in max_iter={self.max_iter} passes "
@@ -337,6 +361,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 verbose=self.verbose,
             )
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
+            self._store_history(state, early_stopping=False)
         return self
 
     # ------------------------------------------------------------ predict
@@ -464,6 +489,20 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         penalty = ElasticNet(float(self.alpha), float(self.l1_ratio))
         return Objective(X, targets, weights, penalty, self.fit_intercept, classes.size == 2)
 
+    def _training_objectives(self, X, y, classes, weights, rng):
+        """The objective to train on and, with early stopping, the held-out one to score."""
+        if not self.early_stopping:
+            return self._objective(X, y, classes, weights), None
+        if self.solver == "lbfgs":
+            raise ValueError("early_stopping=True stops SGD epochs: use solver='auto' or 'sgd', not 'lbfgs'.")
+        train, held_out = train_test_split(
+            np.arange(X.shape[0]), test_size=self.validation_fraction, stratify=y, random_state=rng
+        )
+        return (
+            self._objective(X[train], y[train], classes, weights[train]),
+            self._objective(X[held_out], y[held_out], classes, weights[held_out]),
+        )
+
     def _initial_parameters(self, objective, classes):
         shape = objective.parameter_shape
         if (
@@ -498,6 +537,17 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         self.t_ = state.t
         self.loss_curve_ = [float(v) for v in curve]
         self._sgd_state = state
+
+    def _store_history(self, state, early_stopping):
+        """MLPClassifier's history attributes: best_loss_ without early stopping, scores with it."""
+        if early_stopping:
+            self.best_loss_ = None
+            self.validation_scores_ = list(state.validation_scores)
+            self.best_validation_score_ = max(self.validation_scores_)
+        else:
+            self.best_loss_ = min(self.loss_curve_)
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     def _is_binary(self):
         return self.classes_.size == 2

@@ -135,6 +135,12 @@ class Objective:
         scores = linear_scores(self.X, coef, intercept, self.reference_class)
         return cross_entropy(scores, self.targets, self.weights) + self.penalty.value(coef)
 
+    def accuracy(self, coef, intercept):
+        """Weighted share of rows whose most probable class is the target's."""
+        scores = linear_scores(self.X, coef, intercept, self.reference_class)
+        hits = scores.argmax(axis=1) == self.targets.argmax(axis=1)
+        return float(np.vdot(hits.astype(self.dtype), self.weights))
+
     def hessian_product(self, coef, intercept):
         """The Hessian of :meth:`smooth_value_gradient` at a point, as a function.
 

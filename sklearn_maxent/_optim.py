@@ -147,9 +147,10 @@ class SGDState:
     data_loss: float | None = None
     cumulative_l1: float = 0.0
     applied_l1: np.ndarray | None = None
-    best_loss: float = np.inf
+    best_monitored: float = np.inf
     no_improvement: int = 0
     loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
 
 
 @dataclass
@@ -219,14 +220,16 @@ def sgd(
     shuffle,
     rng,
     stall_ratio=None,
+    validation=None,
     verbose=0,
 ):
     """Minibatch SGD on ``objective``, updating ``coef`` and ``intercept`` in place.
 
     An epoch counts as no improvement when its loss is above
-    ``best_loss - tol``; after ``n_iter_no_change`` such epochs the run stops
-    (or, for the ``"adaptive"`` schedule, the step is divided by 5 until it is
-    below 1e-6). An epoch whose step blows the loss up (see
+    ``best_loss - tol`` (with ``validation``: when its validation score is
+    below ``best_score + tol``); after ``n_iter_no_change`` such epochs the
+    run stops (or, for the ``"adaptive"`` schedule, the step is divided by 5
+    until it is below 1e-6). An epoch whose step blows the loss up (see
     :func:`_sgd_epoch`) is undone and retried with a step ten times smaller.
 
     Parameters
@@ -248,6 +251,11 @@ def sgd(
         If given, also stop (as converged) once an epoch lowers the loss by
         less than this fraction of it: the hand-over point of the ``"auto"``
         solver.
+    validation : callable or None
+        ``validation(coef, intercept) -> score`` (higher is better) on
+        held-out data: early stopping. The weights of the best-scoring epoch
+        are the result; the scores are appended to
+        ``state.validation_scores``.
     verbose : int
 
     Returns
@@ -260,6 +268,8 @@ def sgd(
     order = np.arange(n)
     start_time = time.perf_counter()
     previous = np.inf
+    stopped = False
+    best = coef.copy(), intercept.copy()
     for epoch in range(1, max_iter + 1):
         if shuffle:
             rng.shuffle(order)
@@ -281,21 +291,36 @@ def sgd(
         if stall_ratio is not None and previous - loss < stall_ratio * abs(loss):
             return Result(epoch, True, state.loss_curve)
         previous = loss
-        if tol is None:
-            continue
-        if loss > state.best_loss - tol:
-            state.no_improvement += 1
-        else:
-            state.no_improvement = 0
-        state.best_loss = min(state.best_loss, loss)
-        if state.no_improvement >= n_iter_no_change:
-            state.no_improvement = 0
-            if state.schedule.kind != "adaptive":
-                return Result(epoch, True, state.loss_curve)
-            state.schedule.eta0 /= 5.0
-            if state.schedule.eta0 < _MIN_ADAPTIVE_STEP:
-                return Result(epoch, True, state.loss_curve)
-    return Result(max_iter, tol is None, state.loss_curve)
+        # Lower is better: the training loss, or minus the validation score.
+        monitored = loss
+        if validation is not None:
+            score = validation(coef, intercept)
+            state.validation_scores.append(score)
+            monitored = -score
+            if monitored < state.best_monitored:
+                best = coef.copy(), intercept.copy()
+        if tol is not None and _stalled(state, monitored, tol, n_iter_no_change):
+            stopped = True
+            break
+    if validation is not None:
+        coef[:], intercept[:] = best
+    return Result(epoch, stopped or tol is None, state.loss_curve)
+
+
+def _stalled(state, monitored, tol, n_iter_no_change):
+    """SGDClassifier's stopping rule; True when SGD should stop."""
+    if monitored > state.best_monitored - tol:
+        state.no_improvement += 1
+    else:
+        state.no_improvement = 0
+    state.best_monitored = min(state.best_monitored, monitored)
+    if state.no_improvement < n_iter_no_change:
+        return False
+    state.no_improvement = 0
+    if state.schedule.kind != "adaptive":
+        return True
+    state.schedule.eta0 /= 5.0
+    return state.schedule.eta0 < _MIN_ADAPTIVE_STEP
 
 
 def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
@@ -514,13 +539,15 @@ def minimize(
     n_iter_no_change,
     shuffle,
     rng,
+    validation=None,
     verbose=0,
 ):
     """Run a solver on ``objective`` from ``coef``, ``intercept``, in place.
 
     ``"sgd"`` runs :func:`sgd` with its loss-based stopping rule.
     ``"lbfgs"`` runs :func:`lbfgs` to ``tol`` and, where its line search
-    stopped short of it, :func:`newton`. ``"auto"`` first runs SGD epochs
+    stopped short of it, :func:`newton`. ``validation`` (early stopping) is
+    for ``"sgd"`` only. ``"auto"`` first runs SGD epochs
     while each lowers the loss by at least ``AUTO_STALL_RATIO`` (when the
     data make at least ``AUTO_MIN_BATCHES`` minibatches), then does as
     ``"lbfgs"``. All share the budget of ``max_iter`` passes.
@@ -537,7 +564,16 @@ def minimize(
         "verbose": verbose,
     }
     if solver == "sgd":
-        return sgd(objective, coef, intercept, state, max_iter=max_iter, tol=tol, **sgd_options)
+        return sgd(
+            objective,
+            coef,
+            intercept,
+            state,
+            max_iter=max_iter,
+            tol=tol,
+            validation=validation,
+            **sgd_options,
+        )
     n_iter, curve = 0, []
     if solver == "auto" and objective.n_samples >= AUTO_MIN_BATCHES * batch_size:
         result = sgd(
