@@ -545,7 +545,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             self.validation_scores_ = list(state.validation_scores)
             self.best_validation_score_ = max(self.validation_scores_)
         else:
-            self.best_loss_ = min(self.loss_curve_)
+            self.best_loss_ = min(self.loss_curve_, default=None)
             self.validation_scores_ = None
             self.best_validation_score_ = None
 
