@@ -179,6 +179,8 @@ def sweep(make_estimator, X, y, alpha, j_star, budget):
     points : list of dict
         ``max_iter``, ``n_iter``, ``time`` and ``gap`` of every fit.
     estimator : the last fitted estimator
+    ended : str
+        Why the sweep ended: "target", "solver stopped" or "budget".
     """
     points, spent = [], 0.0
     grid = fibonacci()
@@ -191,8 +193,12 @@ def sweep(make_estimator, X, y, alpha, j_star, budget):
         n_iter = int(np.max(estimator.n_iter_))
         points.append({"max_iter": max_iter, "n_iter": n_iter, "time": seconds, "gap": gap})
         following = next(grid)
-        if gap <= TARGET or n_iter < max_iter or spent + seconds * following / max_iter > budget:
-            return points, estimator
+        if gap <= TARGET:
+            return points, estimator, "target"
+        if n_iter < max_iter:
+            return points, estimator, "solver stopped"
+        if spent + seconds * following / max_iter > budget:
+            return points, estimator, "budget"
         max_iter = following
 
 
@@ -272,20 +278,21 @@ def run_dataset(name, quick):
 
     results = {}
     for solver, make_estimator in solvers(alpha, X_train.shape[1], classes.size).items():
-        points, estimator = sweep(make_estimator, X_train, y_train, alpha, j_star, BUDGET[quick])
-        reached = points[-1]["gap"] <= TARGET
+        points, estimator, ended = sweep(make_estimator, X_train, y_train, alpha, j_star, BUDGET[quick])
+        reached = ended == "target"
         results[solver] = {
             "points": points,
+            "sweep_ended": ended,
             "time_to_target": points[-1]["time"] if reached else None,
             "final_gap": points[-1]["gap"],
             "test_accuracy": accuracy_score(y_test, estimator.predict(X_test)),
             "test_log_loss": log_loss(y_test, estimator.predict_proba(X_test), labels=classes),
             "peak_memory": peak_memory(estimator, X_train, y_train),
         }
-        when = f"{points[-1]['time']:.3f} s" if reached else "not reached"
+        when = f"{points[-1]['time']:.3f} s" if reached else f"not reached ({ended})"
         print(
-            f"  {solver:20s} to 1e-3: {when:12s} ({len(points)} fits, max_iter {points[-1]['max_iter']},"
-            f" gap {points[-1]['gap']:.1e})"
+            f"  {solver:20s} to 1e-3: {when:30s} {len(points)} fits, last max_iter"
+            f" {points[-1]['max_iter']}, gap {points[-1]['gap']:.1e}"
         )
 
     lr_times = [r["time_to_target"] for s, r in results.items() if s.startswith("LR") and r["time_to_target"]]
@@ -308,18 +315,18 @@ def run_dataset(name, quick):
 
 
 def machine():
-    """CPU, memory, OS, library versions and BLAS of this run."""
+    """CPU, memory, load, OS, library versions, and the BLAS and OpenMP thread pools of this run."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
     mem_kb = [int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")]
-    blas = [
-        f"{lib['internal_api']} {lib.get('version')} ({lib.get('architecture')},"
-        f" {lib['num_threads']} threads, {Path(lib['filepath']).name})"
+    pools = [
+        f"{lib['user_api']}: {lib['internal_api']} {lib.get('version') or ''} ({lib['num_threads']} threads,"
+        f" {Path(lib['filepath']).name})"
         for lib in threadpoolctl.threadpool_info()
-        if lib["user_api"] == "blas"
     ]
     return {
+        "load_average_before": os.getloadavg(),
         "cpu": models[0] if models else platform.processor(),
         "cores": os.cpu_count(),
         "memory_gb": round(mem_kb[0] / 2**20, 1) if mem_kb else None,
@@ -329,7 +336,7 @@ def machine():
         "scipy": scipy.__version__,
         "scikit-learn": sklearn.__version__,
         "sklearn_maxent": sklearn_maxent.__version__,
-        "blas": blas,
+        "thread_pools": pools,
     }
 
 
@@ -376,9 +383,13 @@ def markdown(report):
         "",
         f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB memory",
         f"- OS: {m['os']}",
+        "- Load average (1, 5, 15 min) before the run: {:.2f}, {:.2f}, {:.2f}; after: {:.2f}, {:.2f},"
+        " {:.2f}. Other processes on the machine slow the timings down.".format(
+            *m["load_average_before"], *m["load_average_after"]
+        ),
         f"- Python {m['python']}, numpy {m['numpy']}, scipy {m['scipy']},"
         f" scikit-learn {m['scikit-learn']}, sklearn_maxent {m['sklearn_maxent']}",
-        *[f"- BLAS: {blas}" for blas in m["blas"]],
+        *[f"- {pool}" for pool in m["thread_pools"]],
         "",
         "## Method",
         "",
@@ -417,11 +428,12 @@ def markdown(report):
                 "time to 1e-3 (s)",
                 "ratio to best LR",
                 "final gap",
+                "sweep ended by",
                 "test accuracy",
                 "test log-loss",
                 "peak memory (MB, tracemalloc)",
             ),
-            _row("---", *["---:"] * 6),
+            _row("---", "---:", "---:", "---:", "---", "---:", "---:", "---:"),
         ]
         lines += [
             _row(
@@ -429,6 +441,7 @@ def markdown(report):
                 _number(r["time_to_target"], ".3g"),
                 _number(r["ratio_to_best_lr"], ".2f"),
                 f"{r['final_gap']:.1e}",
+                r["sweep_ended"],
                 f"{r['test_accuracy']:.4f}",
                 f"{r['test_log_loss']:.4f}",
                 f"{r['peak_memory'] / 2**20:.1f}",
@@ -454,17 +467,18 @@ def markdown(report):
         ),
         _row("---", *["---:"] * 5),
     ]
-    lines += [
-        _row(
-            name,
-            f"{e['maxent_sgd']:.4g}",
-            f"{e['lower_bound']:.4g}",
-            f"{e['ratio_to_lower_bound']:.1f}",
-            f"{e['sgdclassifier']:.4g}",
-            f"{e['ratio_to_sgdclassifier']:.2f}",
+    for name, result in report["datasets"].items():
+        e = result["epoch"]
+        lines.append(
+            _row(
+                name,
+                f"{e['maxent_sgd']:.4g}",
+                f"{e['lower_bound']:.4g}",
+                f"{e['ratio_to_lower_bound']:.1f}",
+                f"{e['sgdclassifier']:.4g}",
+                f"{e['ratio_to_sgdclassifier']:.2f}",
+            )
         )
-        for name, e in ((name, result["epoch"]) for name, result in report["datasets"].items())
-    ]
     return "\n".join(lines) + "\n"
 
 
@@ -483,21 +497,30 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny data sets and budgets: a smoke test")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), metavar="NAME")
     parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results[/quick])")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="limit BLAS and OpenMP threads (default: the libraries' own, usually one per core)",
+    )
     args = parser.parse_args(argv)
     default_out = Path(__file__).resolve().parent / "results"
     out = args.out or (default_out / "quick" if args.quick else default_out)
-    report = {
-        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "budget": BUDGET[args.quick],
-        "machine": machine(),
-        "datasets": {},
-    }
-    start = time.perf_counter()
-    for name in args.datasets:
-        report["datasets"][name] = run_dataset(name, args.quick)
-        # Rewritten after every data set, so a long run that is interrupted keeps what it measured.
-        write(report, out)
+    # Threads that spin-wait are slowed down many times over when other processes share the cores,
+    # so on a busy machine --threads 1 gives steadier numbers.
+    with threadpoolctl.threadpool_limits(limits=args.threads):
+        report = {
+            "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "budget": BUDGET[args.quick],
+            "machine": machine(),
+            "datasets": {},
+        }
+        start = time.perf_counter()
+        for name in args.datasets:
+            report["datasets"][name] = run_dataset(name, args.quick)
+            report["machine"]["load_average_after"] = os.getloadavg()
+            # Rewritten after every data set, so a long run that is interrupted keeps what it measured.
+            write(report, out)
     print(f"\nTotal {time.perf_counter() - start:.1f} s; results in {out}")
 
 

@@ -126,6 +126,12 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         those of all the rows seen so far (``class_count_``).
     verbose : int, default=0
         Print one line per epoch when > 0.
+    average : bool or int, default=False
+        Averaged SGD, as in ``SGDClassifier``: the model of the SGD epochs is
+        the mean of the iterates (from the start with True, or once ``average``
+        samples were seen), which removes most of SGD's noise. Kept lazily, so
+        it costs the touched rows only. With ``"auto"`` the average is where
+        L-BFGS starts.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the data and stop SGD
         when the accuracy on it has not improved by ``tol`` for
@@ -203,6 +209,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "verbose": ["verbose"],
+        "average": [Interval(Integral, 0, None, closed="left"), "boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     }
@@ -226,6 +233,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         warm_start=False,
         class_weight=None,
         verbose=0,
+        average=False,
         early_stopping=False,
         validation_fraction=0.1,
     ):
@@ -245,6 +253,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.class_weight = class_weight
         self.verbose = verbose
+        self.average = average
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
 
@@ -281,7 +290,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             rng = check_random_state(self.random_state)
             objective, validation = self._training_objectives(X, y, classes, weights, rng)
             coef, intercept = self._initial_parameters(objective, classes)
-            state = SGDState(self._schedule())
+            state = self._new_sgd_state()
             result = minimize(
                 objective,
                 coef,
@@ -342,7 +351,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             if first_call:
                 coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
                 intercept = np.zeros(coef.shape[1], dtype=X.dtype)
-                state = SGDState(self._schedule())
+                state = self._new_sgd_state()
             else:
                 coef = self.coef_.T.astype(X.dtype)
                 intercept = self.intercept_.astype(X.dtype)
@@ -517,9 +526,10 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     def _batch_size(self, X):
         return min(256, X.shape[0]) if self.batch_size == "auto" else self.batch_size
 
-    def _schedule(self):
+    def _new_sgd_state(self):
         eta0 = None if self.eta0 == "auto" else float(self.eta0)
-        return StepSchedule(self.learning_rate, eta0, float(self.power_t))
+        schedule = StepSchedule(self.learning_rate, eta0, float(self.power_t))
+        return SGDState(schedule, average_start=int(self.average) if self.average else None)
 
     def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
         if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):

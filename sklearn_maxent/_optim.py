@@ -21,7 +21,7 @@ import numpy as np
 from scipy import optimize, sparse
 from scipy.sparse.linalg import LinearOperator, cg
 
-from ._penalty import LazyWeights
+from ._penalty import IterateAverage, LazyWeights
 
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
@@ -151,6 +151,12 @@ class SGDState:
     no_improvement: int = 0
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
+    # Averaged SGD: averaging starts once this many samples were seen (None: off).
+    average_start: int | None = None
+    samples_seen: int = 0
+    average: IterateAverage | None = None
+    # With averaging the model is the average; SGD goes on from the last iterate.
+    iterate: tuple | None = None
 
 
 @dataclass
@@ -184,6 +190,10 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     reference = state.data_loss
     total = 0.0
     for start in range(0, len(order), batch_size):
+        if state.average_start is not None and state.samples_seen >= state.average_start:
+            if state.average is None:
+                state.average = IterateAverage(np.zeros_like(coef), np.zeros_like(intercept))
+            weights.average = state.average
         batch = objective.minibatch(order[start : start + batch_size])
         values = weights.gather(batch.features)
         loss, grad_rows, grad_intercept = objective.minibatch_loss_gradient(
@@ -197,6 +207,9 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
         weights.step(batch.features, values, grad_rows, step)
         if objective.fit_intercept:
             intercept -= intercept.dtype.type(step) * grad_intercept
+        if weights.average is not None:
+            weights.average.intercept_sum += intercept
+        state.samples_seen += len(batch.weights)
         total += loss * len(batch.weights)
     weights.materialize()
     mean_loss = total / len(order)
@@ -264,6 +277,8 @@ def sgd(
     """
     if state.schedule.eta0 is None:
         state.schedule.eta0 = default_step(objective, batch_size, rng)
+    if state.iterate is not None:
+        coef[:], intercept[:] = state.iterate
     n = objective.n_samples
     order = np.arange(n)
     start_time = time.perf_counter()
@@ -273,10 +288,11 @@ def sgd(
     for epoch in range(1, max_iter + 1):
         if shuffle:
             rng.shuffle(order)
-        saved = coef.copy(), intercept.copy(), state.t, copy.deepcopy(state.applied_l1)
+        saved = coef.copy(), intercept.copy(), copy.deepcopy(state)
         data_loss = _sgd_epoch(objective, coef, intercept, state, batch_size, order)
         if data_loss is None:
-            coef[:], intercept[:], state.t, state.applied_l1 = saved
+            coef[:], intercept[:] = saved[:2]
+            vars(state).update(vars(saved[2]))
             state.schedule.eta0 /= _BACKOFF_FACTOR
             if verbose:
                 print(f"-- Epoch {epoch}: loss diverged, step backed off to {state.schedule.eta0:.3g}")
@@ -294,17 +310,26 @@ def sgd(
         # Lower is better: the training loss, or minus the validation score.
         monitored = loss
         if validation is not None:
-            score = validation(coef, intercept)
+            model = _model(state, coef, intercept)
+            score = validation(*model)
             state.validation_scores.append(score)
             monitored = -score
             if monitored < state.best_monitored:
-                best = coef.copy(), intercept.copy()
+                best = model
         if tol is not None and _stalled(state, monitored, tol, n_iter_no_change):
             stopped = True
             break
-    if validation is not None:
-        coef[:], intercept[:] = best
+    if state.average is not None:
+        state.iterate = coef.copy(), intercept.copy()
+    coef[:], intercept[:] = best if validation is not None else _model(state, coef, intercept)
     return Result(epoch, stopped or tol is None, state.loss_curve)
+
+
+def _model(state, coef, intercept):
+    """The weights SGD offers as its model: the iterate, or with averaging the average."""
+    if state.average is None:
+        return coef.copy(), intercept.copy()
+    return state.average.mean(coef, intercept)
 
 
 def _stalled(state, monitored, tol, n_iter_no_change):

@@ -49,6 +49,31 @@ class ElasticNet:
         return total
 
 
+@dataclass
+class IterateAverage:
+    """The running mean of SGD's iterates ``W_1 .. W_count`` (averaged SGD), kept lazily.
+
+    With ``W = scale * V`` the sum of the iterates is ``offset + scale_sum * V``:
+    a step that changes rows of ``V`` by ``delta`` subtracts
+    ``scale_sum * delta`` from those rows of ``offset`` (Xu, 2011, "Towards
+    optimal one pass large scale learning with averaged stochastic gradient
+    descent"), so averaging costs the touched rows only.
+    """
+
+    offset: np.ndarray
+    intercept_sum: np.ndarray
+    scale_sum: float = 0.0
+    count: int = 0
+
+    def mean(self, values, intercept):
+        """The averaged ``W`` and intercept, given the current ``V`` (with scale folded in)."""
+        if self.count == 0:
+            return values.copy(), intercept.copy()
+        dtype = values.dtype.type
+        count = dtype(self.count)
+        return (self.offset + dtype(self.scale_sum) * values) / count, self.intercept_sum / count
+
+
 class LazyWeights:
     """SGD's view of ``W`` in which a penalty step costs only the touched rows.
 
@@ -72,14 +97,17 @@ class LazyWeights:
     applied : ndarray of shape (n_features, n_free) or None
         L1 penalty received by each weight in earlier epochs; None to start
         from zero. Updated in place.
+    average : IterateAverage or None
+        Kept up to date by :meth:`step` when given.
     """
 
     # Below this the scale is folded into V, before V's entries grow large
     # enough to lose precision.
     _MIN_SCALE = 1e-9
 
-    def __init__(self, penalty, coef, cumulative=0.0, applied=None):
+    def __init__(self, penalty, coef, cumulative=0.0, applied=None, average=None):
         self.penalty = penalty
+        self.average = average
         self.values = coef
         self.scale = 1.0
         self.cumulative = cumulative
@@ -111,19 +139,30 @@ class LazyWeights:
         # A step beyond 1/l2 would flip every sign; the shrink saturates at 0.
         shrink = max(0.0, 1.0 - step * self.penalty.l2)
         if shrink == 0.0:
+            self.materialize()
+            self._record_change(slice(None), -self.values)
             self.values[:] = 0
             values[:] = 0
-            self.scale = 1.0
         else:
             self.scale *= shrink
+        before = values.copy() if self.average is not None else None
         values -= dtype(step / self.scale) * grad_rows
         if self.penalty.has_l1:
             self.cumulative += step * self.penalty.l1
             self._charge_l1(rows, values)
         if not isinstance(rows, slice):
             self.values[rows] = values
+        if self.average is not None:
+            self._record_change(rows, values - before)
+            self.average.scale_sum += self.scale
+            self.average.count += 1
         if self.scale < self._MIN_SCALE:
             self.materialize()
+
+    def _record_change(self, rows, delta):
+        """Keep the average's sum of iterates fixed while ``V[rows]`` changes by ``delta``."""
+        if self.average is not None:
+            self.average.offset[rows] -= delta.dtype.type(self.average.scale_sum) * delta
 
     def _charge_l1(self, rows, values):
         dtype = self.values.dtype.type
@@ -139,5 +178,8 @@ class LazyWeights:
         """Fold the scale into the values, which then hold ``W``; return them."""
         if self.scale != 1.0:
             self.values *= self.values.dtype.type(self.scale)
+            if self.average is not None:
+                # offset + scale_sum * V_old = offset + (scale_sum / scale) * V_new
+                self.average.scale_sum /= self.scale
             self.scale = 1.0
         return self.values

@@ -29,7 +29,8 @@ def objective_value(clf, X, y):
     if log_proba.shape[1] == 1:  # binary: scores of class 1, class 0 fixed at 0
         log_proba = special.log_softmax(np.hstack([np.zeros_like(log_proba), log_proba]), axis=1)
     index = np.searchsorted(clf.classes_, y)
-    return -log_proba[np.arange(len(y)), index].mean() + 0.5 * clf.alpha * np.sum(clf.coef_**2)
+    alpha = clf.alpha if hasattr(clf, "alpha") else 1.0 / (clf.C * len(y))
+    return -log_proba[np.arange(len(y)), index].mean() + 0.5 * alpha * np.sum(clf.coef_**2)
 
 
 def test_string_labels_and_predictions(iris):
@@ -243,3 +244,37 @@ def test_single_class_is_rejected():
     X = np.ones((5, 2))
     with pytest.raises(ValueError, match="at least 2 classes"):
         MaxEntClassifier().fit(X, np.zeros(5))
+
+
+def test_early_stopping_history(iris):
+    X, y = iris
+    clf = MaxEntClassifier(early_stopping=True, validation_fraction=0.2, tol=1e-3, random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_loss_ is None
+    assert clf.n_iter_ < clf.max_iter
+    plain = MaxEntClassifier(random_state=0).fit(X, y)
+    assert plain.validation_scores_ is None
+    assert plain.best_loss_ == min(plain.loss_curve_)
+
+
+def test_early_stopping_needs_sgd(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="early_stopping"):
+        MaxEntClassifier(early_stopping=True, solver="lbfgs").fit(X, y)
+
+
+def test_averaged_partial_fit_approaches_the_optimum():
+    """Averaged SGD streamed in chunks gets within 1e-2 of LogisticRegression's objective in 3 passes."""
+    X, y = make_classification(20_000, 20, n_informative=10, n_classes=5, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    lr = LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(X, y)
+    clf = MaxEntClassifier(alpha=1.0 / len(y), average=True, random_state=0)
+    chunks = np.array_split(np.random.default_rng(0).permutation(len(y)), 5)
+    for _ in range(3):
+        for chunk in chunks:
+            clf.partial_fit(X[chunk], y[chunk], classes=np.arange(5))
+    assert objective_value(clf, X, y) <= objective_value(lr, X, y) * (1 + 1e-2)
+    # The model is the average, SGD continues from the last iterate.
+    assert clf._sgd_state.iterate is not None
+    assert not np.array_equal(clf._sgd_state.iterate[0], clf.coef_.T)
