@@ -1,16 +1,19 @@
 """Optimizers for :class:`~sklearn_maxent._objective.Objective`.
 
-Two methods on the same ``E_est - E_obs`` gradient:
+Three methods on the same ``E_est - E_obs`` gradient:
 
 * :func:`sgd` - minibatch stochastic gradient descent: cheap epochs that make
   fast early progress on large data, and the only choice for streams
   (``partial_fit``), where the full data is never seen at once.
-* :func:`lbfgs` - full-batch L-BFGS(-B): converges tightly (superlinearly
-  near the optimum) where SGD's noise would stall it.
+* :func:`lbfgs` - full-batch L-BFGS(-B): converges fast to a moderate
+  gradient where SGD's noise would stall it.
+* :func:`newton` - Newton-CG steps judged by the gradient alone: from there
+  to the precision of the arithmetic, past the point where the loss stops
+  changing in floating point.
 
-The ``"auto"`` solver of the estimator runs :func:`sgd` while its epochs pay
-and hands the result to :func:`lbfgs` to finish. Nothing here knows of
-scikit-learn; the caller owns validation, encoding and warnings.
+:func:`minimize` chains them (the estimator's ``solver="auto"``). Nothing
+here knows of scikit-learn; the caller owns validation, encoding and
+warnings.
 """
 
 import copy
@@ -305,7 +308,8 @@ def sgd(
                 f"time: {time.perf_counter() - start_time:.2f} s"
             )
         if stall_ratio is not None and previous - loss < stall_ratio * abs(loss):
-            return Result(epoch, True, state.loss_curve)
+            stopped = True
+            break
         previous = loss
         # Lower is better: the training loss, or minus the validation score.
         monitored = loss
