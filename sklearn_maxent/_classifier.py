@@ -96,19 +96,24 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         ``n_iter_no_change`` epochs. Any schedule's step is divided by 10 when
         an epoch makes the loss or the weights non-finite.
     eta0 : float or "auto", default="auto"
-        Initial step size, > 0. ``"auto"`` derives it from the data:
-        ``1 / L_b``, with ``L_b`` the smoothness bound of a minibatch loss
-        (per sample ``(||x_i||^2 + 1) / 2``, since the softmax Hessian's
-        eigenvalues are at most 1/2), so no tuning is needed.
+        Initial step size, > 0. ``"auto"`` derives it from the data, so no
+        tuning is needed: ``1 / L_b`` bounds the curvature of a minibatch
+        loss (per sample ``(||x_i||^2 + 1) / 2``, since the softmax Hessian's
+        eigenvalues are at most 1/2) and is a safe step; as Bottou recommends,
+        1, 2, 4, ... 64 times it are tried for one pass over 20 random
+        minibatches and the best is kept.
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     max_iter : int, default=1000
         Passes over the data at most: SGD epochs plus L-BFGS iterations.
-    tol : float or None, default=1e-4
-        Stopping tolerance. For L-BFGS (``"lbfgs"`` and the end of
-        ``"auto"``) the largest entry of the projected gradient of ``J``;
-        for ``"sgd"`` an epoch counts as no improvement when its loss is above
-        the best loss minus ``tol``. None runs ``max_iter`` SGD epochs.
+    tol : float or None, default=1e-10
+        Stopping tolerance. For ``"auto"`` and ``"lbfgs"``: the largest entry
+        of the gradient of ``J`` at the end (the L-BFGS phase stops at 1e-4,
+        Newton steps go on to ``tol``); it is raised to 100 rounding errors
+        of the data's dtype (1.2e-5 for float32). For ``"sgd"``: an epoch
+        counts as no improvement when its loss is above the best loss minus
+        ``tol`` (with ``early_stopping``: its validation accuracy below the
+        best plus ``tol``). None: ``"sgd"`` runs ``max_iter`` epochs.
     n_iter_no_change : int, default=5
         Epochs without improvement before ``"sgd"`` stops or, with
         ``"adaptive"``, lowers its step.
@@ -196,7 +201,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "sgd", "lbfgs"})],
+        "solver": [StrOptions({"auto", "sgd", "saga", "lbfgs"})],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"adaptive", "constant", "invscaling"})],
         "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
@@ -296,7 +301,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 coef,
                 intercept,
                 state,
-                solver="sgd" if validation else self.solver,
+                solver=self.solver if validation is None or self.solver == "saga" else "sgd",
                 validation=validation.accuracy if validation else None,
                 batch_size=self._batch_size(X),
                 max_iter=self.max_iter,

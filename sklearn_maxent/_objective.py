@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ._softmax import cross_entropy, linear_hessian_product, linear_loss_gradient, linear_scores, softmax
+from ._softmax import (
+    cross_entropy,
+    linear_hessian_product,
+    linear_loss_gradient,
+    linear_loss_residual,
+    linear_scores,
+    softmax,
+)
 
 
 @dataclass
@@ -50,11 +57,17 @@ class Objective:
         self.X = X
         self.targets = targets
         self.weights = (sample_weight / sample_weight.sum()).astype(X.dtype, copy=False)
+        self._sample_weight = sample_weight
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.reference_class = reference_class
         # Scratch space of minibatch(): a slot per feature, reused by every call.
         self._slots = np.zeros(X.shape[1], dtype=np.intp) if sparse.issparse(X) else None
+
+    @property
+    def is_sparse(self):
+        """Whether minibatches are restricted to the features they use (sparse ``X``)."""
+        return self._slots is not None
 
     @property
     def n_samples(self):
@@ -68,6 +81,17 @@ class Objective:
     def parameter_shape(self):
         """Shape of ``W``: (n_features, n_classes - reference_class)."""
         return self.X.shape[1], self.targets.shape[1] - self.reference_class
+
+    def subset(self, rows):
+        """The same objective on ``rows`` only (their weights renormalized)."""
+        return Objective(
+            self.X[rows],
+            self.targets[rows],
+            self._sample_weight[rows],
+            self.penalty,
+            self.fit_intercept,
+            self.reference_class,
+        )
 
     def minibatch(self, rows):
         """The :class:`Minibatch` of ``rows`` (sorted or not)."""
@@ -101,6 +125,18 @@ class Objective:
         grad_intercept : ndarray of shape (n_free,)
         """
         return self._loss_gradient(batch.X, batch.targets, batch.weights, coef_rows, intercept)
+
+    def minibatch_loss_residual(self, batch, coef_rows, intercept):
+        """Loss estimate and the rows' score gradients ``n w_i (P_i - Y_i)`` on a minibatch.
+
+        Scaled so that the full gradient is the mean over all rows of
+        ``x_i`` times the row's residual: what SAGA stores per row.
+        """
+        loss, residual = linear_loss_residual(
+            batch.X, batch.targets, batch.weights, coef_rows, intercept, self.reference_class
+        )
+        residual *= self.dtype.type(len(batch.weights))
+        return loss, residual
 
     def data_loss_gradient(self, coef, intercept):
         """Weighted cross-entropy on all rows and its gradient.

@@ -17,6 +17,7 @@ warnings.
 """
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -121,6 +122,39 @@ def default_step(objective, batch_size, rng):
     return 1.0 / bound
 
 
+def calibrated_step(objective, coef, intercept, batch_size, rng, n_batches=20, max_factor=64):
+    """The best of ``default_step * 2**k`` on a subsample: Bottou's recipe for ``eta0``.
+
+    ``1 / L_b`` is safe but pessimistic: the softmax Hessian's eigenvalues
+    reach 1/2 only where two classes share the probability, and with many
+    classes most of the data is far from that. So, as in Bottou (2012,
+    "Stochastic gradient descent tricks", section 5.2), one SGD pass over
+    ``n_batches`` random minibatches is tried from ``coef``, ``intercept``
+    with steps 1, 2, 4, ... ``max_factor`` times ``1 / L_b``, and the step
+    whose pass ends at the lowest loss is kept; the trials stop at the first
+    step that does worse than the one before. A step that proves too large
+    later is still backed off by :func:`sgd`.
+    """
+    base = default_step(objective, batch_size, rng)
+    n_rows = min(objective.n_samples, n_batches * batch_size)
+    sample = objective.subset(np.sort(rng.choice(objective.n_samples, n_rows, replace=False)))
+    order = np.arange(n_rows)
+    rng.shuffle(order)
+    best_loss, best_step = np.inf, base
+    factor = 1
+    while factor <= max_factor:
+        trial_coef, trial_intercept = coef.copy(), intercept.copy()
+        state = SGDState(StepSchedule("constant", base * factor))
+        if _sgd_epoch(sample, trial_coef, trial_intercept, state, batch_size, order) is None:
+            break
+        loss = sample.value(trial_coef, trial_intercept)
+        if not loss < best_loss:
+            break
+        best_loss, best_step = loss, base * factor
+        factor *= 2
+    return best_step
+
+
 @dataclass
 class StepSchedule:
     """Step size of minibatch SGD as a function of the step count ``t``.
@@ -128,7 +162,7 @@ class StepSchedule:
     ``"constant"``: ``eta0``; ``"invscaling"``: ``eta0 / (t + 1) ** power_t``;
     ``"adaptive"``: ``eta0``, divided by 5 by :func:`sgd` whenever the loss
     stops improving. ``eta0`` is lowered when a step makes the loss blow up;
-    None means :func:`default_step`, derived from the data on first use.
+    None means :func:`calibrated_step`, derived from the data on first use.
     """
 
     kind: str
@@ -160,6 +194,8 @@ class SGDState:
     average: IterateAverage | None = None
     # With averaging the model is the average; SGD goes on from the last iterate.
     iterate: tuple | None = None
+    # SAGA's per-row gradients, for the data of one fit.
+    memory: "SAGAMemory | None" = None
 
 
 @dataclass
@@ -208,12 +244,117 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
         step = state.schedule(state.t)
         state.t += 1
         weights.step(batch.features, values, grad_rows, step)
+        if weights.needs_fold:
+            weights.materialize()
         if objective.fit_intercept:
             intercept -= intercept.dtype.type(step) * grad_intercept
         if weights.average is not None:
             weights.average.intercept_sum += intercept
         state.samples_seen += len(batch.weights)
         total += loss * len(batch.weights)
+    weights.materialize()
+    mean_loss = total / len(order)
+    if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return None
+    state.data_loss = mean_loss
+    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
+    return mean_loss
+
+
+@dataclass
+class SAGAMemory:
+    """SAGA's table of per-row gradients, stored as score residuals.
+
+    ``residuals[i]`` is row ``i``'s last score gradient ``n w_i (P_i - Y_i)``,
+    so ``mean_i x_i residuals[i]`` (``average``, ``average_intercept``) is the
+    mean of the stored gradients. ``caught_up[j]`` is the step up to which
+    weight row ``j`` has received the ``average`` term, applied just in time
+    when a minibatch touches the row, as in scikit-learn's SAG.
+    """
+
+    residuals: np.ndarray
+    average: np.ndarray
+    average_intercept: np.ndarray
+    caught_up: np.ndarray
+
+    @classmethod
+    def empty(cls, objective):
+        n_features, n_free = objective.parameter_shape
+        dtype = objective.dtype
+        return cls(
+            np.zeros((objective.n_samples, n_free), dtype=dtype),
+            np.zeros((n_features, n_free), dtype=dtype),
+            np.zeros(n_free, dtype=dtype),
+            np.zeros(n_features, dtype=np.intp),
+        )
+
+
+def _saga_epoch(objective, coef, intercept, state, batch_size, order):
+    """One pass of minibatch SAGA (Defazio, Bach & Lacoste-Julien, 2014) over ``order``, in place.
+
+    The direction is the minibatch's gradient minus its rows' stored
+    gradients plus the mean of all stored ones: unbiased, and its variance
+    vanishes at the optimum, so a constant step converges. Unlike a plain
+    minibatch mean, it gives a feature that is rare in the data its whole
+    mean gradient at every step. The mean term is applied to untouched
+    weight rows lazily, by cumulative step sums, so a step still costs the
+    minibatch's non-zeros. Returns what :func:`_sgd_epoch` returns.
+    """
+    memory = state.memory
+    n = objective.n_samples
+    dtype = objective.dtype.type
+    weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    # cumulative[t]: sum of step / scale over the epoch's first t steps; a row
+    # caught up at step s owes average * (cumulative[t] - cumulative[s]).
+    cumulative = np.zeros(-(-len(order) // batch_size) + 1)
+    memory.caught_up[:] = 0
+
+    # Dense data touch every row at every step: nothing is ever owed.
+    lazy = objective.is_sparse
+
+    def catch_up_all(t):
+        if lazy:
+            owed = (cumulative[t] - cumulative[memory.caught_up]).astype(coef.dtype)
+            weights.values -= memory.average * owed[:, None]
+            memory.caught_up[:] = t
+
+    reference = state.data_loss
+    total = 0.0
+    for t, start in enumerate(range(0, len(order), batch_size), start=1):
+        rows = order[start : start + batch_size]
+        batch = objective.minibatch(rows)
+        values = weights.gather(batch.features)
+        if lazy:
+            average = np.take(memory.average, batch.features, axis=0)
+            owed = cumulative[t - 1] - cumulative[np.take(memory.caught_up, batch.features)]
+            values -= average * owed.astype(coef.dtype)[:, None]
+        else:
+            average = memory.average
+        loss, residual = objective.minibatch_loss_residual(batch, weights.weights(values), intercept)
+        reference = loss if reference is None else reference
+        if _diverged(loss, reference, 100.0):
+            return None
+        change = residual - memory.residuals[rows]
+        memory.residuals[rows] = residual
+        grad_change = np.asarray(batch.X.T @ change)
+        direction = grad_change / dtype(len(rows)) + average
+        average += grad_change / dtype(n)
+        step = state.schedule(state.t)
+        state.t += 1
+        weights.step(batch.features, values, direction, step)
+        cumulative[t] = cumulative[t - 1] + step / weights.scale
+        if lazy:
+            memory.average[batch.features] = average
+            memory.caught_up[batch.features] = t
+        if objective.fit_intercept:
+            intercept_change = change.sum(axis=0)
+            intercept -= dtype(step) * (intercept_change / dtype(len(rows)) + memory.average_intercept)
+            memory.average_intercept += intercept_change / dtype(n)
+        total += loss * len(rows)
+        if weights.needs_fold:
+            catch_up_all(t)
+            weights.materialize()
+    catch_up_all(len(cumulative) - 1)
     weights.materialize()
     mean_loss = total / len(order)
     if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
@@ -237,9 +378,10 @@ def sgd(
     rng,
     stall_ratio=None,
     validation=None,
+    variance_reduced=False,
     verbose=0,
 ):
-    """Minibatch SGD on ``objective``, updating ``coef`` and ``intercept`` in place.
+    """Minibatch SGD (or SAGA) on ``objective``, updating ``coef`` and ``intercept`` in place.
 
     An epoch counts as no improvement when its loss is above
     ``best_loss - tol`` (with ``validation``: when its validation score is
@@ -272,16 +414,22 @@ def sgd(
         held-out data: early stopping. The weights of the best-scoring epoch
         are the result; the scores are appended to
         ``state.validation_scores``.
+    variance_reduced : bool
+        Run SAGA epochs (:func:`_saga_epoch`) instead of plain SGD ones.
     verbose : int
 
     Returns
     -------
     Result
     """
-    if state.schedule.eta0 is None:
-        state.schedule.eta0 = default_step(objective, batch_size, rng)
     if state.iterate is not None:
         coef[:], intercept[:] = state.iterate
+    if state.schedule.eta0 is None:
+        state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng)
+    run_epoch = _sgd_epoch
+    if variance_reduced:
+        run_epoch = _saga_epoch
+        state.memory = SAGAMemory.empty(objective)
     n = objective.n_samples
     order = np.arange(n)
     start_time = time.perf_counter()
@@ -291,11 +439,15 @@ def sgd(
     for epoch in range(1, max_iter + 1):
         if shuffle:
             rng.shuffle(order)
-        saved = coef.copy(), intercept.copy(), copy.deepcopy(state)
-        data_loss = _sgd_epoch(objective, coef, intercept, state, batch_size, order)
+        # SAGA's memory is a cache of gradients: a back-off starts it afresh
+        # instead of keeping a copy of it.
+        saved = coef.copy(), intercept.copy(), copy.deepcopy(dataclasses.replace(state, memory=None))
+        data_loss = run_epoch(objective, coef, intercept, state, batch_size, order)
         if data_loss is None:
             coef[:], intercept[:] = saved[:2]
             vars(state).update(vars(saved[2]))
+            if variance_reduced:
+                state.memory = SAGAMemory.empty(objective)
             state.schedule.eta0 /= _BACKOFF_FACTOR
             if verbose:
                 print(f"-- Epoch {epoch}: loss diverged, step backed off to {state.schedule.eta0:.3g}")
@@ -592,7 +744,7 @@ def minimize(
         "rng": rng,
         "verbose": verbose,
     }
-    if solver == "sgd":
+    if solver in ("sgd", "saga"):
         return sgd(
             objective,
             coef,
@@ -601,6 +753,7 @@ def minimize(
             max_iter=max_iter,
             tol=tol,
             validation=validation,
+            variance_reduced=solver == "saga",
             **sgd_options,
         )
     n_iter, curve = 0, []
@@ -613,10 +766,14 @@ def minimize(
             max_iter=max_iter,
             tol=None,
             stall_ratio=AUTO_STALL_RATIO,
+            variance_reduced=True,
             **sgd_options,
         )
         n_iter, curve = result.n_iter, list(result.loss_curve)
-    tol = 0.0 if tol is None else tol
+    # Below about 100 rounding errors a gradient entry is noise (float32: 1.2e-5).
+    tol = max(0.0 if tol is None else tol, 100 * float(np.finfo(objective.dtype).eps))
+    if n_iter >= max_iter:
+        return Result(n_iter, False, curve)
     # L-BFGS is the cheaper way down to a moderate gradient; from there
     # Newton's quadratic convergence reaches a tight tol in a few steps.
     lbfgs_tol = max(tol, NEWTON_HANDOFF)

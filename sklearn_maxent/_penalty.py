@@ -101,8 +101,8 @@ class LazyWeights:
         Kept up to date by :meth:`step` when given.
     """
 
-    # Below this the scale is folded into V, before V's entries grow large
-    # enough to lose precision.
+    # Below this the scale should be folded into V (see needs_fold), before
+    # V's entries grow large enough to lose precision.
     _MIN_SCALE = 1e-9
 
     def __init__(self, penalty, coef, cumulative=0.0, applied=None, average=None):
@@ -156,8 +156,11 @@ class LazyWeights:
             self._record_change(rows, values - before)
             self.average.scale_sum += self.scale
             self.average.count += 1
-        if self.scale < self._MIN_SCALE:
-            self.materialize()
+
+    @property
+    def needs_fold(self):
+        """Whether the scale got so small that :meth:`materialize` should fold it into ``V``."""
+        return self.scale < self._MIN_SCALE
 
     def _record_change(self, rows, delta):
         """Keep the average's sum of iterates fixed while ``V[rows]`` changes by ``delta``."""

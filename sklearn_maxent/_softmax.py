@@ -145,8 +145,8 @@ def linear_scores(X, coef, intercept, reference_class):
     return scores
 
 
-def linear_loss_gradient(X, targets, sample_weight, coef, intercept, reference_class):
-    """Weighted cross-entropy of a linear softmax model and its gradient.
+def linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_class):
+    """Weighted cross-entropy of a linear softmax model and its score gradient.
 
     Parameters
     ----------
@@ -162,15 +162,30 @@ def linear_loss_gradient(X, targets, sample_weight, coef, intercept, reference_c
     -------
     loss : float
         ``sum_i s_i CE_i``.
+    residual : ndarray of shape (n_samples, n_free)
+        ``s_i (P_i - Y_i)`` for the free classes: the gradient with respect
+        to the scores, whose product with ``X^T`` is the gradient in ``W``.
+    """
+    scores = linear_scores(X, coef, intercept, reference_class)
+    loss, residual = cross_entropy_and_residual(scores, targets, sample_weight)
+    return loss, residual[:, 1:] if reference_class else residual
+
+
+def linear_loss_gradient(X, targets, sample_weight, coef, intercept, reference_class):
+    """Weighted cross-entropy of a linear softmax model and its gradient.
+
+    Parameters are those of :func:`linear_loss_residual`.
+
+    Returns
+    -------
+    loss : float
+        ``sum_i s_i CE_i``.
     grad_coef : ndarray of shape (n_features, n_free)
         ``X^T R`` with ``R = s (P - Y)``: E_est - E_obs of every feature.
     grad_intercept : ndarray of shape (n_free,)
         ``sum_i R_i``.
     """
-    scores = linear_scores(X, coef, intercept, reference_class)
-    loss, residual = cross_entropy_and_residual(scores, targets, sample_weight)
-    if reference_class:
-        residual = residual[:, 1:]
+    loss, residual = linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_class)
     return loss, np.asarray(X.T @ residual), residual.sum(axis=0)
 
 

@@ -10,7 +10,9 @@ from sklearn_maxent._objective import Minibatch, Objective
 from sklearn_maxent._optim import (
     SGDState,
     StepSchedule,
+    calibrated_step,
     curvature_bound,
+    default_step,
     lbfgs,
     minimize,
     newton,
@@ -135,26 +137,42 @@ def test_sgd_backs_off_a_step_that_diverges():
     assert np.isfinite(coef).all()
 
 
-def test_default_step_is_stable_for_single_sample_sgd():
-    """1 / L_max keeps plain SGD (batch_size=1) from diverging on unscaled data."""
+def test_default_step_for_single_samples_is_one_over_l_max():
     objective = wine_objective()
     objective.X = objective.X * 30
+    l_max = 0.5 * (np.max(np.sum(objective.X**2, axis=1)) + 1)
+    step = default_step(objective, 1, np.random.RandomState(0))
+    assert step == pytest.approx(1 / (l_max + objective.penalty.l2))
+
+
+def test_calibrated_step_is_a_tried_multiple_that_beats_the_safe_step():
+    objective = wine_objective(alpha=1e-3)
     coef, intercept = zeros(objective)
-    state = SGDState(StepSchedule("constant", None))
-    sgd(
-        objective,
-        coef,
-        intercept,
-        state,
-        batch_size=1,
-        max_iter=3,
-        tol=None,
-        n_iter_no_change=5,
-        shuffle=True,
-        rng=np.random.RandomState(0),
-    )
-    assert state.schedule.eta0 == pytest.approx(1 / (0.5 * (np.max(np.sum(objective.X**2, 1)) + 1) + 0.01))
-    assert np.isfinite(state.loss_curve).all()
+    rng = np.random.RandomState(0)
+    safe = default_step(objective, 8, np.random.RandomState(0))
+    step = calibrated_step(objective, coef, intercept, 8, rng)
+    factor = step / safe
+    assert factor in {1, 2, 4, 8, 16, 32, 64}
+    np.testing.assert_array_equal(coef, 0)  # trials run on copies
+
+    def loss_after_one_epoch(eta):
+        c, b = zeros(objective)
+        state = SGDState(StepSchedule("constant", eta))
+        sgd(
+            objective,
+            c,
+            b,
+            state,
+            batch_size=8,
+            max_iter=1,
+            tol=None,
+            n_iter_no_change=5,
+            shuffle=True,
+            rng=np.random.RandomState(1),
+        )
+        return objective.value(c, b)
+
+    assert loss_after_one_epoch(step) <= loss_after_one_epoch(safe)
 
 
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
@@ -202,3 +220,61 @@ def test_lazy_weights_equal_eager_penalty_steps():
         eager_coef *= 1 - 0.7 * 0.3
         eager_coef -= 0.7 * grad
     np.testing.assert_allclose(lazy.materialize(), eager_coef, rtol=1e-12, atol=1e-15)
+
+
+def test_lazy_saga_on_sparse_data_equals_saga_on_dense_data():
+    """Just-in-time catch-up of SAGA's mean-gradient term gives the eager (dense) iterates.
+
+    (With an L1 part they differ by design: the cumulative L1 penalty is
+    charged to touched rows only.)
+    """
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 40)) * (rng.uniform(size=(60, 40)) < 0.15)
+    targets = np.eye(3)[rng.integers(0, 3, 60)]
+    results = []
+    for X_in in (X, sparse.csr_matrix(X)):
+        objective = Objective(X_in, targets, np.ones(60), ElasticNet(0.01, 0.0), True, False)
+        coef, intercept = zeros(objective)
+        sgd(
+            objective,
+            coef,
+            intercept,
+            SGDState(StepSchedule("constant", 0.3)),
+            batch_size=7,
+            max_iter=4,
+            tol=None,
+            n_iter_no_change=5,
+            shuffle=True,
+            rng=np.random.RandomState(0),
+            variance_reduced=True,
+        )
+        results.append((coef, intercept))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-13)
+
+
+def test_saga_converges_to_the_optimum_with_a_constant_step():
+    """Variance reduction: unlike SGD, a constant step reaches the optimum."""
+    objective = wine_objective(alpha=0.1)
+    optimum_coef, optimum_intercept = zeros(objective)
+    lbfgs(objective, optimum_coef, optimum_intercept, max_iter=1000, tol=1e-10)
+    optimum = objective.value(optimum_coef, optimum_intercept)
+    gaps = {}
+    for variance_reduced in (False, True):
+        coef, intercept = zeros(objective)
+        sgd(
+            objective,
+            coef,
+            intercept,
+            SGDState(StepSchedule("constant", 0.2)),
+            batch_size=8,
+            max_iter=60,
+            tol=None,
+            n_iter_no_change=5,
+            shuffle=True,
+            rng=np.random.RandomState(0),
+            variance_reduced=variance_reduced,
+        )
+        gaps[variance_reduced] = (objective.value(coef, intercept) - optimum) / optimum
+    assert gaps[True] < 1e-8
+    assert gaps[False] > 100 * gaps[True]
