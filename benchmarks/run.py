@@ -48,12 +48,22 @@ C = 1.0
 TARGET = 1e-3  # relative objective gap that counts as "reached"
 TIGHT_TOL = 1e-10  # for the reference fits, and so that max_iter is the only stopping knob
 REFERENCE_MAX_ITER = 10_000
-BUDGET = {False: 120.0, True: 1.0}  # seconds of sweep per solver, by --quick
+BUDGET = {False: 120.0, True: 1.0}  # default seconds of sweep per solver, by --quick
 QUICK_ROWS = 5_000
 REPEATS = 3  # runs per epoch timing; the median is reported
 # newton-cholesky factors a (n_features * n_classes)^2 Hessian: skipped above this size.
 MAX_NEWTON_CHOLESKY_SIZE = 5_000
 GAP_FLOOR = 1e-12  # gaps at or below 0 (rounding) are drawn here on the log axis
+# Fixed, so that a solver has the same color on every plot, also where one is skipped.
+COLORS = {
+    "MaxEnt auto": "C0",
+    "MaxEnt sgd": "C1",
+    "MaxEnt saga": "C6",
+    "LR lbfgs": "C2",
+    "LR saga": "C3",
+    "LR newton-cholesky": "C4",
+    "SGDClassifier": "C5",
+}
 
 
 def load_dataset(name, quick):
@@ -122,6 +132,9 @@ def solvers(alpha, n_features, n_classes):
     candidates = {
         "MaxEnt auto": lambda m: MaxEntClassifier(alpha=alpha, max_iter=m, random_state=0),
         "MaxEnt sgd": lambda m: MaxEntClassifier(alpha=alpha, solver="sgd", max_iter=m, random_state=0),
+        "MaxEnt saga": lambda m: MaxEntClassifier(
+            alpha=alpha, solver="saga", max_iter=m, tol=None, random_state=0
+        ),
         "LR lbfgs": lambda m: LogisticRegression(C=C, tol=TIGHT_TOL, max_iter=m),
         "LR saga": lambda m: LogisticRegression(
             C=C, solver="saga", tol=TIGHT_TOL, max_iter=m, random_state=0
@@ -152,11 +165,13 @@ def reference(X, y, alpha):
     result = {}
     for name, estimator in fits.items():
         seconds = timed_fit(estimator, X, y)
-        result[name] = {"objective": objective(estimator, X, y, alpha), "time": seconds}
+        result[name] = {
+            "objective": objective(estimator, X, y, alpha),
+            "time": seconds,
+            "n_iter": int(np.max(estimator.n_iter_)),
+        }
     values = [fit["objective"] for fit in result.values()]
-    result["j_star"] = min(values)
-    result["disagreement"] = (max(values) - min(values)) / min(values)
-    return result
+    return {"fits": result, "j_star": min(values), "disagreement": (max(values) - min(values)) / min(values)}
 
 
 def fibonacci():
@@ -242,15 +257,15 @@ def epoch_times(X, y, alpha, n_classes):
     theirs = SGDClassifier(loss="log_loss", alpha=alpha, max_iter=1, tol=None, random_state=0)
     result = {
         "lower_bound": median_time(lambda: (X @ W, X.T @ G)),
-        "maxent_sgd": median_time(lambda: timed_fit(clone(ours), X, y)),
-        "sgdclassifier": median_time(lambda: timed_fit(clone(theirs), X, y)),
+        "maxent_sgd": median_time(lambda: clone(ours).fit(X, y)),
+        "sgdclassifier": median_time(lambda: clone(theirs).fit(X, y)),
     }
     result["ratio_to_lower_bound"] = result["maxent_sgd"] / result["lower_bound"]
     result["ratio_to_sgdclassifier"] = result["maxent_sgd"] / result["sgdclassifier"]
     return result
 
 
-def run_dataset(name, quick):
+def run_dataset(name, quick, budget):
     """All measurements on one data set, printed as they come; returns them as a dict."""
     start = time.perf_counter()
     X_train, X_test, y_train, y_test = load_dataset(name, quick)
@@ -271,14 +286,16 @@ def run_dataset(name, quick):
 
     ref = reference(X_train, y_train, alpha)
     j_star = ref["j_star"]
+    lr_ref, maxent_ref = ref["fits"]["LR lbfgs"], ref["fits"]["MaxEnt auto"]
     print(
-        f"J* = {j_star:.10g} (LR lbfgs {ref['LR lbfgs']['time']:.2f} s,"
-        f" MaxEnt {ref['MaxEnt auto']['time']:.2f} s, disagreement {ref['disagreement']:.1e})"
+        f"J* = {j_star:.10g} (LR lbfgs {lr_ref['time']:.2f} s / {lr_ref['n_iter']} iter,"
+        f" MaxEnt {maxent_ref['time']:.2f} s / {maxent_ref['n_iter']} iter,"
+        f" disagreement {ref['disagreement']:.1e})"
     )
 
     results = {}
     for solver, make_estimator in solvers(alpha, X_train.shape[1], classes.size).items():
-        points, estimator, ended = sweep(make_estimator, X_train, y_train, alpha, j_star, BUDGET[quick])
+        points, estimator, ended = sweep(make_estimator, X_train, y_train, alpha, j_star, budget)
         reached = ended == "target"
         results[solver] = {
             "points": points,
@@ -295,14 +312,18 @@ def run_dataset(name, quick):
             f" {points[-1]['max_iter']}, gap {points[-1]['gap']:.1e}"
         )
 
-    lr_times = [r["time_to_target"] for s, r in results.items() if s.startswith("LR") and r["time_to_target"]]
+    lr_times = [
+        r["time_to_target"]
+        for s, r in results.items()
+        if s.startswith("LR") and r["time_to_target"] is not None
+    ]
     best_lr = min(lr_times) if lr_times else None
     for result in results.values():
         reached = result["time_to_target"] is not None and best_lr is not None
         result["ratio_to_best_lr"] = result["time_to_target"] / best_lr if reached else None
-    for solver in ("MaxEnt auto", "MaxEnt sgd"):
+    for solver in ("MaxEnt auto", "MaxEnt sgd", "MaxEnt saga"):
         ratio = results[solver]["ratio_to_best_lr"]
-        print(f"  {solver} / best LogisticRegression: " + (f"{ratio:.2f}" if ratio else "n/a"))
+        print(f"  {solver} / best LogisticRegression: {_number(ratio, '.2f', 'n/a')}")
 
     epoch = epoch_times(X_train, y_train, alpha, classes.size)
     print(
@@ -321,8 +342,8 @@ def machine():
     meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
     mem_kb = [int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal")]
     pools = [
-        f"{lib['user_api']}: {lib['internal_api']} {lib.get('version') or ''} ({lib['num_threads']} threads,"
-        f" {Path(lib['filepath']).name})"
+        f"{lib['user_api']}: {lib['internal_api']} {lib.get('version') or '(version unknown)'}"
+        f" ({lib['num_threads']} threads, {Path(lib['filepath']).name})"
         for lib in threadpoolctl.threadpool_info()
     ]
     return {
@@ -348,7 +369,7 @@ def plot(name, result, path):
     for solver, solver_result in result["solvers"].items():
         times = [p["time"] for p in solver_result["points"]]
         gaps = [max(p["gap"], GAP_FLOOR) for p in solver_result["points"]]
-        ax.loglog(times, gaps, marker="o", markersize=3, label=solver)
+        ax.loglog(times, gaps, marker="o", markersize=3, color=COLORS[solver], label=solver)
     ax.axhline(TARGET, color="black", linestyle="--", linewidth=1, label="target 1e-3")
     info = result["info"]
     ax.set_title(
@@ -357,7 +378,7 @@ def plot(name, result, path):
     ax.set_xlabel("fit wall time (s), fit from scratch at each max_iter")
     ax.set_ylabel("relative objective gap (J - J*) / J*")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
@@ -366,8 +387,8 @@ def _row(*cells):
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
-def _number(value, spec):
-    return "not reached" if value is None else format(value, spec)
+def _number(value, spec, missing):
+    return missing if value is None else format(value, spec)
 
 
 def markdown(report):
@@ -411,15 +432,18 @@ def markdown(report):
     ]
     for name, result in report["datasets"].items():
         info, ref = result["info"], result["reference"]
+        lr_ref, maxent_ref = ref["fits"]["LR lbfgs"], ref["fits"]["MaxEnt auto"]
+        layout = f"sparse, {info['nnz_per_row']:.1f} non-zeros per row" if info["sparse"] else "dense"
         lines += [
             f"## {name}",
             "",
             f"{info['n_train']} training and {info['n_test']} test rows, {info['n_features']} features"
-            f" ({'sparse, ' if info['sparse'] else ''}{info['nnz_per_row']:.1f} non-zeros per row),"
+            f" ({layout}),"
             f" {info['n_classes']} classes, {info['dtype']}, alpha = {info['alpha']:.3g}."
-            f" J* = {ref['j_star']:.10g}; the reference fits took {ref['LR lbfgs']['time']:.2f} s"
-            f" (LogisticRegression) and {ref['MaxEnt auto']['time']:.2f} s (MaxEntClassifier) and"
-            f" disagree by {ref['disagreement']:.1e} relative.",
+            f" J* = {ref['j_star']:.10g}; the reference fits took {lr_ref['time']:.2f} s"
+            f" ({lr_ref['n_iter']} iterations, LogisticRegression) and {maxent_ref['time']:.2f} s"
+            f" ({maxent_ref['n_iter']} iterations, MaxEntClassifier) and disagree by"
+            f" {ref['disagreement']:.1e} relative.",
             "",
             f"![gap vs time](gap_vs_time_{name}.png)",
             "",
@@ -438,8 +462,8 @@ def markdown(report):
         lines += [
             _row(
                 solver,
-                _number(r["time_to_target"], ".3g"),
-                _number(r["ratio_to_best_lr"], ".2f"),
+                _number(r["time_to_target"], ".3g", "not reached"),
+                _number(r["ratio_to_best_lr"], ".2f", "-"),
                 f"{r['final_gap']:.1e}",
                 r["sweep_ended"],
                 f"{r['test_accuracy']:.4f}",
@@ -497,6 +521,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny data sets and budgets: a smoke test")
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), metavar="NAME")
     parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results[/quick])")
+    parser.add_argument("--budget", type=float, help="seconds of fitting per solver and data set")
     parser.add_argument(
         "--threads",
         type=int,
@@ -505,19 +530,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     default_out = Path(__file__).resolve().parent / "results"
     out = args.out or (default_out / "quick" if args.quick else default_out)
+    budget = args.budget or BUDGET[args.quick]
     # Threads that spin-wait are slowed down many times over when other processes share the cores,
     # so on a busy machine --threads 1 gives steadier numbers.
     with threadpoolctl.threadpool_limits(limits=args.threads):
         report = {
             "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "budget": BUDGET[args.quick],
+            "budget": budget,
             "machine": machine(),
             "datasets": {},
         }
         start = time.perf_counter()
         for name in args.datasets:
-            report["datasets"][name] = run_dataset(name, args.quick)
+            report["datasets"][name] = run_dataset(name, args.quick, budget)
             report["machine"]["load_average_after"] = os.getloadavg()
             # Rewritten after every data set, so a long run that is interrupted keeps what it measured.
             write(report, out)
