@@ -1,0 +1,53 @@
+"""The benchmark suite keeps running: its data generator and a smoke run."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+pytest.importorskip("matplotlib")
+pytest.importorskip("threadpoolctl")
+
+from text_data import make_text_data  # noqa: E402
+
+
+def test_text_data_is_seeded_sparse_and_normalized():
+    X, y = make_text_data(n_docs=2_000, n_features=2**14, n_classes=5, nnz_per_row=80, seed=3)
+    X_again, y_again = make_text_data(n_docs=2_000, n_features=2**14, n_classes=5, nnz_per_row=80, seed=3)
+    assert X.format == "csr"
+    assert X.shape == (2_000, 2**14)
+    np.testing.assert_array_equal(y, y_again)
+    np.testing.assert_array_equal(X.toarray(), X_again.toarray())
+    assert 40 <= X.nnz / X.shape[0] <= 100
+    np.testing.assert_allclose(np.sqrt(X.multiply(X).sum(axis=1)).A1, 1.0)
+    assert set(np.unique(y)) == set(range(5))
+
+
+def test_quick_benchmark_writes_results(tmp_path):
+    # The package under test, also when it is not installed.
+    path = os.pathsep.join([str(BENCHMARKS.parent), os.environ.get("PYTHONPATH", "")])
+    subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS / "run.py"),
+            "--quick",
+            "--datasets",
+            "digits",
+            "--out",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "MaxEnt auto" in report
+    assert "LR lbfgs" in report
+    assert (tmp_path / "gap_vs_time_digits.png").stat().st_size > 0
+    assert (tmp_path / "results.json").exists()
