@@ -278,3 +278,21 @@ def test_averaged_partial_fit_approaches_the_optimum():
     # The model is the average, SGD continues from the last iterate.
     assert clf._sgd_state.iterate is not None
     assert not np.array_equal(clf._sgd_state.iterate[0], clf.coef_.T)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "saga"])
+def test_sgd_memory_is_weights_plus_data(solver):
+    """SGD and SAGA on 2**20 sparse features: memory O(n_features * n_classes + nnz), a few copies."""
+    n, d = 2_000, 2**20
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(n), 20)
+    X = sparse.csr_matrix((rng.uniform(0, 1, rows.size), (rows, rng.integers(0, d, rows.size))), shape=(n, d))
+    y = rng.integers(0, 3, n)
+    clf = MaxEntClassifier(solver=solver, max_iter=2, tol=None, random_state=0)
+    tracemalloc.start()
+    clf.fit(X, y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    weight_bytes = d * 3 * 8
+    data_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    assert peak < 12 * weight_bytes + 4 * data_bytes

@@ -86,3 +86,33 @@ def test_no_intercept_matches_logistic_regression():
     lr = reference(X, y, fit_intercept=False)
     np.testing.assert_allclose(ours.predict_proba(X), lr.predict_proba(X), atol=1e-6)
     np.testing.assert_array_equal(ours.intercept_, 0.0)
+
+
+def small_sparse_problem():
+    """Bag-of-words-like data: 600 l2-normalized rows, 5,000 features, 4 classes with their own words."""
+    rng = np.random.default_rng(0)
+    n, d, k = 600, 5_000, 4
+    y = rng.integers(0, k, n)
+    words = rng.zipf(1.5, (n, 30)) % d
+    topical = rng.uniform(size=(n, 30)) < 0.3
+    words[topical] = (y[:, None] * 50 + rng.integers(0, 50, (n, 30)))[topical]
+    X = sparse.csr_matrix((np.ones(words.size), (np.repeat(np.arange(n), 30), words.ravel())), shape=(n, d))
+    X.sum_duplicates()
+    X = sparse.diags(1 / np.sqrt(X.multiply(X).sum(axis=1)).A1) @ X
+    return X.tocsr(), y
+
+
+def objective(clf, X, y, alpha):
+    scores = np.asarray(X @ clf.coef_.T) + clf.intercept_
+    log_proba = scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    return -log_proba[np.arange(len(y)), y].mean() + 0.5 * alpha * np.sum(clf.coef_**2)
+
+
+@pytest.mark.parametrize("solver", ["auto", "lbfgs"])
+def test_small_sparse_problem_reaches_the_optimum(solver):
+    X, y = small_sparse_problem()
+    alpha = 1.0 / len(y)
+    ours = MaxEntClassifier(alpha=alpha, solver=solver, random_state=0).fit(X, y)
+    lr = reference(X, y)
+    assert objective(ours, X, y, alpha) <= objective(lr, X, y, alpha) * (1 + 1e-5)
+    np.testing.assert_allclose(ours.predict_proba(X), lr.predict_proba(X), atol=1e-5)
