@@ -301,7 +301,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 coef,
                 intercept,
                 state,
-                solver=self.solver if validation is None or self.solver == "saga" else "sgd",
+                solver="sgd" if validation is not None and self.solver == "auto" else self.solver,
                 validation=validation.accuracy if validation else None,
                 batch_size=self._batch_size(X),
                 max_iter=self.max_iter,
@@ -360,7 +360,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             else:
                 coef = self.coef_.T.astype(X.dtype)
                 intercept = self.intercept_.astype(X.dtype)
-                state = copy.deepcopy(self._sgd_state)
+                state = copy.deepcopy(self._sgd_state_)
             result = sgd(
                 objective,
                 coef,
@@ -505,6 +505,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
 
     def _training_objectives(self, X, y, classes, weights, rng):
         """The objective to train on and, with early stopping, the held-out one to score."""
+        if self.average and self.solver != "sgd":
+            raise ValueError(f"average={self.average!r} averages SGD iterates: use solver='sgd'.")
         if not self.early_stopping:
             return self._objective(X, y, classes, weights), None
         if self.solver == "lbfgs":
@@ -512,6 +514,12 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         train, held_out = train_test_split(
             np.arange(X.shape[0]), test_size=self.validation_fraction, stratify=y, random_state=rng
         )
+        for part, rows in (("training", train), ("validation", held_out)):
+            if not weights[rows].sum() > 0:
+                raise ValueError(
+                    f"The sample weights of the early-stopping {part} split sum to zero; "
+                    "change validation_fraction or random_state."
+                )
         return (
             self._objective(X[train], y[train], classes, weights[train]),
             self._objective(X[held_out], y[held_out], classes, weights[held_out]),
@@ -551,14 +559,14 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = int(n_iter)
         self.t_ = state.t
         self.loss_curve_ = [float(v) for v in curve]
-        self._sgd_state = state
+        self._sgd_state_ = state
 
     def _store_history(self, state, early_stopping):
         """MLPClassifier's history attributes: best_loss_ without early stopping, scores with it."""
         if early_stopping:
             self.best_loss_ = None
             self.validation_scores_ = list(state.validation_scores)
-            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
         else:
             self.best_loss_ = min(self.loss_curve_, default=None)
             self.validation_scores_ = None

@@ -29,8 +29,10 @@ from ._penalty import IterateAverage, LazyWeights
 
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
-# A step that makes the loss non-finite is divided by this before retrying.
+# A step that blows the loss up is divided by this before the epoch is retried ...
 _BACKOFF_FACTOR = 10.0
+# ... at most this many times in one call (from 1e8 down to 1e-2).
+_MAX_BACK_OFFS = 10
 # The "auto" solver hands over from SGD to L-BFGS once an epoch lowers the
 # loss by less than this fraction ...
 AUTO_STALL_RATIO = 1e-2
@@ -105,19 +107,22 @@ def top_eigenvalue(X, fit_intercept, rng, n_rows=2_000, n_power_iter=20):
 def default_step(objective, batch_size, rng):
     """``1 / L_b`` for minibatches of ``batch_size``: a step that needs no tuning.
 
-    A row of normalized weight ``w_i`` counts ``w_i * n`` times in a
-    minibatch estimate, so the per-sample bound is scaled by the largest.
+    A row of normalized weight ``w_i`` counts ``n w_i`` times in a minibatch
+    estimate, so its curvature bound is scaled by that, and the full-data
+    bound by the largest such factor.
     """
     X = objective.X
-    row_norms = X.multiply(X).sum(axis=1) if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
-    weight_scale = float(objective.weights.max()) * objective.n_samples
+    row_norms = (
+        np.asarray(X.multiply(X).sum(axis=1)).ravel() if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
+    )
+    row_scale = objective.weights * objective.n_samples
     bound = curvature_bound(
         X,
-        objective.fit_intercept,
+        False,
         batch_size,
         objective.penalty.l2,
-        float(np.max(row_norms)) * weight_scale,
-        top_eigenvalue(X, objective.fit_intercept, rng),
+        float(np.max(row_scale * (row_norms + objective.fit_intercept))),
+        float(row_scale.max()) * top_eigenvalue(X, objective.fit_intercept, rng),
     )
     return 1.0 / bound
 
@@ -212,6 +217,25 @@ def _diverged(loss, reference, factor):
     return not np.isfinite(loss) or loss > factor * (reference + 1.0)
 
 
+def _batch_mean_loss(loss, batch):
+    """A minibatch's loss estimate as the weighted mean cross-entropy of its own rows.
+
+    The estimate is scaled for the whole data; a minibatch of heavy rows
+    (class weights) would look like a blow-up next to the epoch's mean.
+    """
+    total_weight = float(batch.weights.sum())
+    return loss / total_weight if total_weight > 0 else 0.0
+
+
+def max_step(objective):
+    """The largest step SGD takes: ``1 / (2 l2)``, where the L2 shrink alone halves the weights.
+
+    Beyond ``2 / l2`` the penalty term by itself diverges; the cap keeps the
+    lazy L2 scale positive.
+    """
+    return 0.5 / objective.penalty.l2 if objective.penalty.l2 > 0 else np.inf
+
+
 def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     """One pass over ``order`` in minibatches, updating ``coef`` and ``intercept`` in place.
 
@@ -222,26 +246,29 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     Returns the mean of the minibatch losses, each taken before its step (an
     estimate of the epoch's data loss that costs no extra pass), or None if
     the step blew the loss up: compared with the previous epoch's (or, on
-    the first, the first minibatch's) loss, any minibatch at 100 times it,
-    or the epoch at twice it (plus one nat, for losses near zero).
+    the first, the first minibatch's) mean loss, any minibatch's mean loss at
+    100 times it, or the epoch's at twice it (plus one nat, for losses near
+    zero). Steps are capped by :func:`max_step`.
     """
     weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    largest_step = max_step(objective)
     reference = state.data_loss
     total = 0.0
     for start in range(0, len(order), batch_size):
         if state.average_start is not None and state.samples_seen >= state.average_start:
             if state.average is None:
-                state.average = IterateAverage(np.zeros_like(coef), np.zeros_like(intercept))
+                state.average = IterateAverage.empty(coef, intercept)
             weights.average = state.average
         batch = objective.minibatch(order[start : start + batch_size])
         values = weights.gather(batch.features)
         loss, grad_rows, grad_intercept = objective.minibatch_loss_gradient(
             batch, weights.weights(values), intercept
         )
-        reference = loss if reference is None else reference
-        if _diverged(loss, reference, 100.0):
+        batch_loss = _batch_mean_loss(loss, batch)
+        reference = batch_loss if reference is None else reference
+        if _diverged(batch_loss, reference, 100.0):
             return None
-        step = state.schedule(state.t)
+        step = min(state.schedule(state.t), largest_step)
         state.t += 1
         weights.step(batch.features, values, grad_rows, step)
         if weights.needs_fold:
@@ -304,6 +331,7 @@ def _saga_epoch(objective, coef, intercept, state, batch_size, order):
     n = objective.n_samples
     dtype = objective.dtype.type
     weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    largest_step = max_step(objective)
     # cumulative[t]: sum of step / scale over the epoch's first t steps; a row
     # caught up at step s owes average * (cumulative[t] - cumulative[s]).
     cumulative = np.zeros(-(-len(order) // batch_size) + 1)
@@ -331,15 +359,16 @@ def _saga_epoch(objective, coef, intercept, state, batch_size, order):
         else:
             average = memory.average
         loss, residual = objective.minibatch_loss_residual(batch, weights.weights(values), intercept)
-        reference = loss if reference is None else reference
-        if _diverged(loss, reference, 100.0):
+        batch_loss = _batch_mean_loss(loss, batch)
+        reference = batch_loss if reference is None else reference
+        if _diverged(batch_loss, reference, 100.0):
             return None
         change = residual - memory.residuals[rows]
         memory.residuals[rows] = residual
         grad_change = np.asarray(batch.X.T @ change)
         direction = grad_change / dtype(len(rows)) + average
         average += grad_change / dtype(n)
-        step = state.schedule(state.t)
+        step = min(state.schedule(state.t), largest_step)
         state.t += 1
         weights.step(batch.features, values, direction, step)
         cumulative[t] = cumulative[t - 1] + step / weights.scale
@@ -404,7 +433,7 @@ def sgd(
         None disables stopping on the loss: exactly ``max_iter`` epochs.
     n_iter_no_change : int
     shuffle : bool
-    rng : numpy.random.Generator
+    rng : numpy.random.RandomState
     stall_ratio : float or None
         If given, also stop (as converged) once an epoch lowers the loss by
         less than this fraction of it: the hand-over point of the ``"auto"``
@@ -430,13 +459,13 @@ def sgd(
     if variance_reduced:
         run_epoch = _saga_epoch
         state.memory = SAGAMemory.empty(objective)
-    n = objective.n_samples
-    order = np.arange(n)
+    order = np.arange(objective.n_samples)
     start_time = time.perf_counter()
     previous = np.inf
     stopped = False
-    best = coef.copy(), intercept.copy()
-    for epoch in range(1, max_iter + 1):
+    best = None
+    epoch = back_offs = 0
+    while epoch < max_iter and back_offs <= _MAX_BACK_OFFS:
         if shuffle:
             rng.shuffle(order)
         # SAGA's memory is a cache of gradients: a back-off starts it afresh
@@ -449,9 +478,11 @@ def sgd(
             if variance_reduced:
                 state.memory = SAGAMemory.empty(objective)
             state.schedule.eta0 /= _BACKOFF_FACTOR
+            back_offs += 1
             if verbose:
-                print(f"-- Epoch {epoch}: loss diverged, step backed off to {state.schedule.eta0:.3g}")
+                print(f"-- Loss diverged, step backed off to {state.schedule.eta0:.3g}")
             continue
+        epoch += 1
         loss = data_loss + objective.penalty.value(coef)
         state.loss_curve.append(loss)
         if verbose:
@@ -470,15 +501,23 @@ def sgd(
             score = validation(*model)
             state.validation_scores.append(score)
             monitored = -score
-            if monitored < state.best_monitored:
+        improved = monitored < state.best_monitored - (tol or 0.0)
+        if monitored < state.best_monitored:
+            state.best_monitored = monitored
+            if validation is not None:
                 best = model
-        if tol is not None and _stalled(state, monitored, tol, n_iter_no_change):
+        if tol is not None and _stalled(state, improved, n_iter_no_change):
             stopped = True
             break
+    state.memory = None  # a cache for this data only
     if state.average is not None:
         state.iterate = coef.copy(), intercept.copy()
-    coef[:], intercept[:] = best if validation is not None else _model(state, coef, intercept)
-    return Result(epoch, stopped or tol is None, state.loss_curve)
+    if best is not None:
+        coef[:], intercept[:] = best
+    elif validation is None:
+        coef[:], intercept[:] = _model(state, coef, intercept)
+    converged = epoch > 0 and (stopped or tol is None)
+    return Result(epoch, converged, state.loss_curve)
 
 
 def _model(state, coef, intercept):
@@ -488,13 +527,9 @@ def _model(state, coef, intercept):
     return state.average.mean(coef, intercept)
 
 
-def _stalled(state, monitored, tol, n_iter_no_change):
+def _stalled(state, improved, n_iter_no_change):
     """SGDClassifier's stopping rule; True when SGD should stop."""
-    if monitored > state.best_monitored - tol:
-        state.no_improvement += 1
-    else:
-        state.no_improvement = 0
-    state.best_monitored = min(state.best_monitored, monitored)
+    state.no_improvement = 0 if improved else state.no_improvement + 1
     if state.no_improvement < n_iter_no_change:
         return False
     state.no_improvement = 0

@@ -57,7 +57,9 @@ class IterateAverage:
     a step that changes rows of ``V`` by ``delta`` subtracts
     ``scale_sum * delta`` from those rows of ``offset`` (Xu, 2011, "Towards
     optimal one pass large scale learning with averaged stochastic gradient
-    descent"), so averaging costs the touched rows only.
+    descent"), so averaging costs the touched rows only. ``offset`` nearly
+    cancels ``scale_sum * V``, so it is kept in float64 whatever the data's
+    dtype, and a fold of the scale moves the whole sum into it.
     """
 
     offset: np.ndarray
@@ -65,13 +67,17 @@ class IterateAverage:
     scale_sum: float = 0.0
     count: int = 0
 
+    @classmethod
+    def empty(cls, coef, intercept):
+        return cls(np.zeros(coef.shape), np.zeros(intercept.shape))
+
     def mean(self, values, intercept):
         """The averaged ``W`` and intercept, given the current ``V`` (with scale folded in)."""
         if self.count == 0:
             return values.copy(), intercept.copy()
-        dtype = values.dtype.type
-        count = dtype(self.count)
-        return (self.offset + dtype(self.scale_sum) * values) / count, self.intercept_sum / count
+        mean_coef = (self.offset + self.scale_sum * values) / self.count
+        mean_intercept = self.intercept_sum / self.count
+        return mean_coef.astype(values.dtype), mean_intercept.astype(intercept.dtype)
 
 
 class LazyWeights:
@@ -136,15 +142,9 @@ class LazyWeights:
         written back.
         """
         dtype = self.values.dtype.type
-        # A step beyond 1/l2 would flip every sign; the shrink saturates at 0.
-        shrink = max(0.0, 1.0 - step * self.penalty.l2)
-        if shrink == 0.0:
-            self.materialize()
-            self._record_change(slice(None), -self.values)
-            self.values[:] = 0
-            values[:] = 0
-        else:
-            self.scale *= shrink
+        # The optimizer keeps step * l2 <= 1/2 (see _optim.max_step), so the
+        # shrink never flips or zeroes the weights.
+        self.scale *= 1.0 - step * self.penalty.l2
         before = values.copy() if self.average is not None else None
         values -= dtype(step / self.scale) * grad_rows
         if self.penalty.has_l1:
@@ -164,8 +164,7 @@ class LazyWeights:
 
     def _record_change(self, rows, delta):
         """Keep the average's sum of iterates fixed while ``V[rows]`` changes by ``delta``."""
-        if self.average is not None:
-            self.average.offset[rows] -= delta.dtype.type(self.average.scale_sum) * delta
+        self.average.offset[rows] -= self.average.scale_sum * delta
 
     def _charge_l1(self, rows, values):
         dtype = self.values.dtype.type
@@ -180,9 +179,11 @@ class LazyWeights:
     def materialize(self):
         """Fold the scale into the values, which then hold ``W``; return them."""
         if self.scale != 1.0:
-            self.values *= self.values.dtype.type(self.scale)
             if self.average is not None:
-                # offset + scale_sum * V_old = offset + (scale_sum / scale) * V_new
-                self.average.scale_sum /= self.scale
+                # Move the whole sum of iterates into the offset, so that it
+                # holds for the new V with a scale_sum of 0.
+                self.average.offset += self.average.scale_sum * self.values
+                self.average.scale_sum = 0.0
+            self.values *= self.values.dtype.type(self.scale)
             self.scale = 1.0
         return self.values

@@ -276,8 +276,8 @@ def test_averaged_partial_fit_approaches_the_optimum():
             clf.partial_fit(X[chunk], y[chunk], classes=np.arange(5))
     assert objective_value(clf, X, y) <= objective_value(lr, X, y) * (1 + 1e-2)
     # The model is the average, SGD continues from the last iterate.
-    assert clf._sgd_state.iterate is not None
-    assert not np.array_equal(clf._sgd_state.iterate[0], clf.coef_.T)
+    assert clf._sgd_state_.iterate is not None
+    assert not np.array_equal(clf._sgd_state_.iterate[0], clf.coef_.T)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "saga"])
@@ -296,3 +296,54 @@ def test_sgd_memory_is_weights_plus_data(solver):
     weight_bytes = d * 3 * 8
     data_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     assert peak < 12 * weight_bytes + 4 * data_bytes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_averaging_survives_many_scale_folds(dtype):
+    """Strong L2 shrinks the lazy scale below its fold point many times; the average stays exact."""
+    X, y = make_classification(2000, 10, n_informative=5, n_classes=3, random_state=0)
+    X = StandardScaler().fit_transform(X).astype(dtype)
+    clf = MaxEntClassifier(alpha=0.05, solver="sgd", average=True, batch_size=16, max_iter=60, tol=None)
+    clf.fit(X, y)
+    lr = LogisticRegression(C=1 / (0.05 * len(y)), tol=1e-10, max_iter=10_000).fit(X, y)
+    assert np.abs(clf.coef_).max() < 10 * np.abs(lr.coef_).max()
+    np.testing.assert_allclose(clf.predict_proba(X), lr.predict_proba(X), atol=0.05)
+
+
+def test_heavy_class_weights_are_not_mistaken_for_divergence():
+    """With 'balanced' weights a minibatch of the rare class has a large loss estimate; SGD still steps."""
+    X, y = make_classification(1002, 5, n_informative=3, weights=[0.998], random_state=0)
+    clf = MaxEntClassifier(solver="sgd", class_weight="balanced", batch_size=1, max_iter=3, tol=None)
+    clf.fit(X, y)
+    assert clf.t_ == 3 * len(y)
+    assert np.abs(clf.coef_).max() > 0
+
+
+def test_early_stopping_keeps_the_best_epoch_also_without_tol(iris):
+    X, y = iris
+    clf = MaxEntClassifier(
+        early_stopping=True, validation_fraction=0.3, tol=None, max_iter=30, random_state=0
+    )
+    clf.fit(X, y)
+    from sklearn.model_selection import train_test_split
+
+    _, held_out = train_test_split(
+        np.arange(len(y)), test_size=0.3, stratify=y, random_state=np.random.RandomState(0)
+    )
+    assert clf.score(X[held_out], y[held_out]) == pytest.approx(clf.best_validation_score_)
+
+
+def test_zero_weight_validation_split_is_an_error(iris):
+    X, y = iris
+    weights = np.zeros(len(y))
+    weights[0] = 1.0
+    with pytest.raises(ValueError, match="split sum to zero"):
+        MaxEntClassifier(early_stopping=True, validation_fraction=0.5, random_state=0).fit(
+            X, y, sample_weight=weights
+        )
+
+
+def test_average_needs_the_sgd_solver(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="average"):
+        MaxEntClassifier(average=True).fit(X, y)
