@@ -78,23 +78,27 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         Elastic-net mixing, in [0, 1]: 0 is a pure L2 penalty, 1 pure L1.
     fit_intercept : bool, default=True
         Whether to fit an (unpenalized) intercept per class.
-    solver : {"auto", "sgd", "lbfgs"}, default="auto"
+    solver : {"auto", "saga", "sgd", "lbfgs"}, default="auto"
         ``"sgd"``: minibatch SGD only, stopping on the training loss as
-        ``SGDClassifier`` does. ``"lbfgs"``: full-batch L-BFGS on the same
-        gradient (L-BFGS-B with split weights when ``l1_ratio > 0``), to a
-        tight optimum. ``"auto"``: SGD epochs while each lowers the loss by
-        at least 1 %, then L-BFGS from there to ``tol``; it goes straight to
-        L-BFGS when the data make fewer than 10 minibatches.
+        ``SGDClassifier`` does. ``"saga"``: minibatch SAGA only
+        (variance-reduced SGD, which converges with a constant step), same
+        stopping rule. ``"lbfgs"``: full-batch L-BFGS on the same gradient
+        (L-BFGS-B with split weights when ``l1_ratio > 0``) to a gradient of
+        1e-4, then Newton-CG steps to ``tol``. ``"auto"``: SAGA epochs while
+        each lowers the loss by at least 1 %, then as ``"lbfgs"``; it skips
+        SAGA when the data make fewer than 10 minibatches.
     batch_size : int or "auto", default="auto"
         Rows per minibatch; ``"auto"`` is ``min(256, n_samples)``. 1 is
         plain SGD.
     learning_rate : {"adaptive", "constant", "invscaling"}, default="adaptive"
-        Step-size schedule of SGD, as in ``SGDClassifier``: ``"constant"``
-        keeps ``eta0``; ``"invscaling"`` uses ``eta0 / t ** power_t`` with
-        ``t`` the minibatch step count; ``"adaptive"`` keeps ``eta0`` while
-        the loss improves and divides it by 5 when it stalls for
-        ``n_iter_no_change`` epochs. Any schedule's step is divided by 10 when
-        an epoch makes the loss or the weights non-finite.
+        Step-size schedule of SGD and SAGA, as in ``SGDClassifier``:
+        ``"constant"`` keeps ``eta0``; ``"invscaling"`` uses
+        ``eta0 / (t + 1) ** power_t`` with ``t`` the minibatch step count;
+        ``"adaptive"`` keeps ``eta0`` while the loss improves and divides it
+        by 5 when it stalls for ``n_iter_no_change`` epochs. Whatever the
+        schedule, a step is at most ``1 / (2 * alpha * (1 - l1_ratio))``, and
+        an epoch that blows the loss up (non-finite, or twice the previous
+        epoch's) is undone and retried with a step 10 times smaller.
     eta0 : float or "auto", default="auto"
         Initial step size, > 0. ``"auto"`` derives it from the data, so no
         tuning is needed: ``1 / L_b`` bounds the curvature of a minibatch
@@ -105,12 +109,17 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     max_iter : int, default=1000
-        Passes over the data at most: SGD epochs plus L-BFGS iterations.
+        Iterations at most: SGD or SAGA epochs, plus L-BFGS iterations, plus
+        Newton steps (each of which runs conjugate gradients on Hessian-vector
+        products, each about one pass over the data).
     tol : float or None, default=1e-10
         Stopping tolerance. For ``"auto"`` and ``"lbfgs"``: the largest entry
         of the gradient of ``J`` at the end (the L-BFGS phase stops at 1e-4,
         Newton steps go on to ``tol``); it is raised to 100 rounding errors
-        of the data's dtype (1.2e-5 for float32). For ``"sgd"``: an epoch
+        of the data's dtype (1.2e-5 for float32), and where rounding stops
+        Newton from lowering the gradient further, a gradient within
+        ``sqrt(eps)`` of the dtype (1.5e-8, float32 3.5e-4) counts as
+        converged. For ``"sgd"``: an epoch
         counts as no improvement when its loss is above the best loss minus
         ``tol`` (with ``early_stopping``: its validation accuracy below the
         best plus ``tol``). None: ``"sgd"`` runs ``max_iter`` epochs.
@@ -132,11 +141,11 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     verbose : int, default=0
         Print one line per epoch when > 0.
     average : bool or int, default=False
-        Averaged SGD, as in ``SGDClassifier``: the model of the SGD epochs is
-        the mean of the iterates (from the start with True, or once ``average``
-        samples were seen), which removes most of SGD's noise. Kept lazily, so
-        it costs the touched rows only. With ``"auto"`` the average is where
-        L-BFGS starts.
+        Averaged SGD, as in ``SGDClassifier``: the model is the mean of the
+        SGD iterates (from the start with True, or once ``average`` samples
+        were seen), which removes most of SGD's noise; ``partial_fit`` goes
+        on from the last iterate. Kept lazily, so it costs the touched rows
+        only. Needs ``solver="sgd"`` (or ``partial_fit``).
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the data and stop SGD
         when the accuracy on it has not improved by ``tol`` for
@@ -160,13 +169,14 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         Intercepts; centered to sum to 0 for more than two classes (the
         softmax is unchanged by a common shift).
     n_iter_ : int
-        Passes over the data made by the last ``fit``, or by the last
-        ``partial_fit`` call.
+        Iterations (as counted by ``max_iter``) of the last ``fit``, or of
+        the last ``partial_fit`` call.
     t_ : int
         SGD steps (minibatch updates) made so far.
     loss_curve_ : list of float
-        Objective after every SGD epoch and every L-BFGS iteration of the
-        last ``fit`` (SGD values are the mean minibatch loss of the epoch).
+        Objective after every SGD epoch, L-BFGS iteration and Newton step of
+        the last ``fit`` (SGD values are the mean minibatch loss of the
+        epoch); ``partial_fit`` appends one value per call.
     best_loss_ : float or None
         Smallest value of ``loss_curve_``; None with early stopping.
     validation_scores_ : list of float or None

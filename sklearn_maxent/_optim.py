@@ -2,9 +2,10 @@
 
 Three methods on the same ``E_est - E_obs`` gradient:
 
-* :func:`sgd` - minibatch stochastic gradient descent: cheap epochs that make
-  fast early progress on large data, and the only choice for streams
-  (``partial_fit``), where the full data is never seen at once.
+* :func:`sgd` - minibatch stochastic gradient descent, plain or
+  variance-reduced (SAGA): cheap epochs that make fast early progress on
+  large data, and (plain) the only choice for streams (``partial_fit``),
+  where the full data is never seen at once.
 * :func:`lbfgs` - full-batch L-BFGS(-B): converges fast to a moderate
   gradient where SGD's noise would stall it.
 * :func:`newton` - Newton-CG steps judged by the gradient alone: from there
@@ -760,13 +761,13 @@ def minimize(
 ):
     """Run a solver on ``objective`` from ``coef``, ``intercept``, in place.
 
-    ``"sgd"`` runs :func:`sgd` with its loss-based stopping rule.
-    ``"lbfgs"`` runs :func:`lbfgs` to ``tol`` and, where its line search
-    stopped short of it, :func:`newton`. ``validation`` (early stopping) is
-    for ``"sgd"`` only. ``"auto"`` first runs SGD epochs
+    ``"sgd"`` and ``"saga"`` run :func:`sgd` (SAGA: variance-reduced) with
+    its loss-based stopping rule, or with ``validation`` early stopping.
+    ``"lbfgs"`` runs :func:`lbfgs` to a gradient of ``NEWTON_HANDOFF`` and
+    :func:`newton` from there to ``tol``. ``"auto"`` first runs SAGA epochs
     while each lowers the loss by at least ``AUTO_STALL_RATIO`` (when the
     data make at least ``AUTO_MIN_BATCHES`` minibatches), then does as
-    ``"lbfgs"``. All share the budget of ``max_iter`` passes.
+    ``"lbfgs"``. All share the budget of ``max_iter`` iterations.
 
     Returns
     -------
