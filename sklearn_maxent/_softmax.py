@@ -1,6 +1,6 @@
 """The softmax core: the maximum-entropy model's math on plain arrays.
 
-Notation follows the seed note (``shared/seed/softmax-maxent-notes.md``):
+Notation follows the project's seed note ("Softmax", Zhiliang Tian, 2016):
 scores ``S = X W + b`` (one row per sample, one column per class),
 probabilities ``P_k = exp(S_k) / sum_j exp(S_j)`` (equation 1), the Jacobian
 ``dP_i/dS_j = P_i (delta_ij - P_j)`` (equation 7) and the gradient of the
