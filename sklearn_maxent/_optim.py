@@ -237,6 +237,16 @@ def max_step(objective):
     return 0.5 / objective.penalty.l2 if objective.penalty.l2 > 0 else np.inf
 
 
+def _finish_epoch(coef, intercept, state, weights, mean_loss, reference):
+    """Fold the lazy weights, judge the epoch, and keep its penalty state; see :func:`_sgd_epoch`."""
+    weights.materialize()
+    if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return None
+    state.data_loss = mean_loss
+    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
+    return mean_loss
+
+
 def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     """One pass over ``order`` in minibatches, updating ``coef`` and ``intercept`` in place.
 
@@ -280,13 +290,7 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
             weights.average.intercept_sum += intercept
         state.samples_seen += len(batch.weights)
         total += loss * len(batch.weights)
-    weights.materialize()
-    mean_loss = total / len(order)
-    if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
-        return None
-    state.data_loss = mean_loss
-    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
-    return mean_loss
+    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
 
 
 @dataclass
@@ -385,13 +389,7 @@ def _saga_epoch(objective, coef, intercept, state, batch_size, order):
             catch_up_all(t)
             weights.materialize()
     catch_up_all(len(cumulative) - 1)
-    weights.materialize()
-    mean_loss = total / len(order)
-    if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
-        return None
-    state.data_loss = mean_loss
-    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
-    return mean_loss
+    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
 
 
 def sgd(

@@ -29,6 +29,25 @@ def wine_objective(alpha=1e-2, l1_ratio=0.0, dtype=np.float64):
     return Objective(X, targets, np.ones(len(y)), ElasticNet(alpha, l1_ratio), True, False)
 
 
+def run_sgd(objective, coef, intercept, step, batch_size, max_iter, variance_reduced=False, seed=0):
+    """Constant-step SGD (or SAGA) for ``max_iter`` epochs; returns the state."""
+    state = SGDState(StepSchedule("constant", step))
+    sgd(
+        objective,
+        coef,
+        intercept,
+        state,
+        batch_size=batch_size,
+        max_iter=max_iter,
+        tol=None,
+        n_iter_no_change=5,
+        shuffle=True,
+        rng=np.random.RandomState(seed),
+        variance_reduced=variance_reduced,
+    )
+    return state
+
+
 def zeros(objective):
     coef = np.zeros(objective.parameter_shape, dtype=objective.dtype)
     return coef, np.zeros(coef.shape[1], dtype=objective.dtype)
@@ -120,19 +139,7 @@ def test_sgd_backs_off_a_step_that_diverges():
     objective = wine_objective()
     objective.X = objective.X * 1e3
     coef, intercept = zeros(objective)
-    state = SGDState(StepSchedule("constant", 1e8))
-    sgd(
-        objective,
-        coef,
-        intercept,
-        state,
-        batch_size=16,
-        max_iter=20,
-        tol=None,
-        n_iter_no_change=5,
-        shuffle=True,
-        rng=np.random.RandomState(0),
-    )
+    state = run_sgd(objective, coef, intercept, 1e8, batch_size=16, max_iter=20)
     assert state.schedule.eta0 < 1e8
     assert np.isfinite(coef).all()
 
@@ -157,19 +164,7 @@ def test_calibrated_step_is_a_tried_multiple_that_beats_the_safe_step():
 
     def loss_after_one_epoch(eta):
         c, b = zeros(objective)
-        state = SGDState(StepSchedule("constant", eta))
-        sgd(
-            objective,
-            c,
-            b,
-            state,
-            batch_size=8,
-            max_iter=1,
-            tol=None,
-            n_iter_no_change=5,
-            shuffle=True,
-            rng=np.random.RandomState(1),
-        )
+        run_sgd(objective, c, b, eta, batch_size=8, max_iter=1, seed=1)
         return objective.value(c, b)
 
     assert loss_after_one_epoch(step) <= loss_after_one_epoch(safe)
@@ -235,19 +230,7 @@ def test_lazy_saga_on_sparse_data_equals_saga_on_dense_data():
     for X_in in (X, sparse.csr_matrix(X)):
         objective = Objective(X_in, targets, np.ones(60), ElasticNet(0.01, 0.0), True, False)
         coef, intercept = zeros(objective)
-        sgd(
-            objective,
-            coef,
-            intercept,
-            SGDState(StepSchedule("constant", 0.3)),
-            batch_size=7,
-            max_iter=4,
-            tol=None,
-            n_iter_no_change=5,
-            shuffle=True,
-            rng=np.random.RandomState(0),
-            variance_reduced=True,
-        )
+        run_sgd(objective, coef, intercept, 0.3, batch_size=7, max_iter=4, variance_reduced=True)
         results.append((coef, intercept))
     np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(results[1][1], results[0][1], rtol=1e-10, atol=1e-13)
@@ -262,19 +245,7 @@ def test_saga_converges_to_the_optimum_with_a_constant_step():
     gaps = {}
     for variance_reduced in (False, True):
         coef, intercept = zeros(objective)
-        sgd(
-            objective,
-            coef,
-            intercept,
-            SGDState(StepSchedule("constant", 0.2)),
-            batch_size=8,
-            max_iter=60,
-            tol=None,
-            n_iter_no_change=5,
-            shuffle=True,
-            rng=np.random.RandomState(0),
-            variance_reduced=variance_reduced,
-        )
+        run_sgd(objective, coef, intercept, 0.2, batch_size=8, max_iter=60, variance_reduced=variance_reduced)
         gaps[variance_reduced] = (objective.value(coef, intercept) - optimum) / optimum
     assert gaps[True] < 1e-8
     assert gaps[False] > 100 * gaps[True]
