@@ -182,8 +182,8 @@ def test_auto_solver_runs_sgd_epochs_then_converges():
     """On data of many minibatches "auto" starts with SGD and still ends at the optimum."""
     X, y = make_classification(6000, 20, n_informative=10, n_classes=4, random_state=0)
     X = StandardScaler().fit_transform(X)
-    clf = MaxEntClassifier(alpha=1.0 / len(y), random_state=0).fit(X, y)
-    assert clf.t_ > 0  # SGD steps were taken
+    clf = MaxEntClassifier(alpha=1.0 / len(y), batch_size=256, random_state=0).fit(X, y)
+    assert clf.t_ > 0  # SAGA steps were taken
     lr = LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(X), lr.predict_proba(X), atol=1e-6)
 
