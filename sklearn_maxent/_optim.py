@@ -610,9 +610,9 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
     intercept[:] = b
     if verbose:
         print(f"-- L-BFGS: {result.nit} iterations, loss: {result.fun:.6g}, {result.message}")
-    # L-BFGS-B also stops when the loss changes by less than its rounding
-    # error; only the gradient says whether ``tol`` was reached.
-    return Result(result.nit, _largest_gradient(objective, coef, intercept)[1] <= tol, curve)
+    # status 0: a stopping rule held, which may be the loss changing by less
+    # than its rounding error; minimize() lets newton() judge the gradient.
+    return Result(result.nit, result.status == 0, curve)
 
 
 def _minimum_norm_subgradient(objective, coef, intercept):
@@ -812,9 +812,10 @@ def minimize(
     # Newton's quadratic convergence reaches a tight tol in a few steps.
     lbfgs_tol = max(tol, NEWTON_HANDOFF)
     result = lbfgs(objective, coef, intercept, max_iter=max_iter - n_iter, tol=lbfgs_tol, verbose=verbose)
-    n_iter, curve = n_iter + result.n_iter, curve + result.loss_curve
-    converged = result.converged and lbfgs_tol == tol
-    if not converged and n_iter < max_iter:
+    n_iter, curve, converged = n_iter + result.n_iter, curve + result.loss_curve, False
+    # newton() first measures the gradient: with it already within tol it
+    # takes no step, so that one pass decides for both methods.
+    if n_iter < max_iter:
         result = newton(objective, coef, intercept, max_iter=max_iter - n_iter, tol=tol, verbose=verbose)
         n_iter, curve, converged = n_iter + result.n_iter, curve + result.loss_curve, result.converged
     return Result(n_iter, converged, curve)
