@@ -391,6 +391,14 @@ def _number(value, spec, missing):
     return missing if value is None else format(value, spec)
 
 
+def provenance(result, report):
+    """A line naming the run that measured ``result``, when it is not the run of ``report``."""
+    run = result.get("run")
+    if run is None or run["date"] == report["date"]:
+        return []
+    return ["", f"Measured by an earlier run: `{run['command']}`, {run['date']}, budget {run['budget']:g} s."]
+
+
 def markdown(report):
     """RESULTS.md: machine, command, date, a table per data set and the epoch table."""
     m = report["machine"]
@@ -444,6 +452,7 @@ def markdown(report):
             f" ({lr_ref['n_iter']} iterations, LogisticRegression) and {maxent_ref['time']:.2f} s"
             f" ({maxent_ref['n_iter']} iterations, MaxEntClassifier) and disagree by"
             f" {ref['disagreement']:.1e} relative.",
+            *provenance(result, report),
             "",
             f"![gap vs time](gap_vs_time_{name}.png)",
             "",
@@ -515,6 +524,16 @@ def write(report, out):
     (out / "results.json").write_text(json.dumps(report, indent=1, default=float))
 
 
+def kept_datasets(out):
+    """The per-data-set results of an earlier run in ``out``, each labelled with the run that made it."""
+    path = out / "results.json"
+    if not path.exists():
+        return {}
+    earlier = json.loads(path.read_text())
+    run = {"command": earlier["command"], "date": earlier["date"], "budget": earlier["budget"]}
+    return {name: {"run": run, **result} for name, result in earlier["datasets"].items()}
+
+
 def main(argv=None):
     """Parse the arguments, run the data sets one by one, and rewrite the outputs after each."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -522,6 +541,11 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), metavar="NAME")
     parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results[/quick])")
     parser.add_argument("--budget", type=float, help="seconds of fitting per solver and data set")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the results of other data sets already in the output directory, noting their commands",
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -534,16 +558,18 @@ def main(argv=None):
     # Threads that spin-wait are slowed down many times over when other processes share the cores,
     # so on a busy machine --threads 1 gives steadier numbers.
     with threadpoolctl.threadpool_limits(limits=args.threads):
+        command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
         report = {
-            "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+            "command": command,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "budget": budget,
             "machine": machine(),
-            "datasets": {},
+            "datasets": kept_datasets(out) if args.keep else {},
         }
         start = time.perf_counter()
         for name in args.datasets:
             report["datasets"][name] = run_dataset(name, args.quick, budget)
+            report["datasets"][name]["run"] = {"command": command, "date": report["date"], "budget": budget}
             report["machine"]["load_average_after"] = os.getloadavg()
             # Rewritten after every data set, so a long run that is interrupted keeps what it measured.
             write(report, out)
