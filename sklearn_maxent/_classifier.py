@@ -33,6 +33,36 @@ from ._softmax import linear_scores, log_softmax, softmax
 # epochs): a minibatch mean divides the gradient of a rare feature.
 _AUTO_BATCH_DENSE = 1024
 _AUTO_BATCH_SPARSE = 256
+# How far from 1 a row of soft labels may sum (rounding of probabilities saved as text, float32).
+_SOFT_LABEL_TOLERANCE = 1e-6
+
+
+def _check_soft_labels(Y, dtype):
+    """``Y`` as soft labels in ``dtype``: rows non-negative and summing to 1 within 1e-6."""
+    if sparse.issparse(Y):
+        Y = Y.toarray()
+    Y = np.asarray(Y, dtype=np.float64)
+    negative = np.flatnonzero((Y < 0).any(axis=1))
+    if negative.size:
+        raise ValueError(
+            f"Soft labels must be non-negative, but {negative.size} rows have negative entries "
+            f"(first: row {negative[0]}, {Y[negative[0]].tolist()})."
+        )
+    sums = Y.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1) > _SOFT_LABEL_TOLERANCE)
+    if off.size:
+        multilabel = np.isin(Y, (0, 1)).all()
+        raise ValueError(
+            f"Soft labels must sum to 1 in every row (within {_SOFT_LABEL_TOLERANCE:g}), but {off.size} "
+            f"rows do not (first: row {off[0]} sums to {sums[off[0]]:.9g})."
+            + (
+                " This looks like a multilabel indicator matrix: MaxEntClassifier predicts one "
+                "class per sample and does not support multilabel targets."
+                if multilabel
+                else ""
+            )
+        )
+    return Y.astype(dtype)
 
 
 @contextmanager
@@ -141,8 +171,10 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling and the step-size estimate.
     warm_start : bool, default=False
-        Start ``fit`` from the previous solution when the classes and the
-        features are the same.
+        Start ``fit`` from the previous ``coef_`` and ``intercept_`` (which
+        needs the same classes and features; otherwise a ``ValueError``). As
+        in ``SGDClassifier``, the step-size schedule and ``t_`` start afresh
+        in every ``fit``; ``partial_fit`` always continues them.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into the sample weights.
         ``"balanced"`` uses ``n_samples / (n_classes * np.bincount(y))``,
@@ -165,6 +197,11 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         ``partial_fit``.
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping, in (0, 1).
+    label_smoothing : float, default=0.0
+        Train on ``(1 - label_smoothing) * Y + label_smoothing / n_classes``
+        instead of the targets ``Y`` (one-hot labels or soft labels), as
+        PyTorch's ``CrossEntropyLoss`` does; in [0, 1). Class weights are
+        those of the unsmoothed targets.
 
     Attributes
     ----------
@@ -237,6 +274,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         "average": [Interval(Integral, 0, None, closed="left"), "boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -261,6 +299,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         average=False,
         early_stopping=False,
         validation_fraction=0.1,
+        label_smoothing=0.0,
     ):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -281,6 +320,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         self.average = average
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.label_smoothing = label_smoothing
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -297,8 +337,12 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; sparse input is used as CSR and never densified.
-        y : array-like of shape (n_samples,)
-            Class labels of any type.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels of any type, or soft labels: rows that are
+            probability distributions over the classes (non-negative, summing
+            to 1 within 1e-6), for which ``classes_`` is ``arange(n_classes)``.
+            The gradient is ``P - Y`` either way; a one-hot ``Y`` is the same
+            as its labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; unit weights when None.
 
@@ -308,12 +352,13 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         with _atomic_fitted_state(self):
-            X, y = self._validate_X_y(X, y, reset=True)
-            classes = np.unique(y)
+            X, y, soft = self._validate_X_y(X, y, reset=True)
+            classes = self._soft_classes(y) if soft else np.unique(y)
             self._check_two_classes(classes)
-            weights, class_count = self._sample_weights(X, y, classes, sample_weight)
+            targets = y if soft else self._one_hot(y, classes)
+            weights, class_count = self._sample_weights(X, targets, classes, sample_weight)
             rng = check_random_state(self.random_state)
-            objective, validation = self._training_objectives(X, y, classes, weights, rng)
+            objective, validation = self._training_objectives(X, targets, weights, rng)
             coef, intercept = self._initial_parameters(objective, classes)
             state = self._new_sgd_state()
             result = minimize(
@@ -349,10 +394,12 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels, or soft labels as in :meth:`fit`.
         classes : array-like of shape (n_classes,), default=None
             All the classes the stream will contain; required on the first
-            call, and must match ``classes_`` on later calls.
+            call with labels (with soft labels it is ``arange(n_classes)``),
+            and must match ``classes_`` on later calls.
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
@@ -361,17 +408,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         """
         first_call = not hasattr(self, "classes_")
         with _atomic_fitted_state(self):
-            X, y = self._validate_X_y(X, y, reset=first_call)
+            X, y, soft = self._validate_X_y(X, y, reset=first_call)
+            if soft and classes is None and first_call:
+                classes = self._soft_classes(y)
             classes = self._partial_fit_classes(classes, first_call)
-            unknown = np.setdiff1d(np.unique(y), classes)
-            if unknown.size:
-                raise ValueError(
-                    f"y contains labels {unknown.tolist()} that are not in classes {classes.tolist()}."
-                )
+            targets = self._soft_targets_of(y, classes) if soft else self._one_hot(y, classes)
             weights, class_count = self._sample_weights(
-                X, y, classes, sample_weight, None if first_call else self.class_count_
+                X, targets, classes, sample_weight, None if first_call else self.class_count_
             )
-            objective = self._objective(X, y, classes, weights)
+            objective = self._objective(X, targets, weights)
             rng = check_random_state(self.random_state)
             if first_call:
                 coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
@@ -457,9 +502,61 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         """
         return log_softmax(self._scores(X))
 
+    def expectation_gap(self, X, y, sample_weight=None):
+        """Model expectation minus observed expectation of every feature, per class.
+
+        The maximum-entropy constraint made visible: with ``P`` the model's
+        probabilities and ``Y`` the targets, this is
+        ``sum_i s_i x_i (P_i - Y_i) / sum_i s_i``, the gradient of the
+        (unpenalized) weighted cross-entropy with respect to the weights,
+        equation (13) of the notes, ``E_est - E_obs``, summed over the data.
+        Training drives it to the penalty's pull: at the optimum of an L2
+        penalty it equals ``-alpha * coef_``, and it tends to 0 as ``alpha``
+        does (a maximum-entropy model matches the data's feature
+        expectations). Sample, class weights and label smoothing are those of
+        training.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Labels in ``classes_``, or soft labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        gap : ndarray of shape (n_classes, n_features) or (1, n_features)
+            Laid out as ``coef_``: for two classes, the gap of ``classes_[1]``
+            (that of ``classes_[0]`` is its negative).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MaxEntClassifier(alpha=1e-2).fit(X, y)
+        >>> gap = clf.expectation_gap(X, y)
+        >>> bool(abs(gap + clf.alpha * clf.coef_).max() < 1e-8)
+        True
+        """
+        check_is_fitted(self)
+        X, y, soft = self._validate_X_y(X, y, reset=False)
+        targets = self._soft_targets_of(y, self.classes_) if soft else self._one_hot(y, self.classes_)
+        weights, _ = self._sample_weights(X, targets, self.classes_, sample_weight)
+        objective = self._objective(X, targets, weights)
+        _, grad_coef, _ = objective.data_loss_gradient(self.coef_.T.astype(X.dtype), self.intercept_)
+        return np.ascontiguousarray(grad_coef.T)
+
     # ------------------------------------------------------------ helpers
 
     def _validate_X_y(self, X, y, reset):
+        """Validated ``X`` and ``y``, and whether ``y`` holds soft labels (one column per class).
+
+        A 2-D ``y`` with one column stays a label vector (with scikit-learn's
+        ``DataConversionWarning``); with more columns it is soft labels.
+        """
+        shape = y.shape if sparse.issparse(y) else np.asarray(y).shape
+        soft = len(shape) == 2 and shape[1] > 1
         X, y = validate_data(
             self,
             X,
@@ -467,9 +564,38 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             reset=reset,
             accept_sparse="csr",
             dtype=[np.float64, np.float32],
+            multi_output=soft,
+            y_numeric=soft,
         )
+        if soft:
+            return X, _check_soft_labels(y, X.dtype), True
         check_classification_targets(y)
-        return X, y
+        return X, y, False
+
+    @staticmethod
+    def _soft_classes(Y):
+        return np.arange(Y.shape[1])
+
+    @staticmethod
+    def _one_hot(y, classes):
+        """One-hot targets of labels ``y``; a label outside ``classes`` is a ``ValueError``."""
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} that are not in classes {classes.tolist()}."
+            )
+        targets = np.zeros((len(y), classes.size))
+        targets[np.arange(len(y)), np.searchsorted(classes, y)] = 1
+        return targets
+
+    @staticmethod
+    def _soft_targets_of(Y, classes):
+        if Y.shape[1] != classes.size:
+            raise ValueError(
+                f"Soft labels have {Y.shape[1]} columns but the model has {classes.size} classes "
+                f"{classes.tolist()}: one column per class is needed."
+            )
+        return Y
 
     @staticmethod
     def _check_two_classes(classes):
@@ -493,16 +619,17 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             )
         return self.classes_
 
-    def _sample_weights(self, X, y, classes, sample_weight, previous_class_count=None):
+    def _sample_weights(self, X, targets, classes, sample_weight, previous_class_count=None):
         """Sample weights times class weights, and the weighted class counts.
 
-        ``"balanced"`` class weights are ``total / (n_classes * count_k)`` of
-        the weighted class counts, accumulated over ``partial_fit`` calls so a
-        stream is balanced by its class frequencies so far.
+        A row's class weight is its target's mean class weight: that of its
+        label for one-hot targets. ``"balanced"`` class weights are
+        ``total / (n_classes * count_k)`` of the weighted class counts
+        (soft labels count fractionally), accumulated over ``partial_fit``
+        calls so a stream is balanced by its class frequencies so far.
         """
         weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        y_index = np.searchsorted(classes, y)
-        class_count = np.bincount(y_index, weights=weights, minlength=classes.size)
+        class_count = weights.astype(np.float64) @ targets
         if previous_class_count is not None:
             class_count = class_count + previous_class_count
         if self.class_weight == "balanced":
@@ -510,29 +637,34 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             class_weight = np.ones(classes.size)
             class_weight[seen] = class_count.sum() / (classes.size * class_count[seen])
         elif self.class_weight is not None:
-            class_weight = compute_class_weight(self.class_weight, classes=classes, y=y)
+            class_weight = compute_class_weight(self.class_weight, classes=classes, y=classes)
         if self.class_weight is not None:
-            weights = weights * class_weight[y_index].astype(X.dtype)
+            weights = weights * (targets @ class_weight).astype(X.dtype)
         if not weights.sum() > 0:
             raise ValueError("The sample weights (times the class weights) sum to zero.")
         return weights, class_count
 
-    def _objective(self, X, y, classes, weights):
-        targets = np.zeros((X.shape[0], classes.size), dtype=X.dtype)
-        targets[np.arange(X.shape[0]), np.searchsorted(classes, y)] = 1
+    def _objective(self, X, targets, weights):
+        """The training objective on ``targets`` (label smoothing applied), in the dtype of ``X``."""
+        n_classes = targets.shape[1]
+        smoothing = self.label_smoothing
+        targets = ((1 - smoothing) * targets + smoothing / n_classes).astype(X.dtype)
         penalty = ElasticNet(float(self.alpha), float(self.l1_ratio))
-        return Objective(X, targets, weights, penalty, self.fit_intercept, classes.size == 2)
+        return Objective(X, targets, weights, penalty, self.fit_intercept, n_classes == 2)
 
-    def _training_objectives(self, X, y, classes, weights, rng):
+    def _training_objectives(self, X, targets, weights, rng):
         """The objective to train on and, with early stopping, the held-out one to score."""
         if self.average and self.solver != "sgd":
             raise ValueError(f"average={self.average!r} averages SGD iterates: use solver='sgd'.")
         if not self.early_stopping:
-            return self._objective(X, y, classes, weights), None
+            return self._objective(X, targets, weights), None
         if self.solver == "lbfgs":
             raise ValueError("early_stopping=True stops SGD epochs: use solver='auto' or 'sgd', not 'lbfgs'.")
         train, held_out = train_test_split(
-            np.arange(X.shape[0]), test_size=self.validation_fraction, stratify=y, random_state=rng
+            np.arange(X.shape[0]),
+            test_size=self.validation_fraction,
+            stratify=targets.argmax(axis=1),
+            random_state=rng,
         )
         for part, rows in (("training", train), ("validation", held_out)):
             if not weights[rows].sum() > 0:
@@ -541,20 +673,27 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     "change validation_fraction or random_state."
                 )
         return (
-            self._objective(X[train], y[train], classes, weights[train]),
-            self._objective(X[held_out], y[held_out], classes, weights[held_out]),
+            self._objective(X[train], targets[train], weights[train]),
+            self._objective(X[held_out], targets[held_out], weights[held_out]),
         )
 
     def _initial_parameters(self, objective, classes):
+        """Zeros, or with ``warm_start`` the previous solution, which must fit the new data.
+
+        As in ``SGDClassifier``, a warm start whose classes or number of
+        features differ from the previous fit is a ``ValueError``, not a silent
+        cold start.
+        """
         shape = objective.parameter_shape
-        if (
-            self.warm_start
-            and hasattr(self, "coef_")
-            and self.coef_.T.shape == shape
-            and np.array_equal(self.classes_, classes)
-        ):
-            return self.coef_.T.astype(objective.dtype), self.intercept_.astype(objective.dtype)
-        return np.zeros(shape, dtype=objective.dtype), np.zeros(shape[1], dtype=objective.dtype)
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return np.zeros(shape, dtype=objective.dtype), np.zeros(shape[1], dtype=objective.dtype)
+        if self.coef_.shape[1] != shape[0] or not np.array_equal(self.classes_, classes):
+            raise ValueError(
+                f"warm_start=True continues the previous fit, on {self.coef_.shape[1]} features and "
+                f"classes {self.classes_.tolist()}, but the data has {shape[0]} features and classes "
+                f"{classes.tolist()}; set warm_start=False to start afresh."
+            )
+        return self.coef_.T.astype(objective.dtype), self.intercept_.astype(objective.dtype)
 
     def _batch_size(self, X):
         if self.batch_size != "auto":

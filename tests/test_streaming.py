@@ -1,0 +1,128 @@
+"""partial_fit as an online, out-of-core, truly multinomial learner; warm_start as SGDClassifier's."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from scipy import special
+from sklearn.datasets import make_classification
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_maxent import MaxEntClassifier
+
+TOPICS = ("sport", "music", "science", "travel")
+
+
+def stream_of_documents(n_chunks, chunk_size, seed):
+    """Yield (texts, labels) chunks of made-up documents, one chunk at a time (never the corpus).
+
+    A document mixes common words (Zipf-distributed) with words of its topic.
+    """
+    rng = np.random.default_rng(seed)
+    common = [f"word{i}" for i in range(2_000)]
+    topical = {topic: [f"{topic}{i}" for i in range(200)] for topic in TOPICS}
+    for _ in range(n_chunks):
+        labels = rng.integers(0, len(TOPICS), chunk_size)
+        texts = []
+        for label in labels:
+            words = [common[i % len(common)] for i in rng.zipf(1.3, 40)]
+            words += list(rng.choice(topical[TOPICS[label]], 6))
+            texts.append(" ".join(rng.permutation(words)))
+        yield texts, np.array(TOPICS)[labels]
+
+
+def test_text_streams_through_hashing_vectorizer_and_partial_fit():
+    """The README's recipe for sparse streams: small minibatches, averaged (see its Streaming section)."""
+    vectorizer = HashingVectorizer(n_features=2**18, alternate_sign=False)
+    clf = MaxEntClassifier(alpha=1e-6, batch_size=16, average=True, random_state=0)
+    for texts, labels in stream_of_documents(n_chunks=40, chunk_size=200, seed=0):
+        clf.partial_fit(vectorizer.transform(texts), labels, classes=list(TOPICS))
+    texts, labels = next(stream_of_documents(n_chunks=1, chunk_size=1_000, seed=1))
+    assert clf.score(vectorizer.transform(texts), labels) > 0.95
+    np.testing.assert_array_equal(clf.classes_, sorted(TOPICS))
+
+
+def test_memory_does_not_grow_with_the_length_of_the_stream():
+    vectorizer = HashingVectorizer(n_features=2**16, alternate_sign=False)
+    clf = MaxEntClassifier(alpha=1e-6, random_state=0)
+    chunks = [(vectorizer.transform(texts), labels) for texts, labels in stream_of_documents(40, 100, seed=0)]
+    tracemalloc.start()
+    try:
+        held = []
+        for i, (X, labels) in enumerate(chunks):
+            clf.partial_fit(X, labels, classes=list(TOPICS))
+            if i in (4, 39):
+                held.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    weight_bytes = 2**16 * len(TOPICS) * 8
+    assert held[1] - held[0] < 0.05 * weight_bytes  # 35 more chunks: nothing kept per chunk
+
+
+def objective(clf, X, y, alpha):
+    log_proba = special.log_softmax(clf.decision_function(X), axis=1)
+    return -log_proba[np.arange(len(y)), y].mean() + 0.5 * alpha * np.sum(clf.coef_**2)
+
+
+def test_passes_of_averaged_partial_fit_reach_the_optimum_of_fit():
+    """Chunks of 2,000 standardized rows: 1e-3 of LogisticRegression's objective in 3 passes."""
+    X, y = make_classification(20_000, 20, n_informative=10, n_classes=5, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    alpha = 1.0 / len(y)
+    optimum = objective(LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(X, y), X, y, alpha)
+    clf = MaxEntClassifier(alpha=alpha, average=True, random_state=0)
+    chunks = np.array_split(np.random.default_rng(0).permutation(len(y)), 10)
+    for _ in range(3):
+        for chunk in chunks:
+            clf.partial_fit(X[chunk], y[chunk], classes=np.arange(5))
+    assert objective(clf, X, y, alpha) <= optimum * (1 + 1e-3)
+    assert clf.n_iter_ == 1  # one epoch per call
+    assert clf.t_ == 60  # the step count goes on across calls: 2 minibatches (1024 rows) a chunk
+
+
+def test_partial_fit_continues_the_step_schedule():
+    X, y = make_classification(2_000, 10, n_classes=3, n_informative=5, random_state=0)
+    clf = MaxEntClassifier(learning_rate="invscaling", batch_size=100, random_state=0)
+    clf.partial_fit(X[:1_000], y[:1_000], classes=[0, 1, 2])
+    assert clf.t_ == 10
+    clf.partial_fit(X[1_000:], y[1_000:])
+    assert clf.t_ == 20
+
+
+def test_unknown_label_leaves_the_model_exactly_as_it_was():
+    X, y = make_classification(300, 5, n_classes=3, n_informative=3, random_state=0)
+    clf = MaxEntClassifier(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    before = {k: np.copy(v) for k, v in vars(clf).items() if k.endswith("_") and isinstance(v, np.ndarray)}
+    t = clf.t_
+    with pytest.raises(ValueError, match=r"labels \[7\] that are not in classes"):
+        clf.partial_fit(X, np.where(y == 2, 7, y))
+    for key, value in before.items():
+        np.testing.assert_array_equal(getattr(clf, key), value)
+    assert clf.t_ == t
+
+
+def test_warm_start_fit_restarts_the_schedule_but_not_the_weights():
+    X, y = make_classification(2_000, 10, n_classes=3, n_informative=5, random_state=0)
+    clf = MaxEntClassifier(solver="sgd", max_iter=3, tol=None, warm_start=True, random_state=0)
+    clf.fit(X, y)
+    first_t, first_coef = clf.t_, clf.coef_.copy()
+    clf.fit(X, y)
+    assert clf.t_ == first_t  # as in SGDClassifier, fit counts its own steps from 0
+    cold = MaxEntClassifier(solver="sgd", max_iter=3, tol=None, random_state=0).fit(X, y)
+    # The second fit started from the first's weights, so it differs from a cold fit.
+    assert not np.allclose(clf.coef_, cold.coef_)
+    np.testing.assert_array_equal(cold.coef_, first_coef)
+
+
+@pytest.mark.parametrize("change", ["features", "classes"])
+def test_warm_start_on_other_data_is_an_error(change):
+    X, y = make_classification(300, 5, n_classes=3, n_informative=3, random_state=0)
+    clf = MaxEntClassifier(alpha=1e-2, warm_start=True, random_state=0).fit(X, y)
+    coef = clf.coef_.copy()
+    X2, y2 = (X[:, :4], y) if change == "features" else (X, y % 2)
+    with pytest.raises(ValueError, match="warm_start=True"):
+        clf.fit(X2, y2)
+    np.testing.assert_array_equal(clf.coef_, coef)
+    assert clf.n_features_in_ == 5
