@@ -280,15 +280,15 @@ def test_averaged_partial_fit_approaches_the_optimum():
     assert not np.array_equal(clf._sgd_state_.iterate[0], clf.coef_.T)
 
 
-@pytest.mark.parametrize("solver", ["sgd", "saga"])
-def test_sgd_memory_is_weights_plus_data(solver):
+@pytest.mark.parametrize(("solver", "l1_ratio"), [("sgd", 0.0), ("saga", 0.0), ("sgd", 0.5)])
+def test_sgd_memory_is_weights_plus_data(solver, l1_ratio):
     """SGD and SAGA on 2**20 sparse features: memory O(n_features * n_classes + nnz), a few copies."""
     n, d = 2_000, 2**20
     rng = np.random.default_rng(0)
     rows = np.repeat(np.arange(n), 20)
     X = sparse.csr_matrix((rng.uniform(0, 1, rows.size), (rows, rng.integers(0, d, rows.size))), shape=(n, d))
     y = rng.integers(0, 3, n)
-    clf = MaxEntClassifier(solver=solver, max_iter=2, tol=None, random_state=0)
+    clf = MaxEntClassifier(solver=solver, l1_ratio=l1_ratio, max_iter=2, tol=None, random_state=0)
     tracemalloc.start()
     clf.fit(X, y)
     _, peak = tracemalloc.get_traced_memory()
