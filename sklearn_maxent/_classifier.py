@@ -350,6 +350,20 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : MaxEntClassifier
             The fitted estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> MaxEntClassifier(alpha=0.1).fit(X, ["no", "no", "yes", "yes"]).predict([[3.0]])
+        array(['yes'], dtype='<U3')
+
+        Soft labels, one column per class:
+
+        >>> Y = np.array([[0.9, 0.1], [0.7, 0.3], [0.3, 0.7], [0.1, 0.9]])
+        >>> MaxEntClassifier(alpha=0.1).fit(X, Y).classes_
+        array([0, 1])
         """
         with _atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=True)
@@ -405,6 +419,21 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : MaxEntClassifier
+            The updated estimator.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> rng = np.random.default_rng(0)
+        >>> clf = MaxEntClassifier(random_state=0)
+        >>> for _ in range(5):  # chunks of a stream
+        ...     X = rng.normal(size=(100, 2))
+        ...     clf = clf.partial_fit(X, (X[:, 0] > 0).astype(int), classes=[0, 1])
+        >>> clf.predict([[3.0, 0.0], [-3.0, 0.0]])
+        array([1, 0])
+        >>> clf.t_  # SGD steps so far, one minibatch of 100 rows per call
+        5
         """
         first_call = not hasattr(self, "classes_")
         with _atomic_fitted_state(self):
@@ -457,6 +486,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             For two classes, the score of ``classes_[1]`` (that of
             ``classes_[0]`` being 0), as in ``LogisticRegression``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MaxEntClassifier(alpha=1e-2, random_state=0).fit(X, y)
+        >>> clf.decision_function(X[:1]).shape
+        (1, 3)
         """
         scores = self._scores(X)
         return scores[:, 1] if self._is_binary() else scores
@@ -471,6 +509,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MaxEntClassifier(alpha=1e-2, random_state=0).fit(X, y)
+        >>> clf.predict(X[[0, 50, 100]])
+        array([0, 1, 2])
         """
         scores = self._scores(X)
         return self.classes_[scores.argmax(axis=1)]
@@ -486,6 +533,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``; rows sum to 1.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MaxEntClassifier(alpha=1e-2, random_state=0).fit(X, y)
+        >>> clf.predict_proba(X[:1]).round(3)
+        array([[0.975, 0.025, 0.   ]])
         """
         return softmax(self._scores(X))
 
@@ -499,6 +555,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> X, y = load_iris(return_X_y=True)
+        >>> clf = MaxEntClassifier(alpha=1e-2, random_state=0).fit(X, y)
+        >>> bool((clf.predict_log_proba(X * 1e6) > -float("inf")).all())  # where proba underflows to 0
+        True
         """
         return log_softmax(self._scores(X))
 
