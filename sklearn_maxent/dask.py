@@ -1,0 +1,866 @@
+"""Data-parallel training on a Dask cluster: :class:`DaskMaxEntClassifier`.
+
+The data stay on the workers. Each worker computes, on the partitions it
+holds, the weighted cross-entropy and its ``E_est - E_obs`` gradient
+``X_p^T (s_p (P_p - Y_p))`` (weighted sums, not means); the client sums the
+workers' results (a tree reduction for more than ``_FAN_IN`` workers) and
+takes the full-batch step. The optimizer is the one ``MaxEntClassifier``
+runs with ``solver="lbfgs"`` (L-BFGS-B to a gradient of 1e-4, with the L1
+part as split ``W+ / W-`` bounds, then Newton-CG steps to ``tol``), run on the
+client on an objective whose data terms are evaluated on the cluster, with
+the penalty added on the client. So the model is the optimum of
+``MaxEntClassifier(solver="lbfgs").fit`` on the concatenated data, up to
+the order in which partial sums are added.
+
+What crosses the network per gradient evaluation: the weights ``W`` and
+intercept (``K x d`` numbers, ``K`` free classes, ``d`` features) go to every
+worker inside its task, and every worker sends back one gradient of the same
+size plus the loss; ``O(workers x K x d)`` numbers in all, independent of
+the number of rows. A Hessian-vector product of the Newton phase moves the
+same amounts (the probabilities at the Newton point are computed once per
+step and kept on the workers).
+
+Requires the ``dask`` extra: ``pip install "sklearn-maxent[dask]"``.
+"""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+    from dask.base import is_dask_collection
+    from distributed import default_client, wait
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "sklearn_maxent.dask needs dask[array] and distributed; install them with "
+        'pip install "sklearn-maxent[dask]".'
+    ) from error
+
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_is_fitted
+
+from ._classifier import MaxEntClassifier
+from ._optim import minimize
+from ._penalty import ElasticNet
+from ._softmax import linear_hessian_product, linear_loss_gradient, linear_scores, softmax
+
+__all__ = ["DaskMaxEntClassifier"]
+
+# At most this many partial results are gathered to the client; more are first
+# summed on the workers, this many at a time (a tree reduction).
+_FAN_IN = 8
+
+
+# ---------------------------------------------------------------- worker side
+#
+# Everything below up to the estimator runs on the workers, on one partition
+# (a "block") or on all the blocks one worker holds.
+
+
+class _Block:
+    """One partition of the training data, as held by a worker."""
+
+    __slots__ = ("X", "targets", "weights")
+
+    def __init__(self, X, targets, weights):
+        self.X = X
+        self.targets = targets
+        self.weights = weights
+
+    @property
+    def n_rows(self):
+        return self.X.shape[0]
+
+
+def _raw_block(X, y, sample_weight, dtype):
+    """A partition as given: ``X`` in the training dtype, raw labels and sample weights."""
+    X = np.ascontiguousarray(X, dtype=dtype)
+    y = np.asarray(y)
+    if sample_weight is None:
+        sample_weight = np.ones(X.shape[0], dtype=dtype)
+    sample_weight = np.asarray(sample_weight, dtype=dtype).reshape(-1)
+    return _Block(X, y, sample_weight)
+
+
+def _summarize(block, soft):
+    """What the client needs to know of a partition: problems, labels and weighted counts."""
+    problems = []
+    if not np.isfinite(block.X).all():
+        problems.append("X contains NaN or infinity")
+    if block.weights.shape[0] != block.n_rows or block.targets.shape[0] != block.n_rows:
+        problems.append("X, y and sample_weight partitions have different numbers of rows")
+    elif not (np.isfinite(block.weights).all() and (block.weights >= 0).all()):
+        problems.append("sample_weight contains negative or non-finite values")
+    summary = {"rows": block.n_rows, "problems": problems}
+    if soft:
+        Y = block.targets.astype(np.float64)
+        if (Y < 0).any() or (np.abs(Y.sum(axis=1) - 1) > 1e-6).any():
+            problems.append("soft labels must be non-negative and sum to 1 in every row")
+        summary["counts"] = block.weights.astype(np.float64) @ Y if not problems else None
+    else:
+        labels, inverse = np.unique(block.targets, return_inverse=True)
+        summary["labels"] = labels
+        summary["counts"] = np.bincount(
+            inverse.ravel(), weights=block.weights.astype(np.float64), minlength=labels.size
+        )
+    return summary
+
+
+def _final_block(block, soft, classes, class_weight, total_weight, label_smoothing):
+    """The partition ready for training: smoothed targets, weights normalized over all data.
+
+    Computed as ``MaxEntClassifier`` does: a row's weight is its sample weight
+    times its target's mean class weight, divided by the total over all rows.
+    """
+    dtype = block.X.dtype
+    if soft:
+        targets = block.targets.astype(np.float64)
+    else:
+        targets = np.zeros((block.n_rows, classes.size))
+        targets[np.arange(block.n_rows), np.searchsorted(classes, block.targets)] = 1
+    weights = block.weights
+    if class_weight is not None:
+        weights = weights * (targets @ class_weight).astype(dtype)
+    weights = (weights / dtype.type(total_weight)).astype(dtype, copy=False)
+    n_classes = classes.size
+    targets = ((1 - label_smoothing) * targets + label_smoothing / n_classes).astype(dtype)
+    return _Block(block.X, targets, weights)
+
+
+def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
+    """Loss and gradient summed over one worker's blocks, and the rows they hold."""
+    loss = 0.0
+    grad_coef = np.zeros(coef.shape, dtype=np.float64)
+    grad_intercept = np.zeros(intercept.shape, dtype=np.float64)
+    rows = 0
+    for block in blocks:
+        block_loss, block_coef, block_intercept = linear_loss_gradient(
+            block.X, block.targets, block.weights, coef, intercept, reference_class
+        )
+        loss += block_loss
+        grad_coef += block_coef
+        grad_intercept += block_intercept
+        rows += block.n_rows
+    return loss, grad_coef, grad_intercept, rows
+
+
+def _worker_proba(coef, intercept, reference_class, *blocks):
+    """The probabilities of every block at a point, kept on the worker for Hessian products."""
+    return [softmax(linear_scores(b.X, coef, intercept, reference_class)) for b in blocks]
+
+
+def _worker_hessian_product(coef_dir, intercept_dir, reference_class, probas, *blocks):
+    """The data term's Hessian times a direction, summed over one worker's blocks."""
+    hess_coef = np.zeros(coef_dir.shape, dtype=np.float64)
+    hess_intercept = np.zeros(intercept_dir.shape, dtype=np.float64)
+    rows = 0
+    for proba, block in zip(probas, blocks, strict=True):
+        block_coef, block_intercept = linear_hessian_product(
+            block.X, proba, block.weights, coef_dir, intercept_dir, reference_class
+        )
+        hess_coef += block_coef
+        hess_intercept += block_intercept
+        rows += block.n_rows
+    return 0.0, hess_coef, hess_intercept, rows
+
+
+def _sum_results(*results):
+    """Sum ``(loss, grad_coef, grad_intercept, rows)`` tuples: a node of the tree reduction."""
+    loss, grad_coef, grad_intercept, rows = results[0]
+    grad_coef, grad_intercept = grad_coef.copy(), grad_intercept.copy()
+    for other in results[1:]:
+        loss += other[0]
+        grad_coef += other[1]
+        grad_intercept += other[2]
+        rows += other[3]
+    return loss, grad_coef, grad_intercept, rows
+
+
+def _predict_block(X, model, method):
+    return getattr(model, method)(X)
+
+
+# ---------------------------------------------------------------- client side
+
+
+class _DistributedObjective:
+    """The training objective of ``MaxEntClassifier`` with its data terms on the cluster.
+
+    Offers what :func:`sklearn_maxent._optim.lbfgs` and
+    :func:`~sklearn_maxent._optim.newton` use of an
+    :class:`~sklearn_maxent._objective.Objective`: ``dtype``, ``penalty``,
+    ``fit_intercept``, ``reference_class``, ``smooth_value_gradient`` and
+    ``hessian_product``. Each data evaluation is one task per worker on the
+    blocks it holds, plus a tree reduction.
+    """
+
+    def __init__(self, client, blocks, n_samples, dtype, penalty, fit_intercept, reference_class):
+        self.client = client
+        self.blocks = blocks
+        self.n_samples = n_samples
+        self.dtype = np.dtype(dtype)
+        self.penalty = penalty
+        self.fit_intercept = fit_intercept
+        self.reference_class = reference_class
+        self.n_evaluations = 0
+
+    def _groups(self):
+        """The blocks grouped by the worker that holds them (each block exactly once)."""
+        who_has = self.client.who_has(self.blocks)
+        groups = {}
+        for block in self.blocks:
+            holders = sorted(who_has.get(block.key, ()))
+            groups.setdefault(holders[0] if holders else None, []).append(block)
+        return groups
+
+    def _submit(self, function, args, groups, extra=None):
+        futures = []
+        for i, (worker, blocks) in enumerate(groups.items()):
+            placement = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+            leading = args if extra is None else (*args, extra[i])
+            futures.append(self.client.submit(function, *leading, *blocks, pure=False, **placement))
+        return futures
+
+    def _reduce(self, futures):
+        """Sum the workers' results: on the workers ``_FAN_IN`` at a time, the last few here."""
+        while len(futures) > _FAN_IN:
+            futures = [
+                self.client.submit(_sum_results, *futures[i : i + _FAN_IN], pure=False)
+                for i in range(0, len(futures), _FAN_IN)
+            ]
+        loss, grad_coef, grad_intercept, rows = _sum_results(*self.client.gather(futures))
+        if rows != self.n_samples:
+            raise RuntimeError(
+                f"The workers' results cover {rows} rows, but the training data has {self.n_samples}; "
+                "the model was not updated."
+            )
+        return loss, grad_coef, grad_intercept
+
+    def data_loss_gradient(self, coef, intercept):
+        """Weighted cross-entropy over all partitions and its gradient (as ``Objective``'s)."""
+        self.n_evaluations += 1
+        args = (np.asarray(coef), np.asarray(intercept), self.reference_class)
+        loss, grad_coef, grad_intercept = self._reduce(
+            self._submit(_worker_loss_gradient, args, self._groups())
+        )
+        if not self.fit_intercept:
+            grad_intercept[:] = 0
+        return loss, grad_coef.astype(self.dtype), grad_intercept.astype(self.dtype)
+
+    def smooth_value_gradient(self, coef, intercept):
+        """Data loss plus the L2 part of the penalty, and its gradient; the penalty on the client."""
+        loss, grad_coef, grad_intercept = self.data_loss_gradient(coef, intercept)
+        l2 = self.penalty.l2
+        loss += 0.5 * l2 * float(np.vdot(coef, coef))
+        grad_coef += l2 * coef
+        return loss, grad_coef, grad_intercept
+
+    def hessian_product(self, coef, intercept):
+        """The Hessian of :meth:`smooth_value_gradient` at a point, as a function.
+
+        The probabilities at the point are computed once and stay on the
+        workers; each product sends the direction and gets back a gradient-sized
+        result per worker.
+        """
+        groups = self._groups()
+        probas = self._submit(
+            _worker_proba, (np.asarray(coef), np.asarray(intercept), self.reference_class), groups
+        )
+        l2 = self.penalty.l2
+
+        def product(coef_dir, intercept_dir):
+            self.n_evaluations += 1
+            args = (np.asarray(coef_dir), np.asarray(intercept_dir), self.reference_class)
+            _, hess_coef, hess_intercept = self._reduce(
+                self._submit(_worker_hessian_product, args, groups, extra=probas)
+            )
+            hess_coef = hess_coef.astype(self.dtype) + l2 * coef_dir
+            hess_intercept = hess_intercept.astype(self.dtype)
+            if not self.fit_intercept:
+                hess_intercept[:] = 0
+            return hess_coef, hess_intercept
+
+        return product
+
+
+def _is_dask_dataframe(X):
+    return is_dask_collection(X) and hasattr(X, "to_dask_array")
+
+
+def _as_dask_array(X, name):
+    """A dask array of ``X`` (dask array, dask dataframe or series), chunk sizes known."""
+    if _is_dask_dataframe(X):
+        return X.to_dask_array(lengths=True)
+    if isinstance(X, da.Array):
+        if any(np.isnan(size) for size in X.chunks[0]):
+            X = X.copy()
+            X.compute_chunk_sizes()
+        return X
+    raise TypeError(
+        f"{name} must be a dask array or dask dataframe, not {type(X).__name__}; "
+        "wrap in-memory data with dask.array.from_array (or use MaxEntClassifier)."
+    )
+
+
+def _aligned(values, X, name):
+    """``y`` or ``sample_weight`` as a dask array with the row chunks of ``X``."""
+    n_rows = X.shape[0]
+    if is_dask_collection(values):
+        values = _as_dask_array(values, name)
+    else:
+        values = np.asarray(values)
+        if values.ndim == 0:
+            raise ValueError(f"{name} must be an array of one value per row of X, not a scalar.")
+    if values.shape[0] != n_rows:
+        raise ValueError(
+            f"X has {n_rows} rows but {name} has {values.shape[0]}: they must have the same length."
+        )
+    if not isinstance(values, da.Array):
+        return da.from_array(values, chunks=(X.chunks[0], *((s,) for s in values.shape[1:])))
+    if values.chunks[0] != X.chunks[0]:
+        values = values.rechunk({0: X.chunks[0]})
+    return values
+
+
+def _raise_problems(summaries):
+    for i, summary in enumerate(summaries):
+        if summary["problems"]:
+            raise ValueError(f"Invalid training data in partition {i}: {'; '.join(summary['problems'])}.")
+
+
+class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
+    """Maximum-entropy classifier trained data-parallel on a Dask cluster.
+
+    The model and the objective are those of
+    :class:`~sklearn_maxent.MaxEntClassifier`:
+
+    .. math::
+
+        J(W, b) = \\frac{1}{\\sum_i s_i} \\sum_i s_i \\, CE_i(W, b)
+                  + \\alpha \\left(\\frac{1 - \\rho}{2} \\|W\\|_2^2 + \\rho \\|W\\|_1\\right)
+
+    and the optimum is the one ``MaxEntClassifier(solver="lbfgs")`` finds on
+    the concatenated data. The data never leave the workers: ``fit`` persists
+    the partitions where they are computed, every worker evaluates the loss
+    and the gradient ``X_p^T s_p (P_p - Y_p)`` (sums, not means) on the
+    partitions it holds, and the client adds the workers' results and the
+    penalty and takes the full-batch L-BFGS-B step (then Newton-CG steps, whose
+    Hessian-vector products are evaluated the same way). Per evaluation,
+    ``O(workers x n_classes x n_features)`` numbers cross the network, whatever
+    the number of rows. A worker lost during ``fit`` is handled by Dask (its
+    partitions are recomputed from their task graph, its tasks rerun); when
+    Dask gives up, ``fit`` raises and the estimator is left as it was.
+
+    Follows the convention of LightGBM's and XGBoost's Dask estimators: the
+    default ``distributed`` client unless ``client`` is given, lazy dask
+    arrays out of ``predict`` and ``predict_proba`` for dask input, and
+    :meth:`to_local` for a plain fitted ``MaxEntClassifier`` to serve.
+
+    Parameters
+    ----------
+    alpha : float, default=1e-4
+        Strength of the penalty, >= 0; as in ``MaxEntClassifier``.
+    l1_ratio : float, default=0.0
+        Elastic-net mixing, in [0, 1]; as in ``MaxEntClassifier``.
+    fit_intercept : bool, default=True
+        Whether to fit an (unpenalized) intercept per class.
+    solver : {"lbfgs"}, default="lbfgs"
+        ``"lbfgs"``: full-batch L-BFGS(-B) to a gradient of 1e-4, then
+        Newton-CG steps to ``tol``, each gradient a pass over the cluster's
+        data; ``MaxEntClassifier``'s ``"lbfgs"``. The minibatch solvers of
+        ``MaxEntClassifier`` (``"sgd"``, ``"saga"``, and the SAGA phase of
+        ``"auto"``) are sequential over rows and are not offered.
+    max_iter : int, default=1000
+        L-BFGS iterations plus Newton steps, at most.
+    tol : float, default=1e-10
+        Largest entry of the gradient of ``J`` at the end; as in
+        ``MaxEntClassifier`` (raised to 100 rounding errors of the dtype).
+    warm_start : bool, default=False
+        Start from the previous ``coef_`` and ``intercept_`` (same classes and
+        features needed, else a ``ValueError``).
+    class_weight : dict, "balanced" or None, default=None
+        As in ``MaxEntClassifier``; ``"balanced"`` counts the classes over all
+        partitions.
+    verbose : int, default=0
+        Print the optimizer's progress when > 0.
+    label_smoothing : float, default=0.0
+        As in ``MaxEntClassifier``, in [0, 1).
+    client : distributed.Client or None, default=None
+        The client to train with; None uses ``distributed.default_client()``
+        at ``fit`` time.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    class_count_ : ndarray of shape (n_classes,)
+        Rows of each class, weighted by the sample weights.
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights; one row for two classes.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts; centered to sum to 0 for more than two classes.
+    n_iter_ : int
+        L-BFGS iterations plus Newton steps of the last ``fit``.
+    n_evaluations_ : int
+        Passes over the cluster's data (gradient evaluations and Hessian
+        products) of the last ``fit``.
+    loss_curve_ : list of float
+        Objective after every iteration.
+    best_loss_ : float or None
+        Smallest value of ``loss_curve_``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features, when ``X`` is a dask dataframe with string
+        column names.
+
+    Notes
+    -----
+    Parameters of ``MaxEntClassifier`` left out, and why: ``batch_size``,
+    ``learning_rate``, ``eta0``, ``power_t``, ``n_iter_no_change``,
+    ``shuffle``, ``random_state``, ``average``, ``early_stopping`` and
+    ``validation_fraction`` only concern minibatch SGD/SAGA, which visits
+    the rows one minibatch after another and so does not run data-parallel
+    (for streaming through a dask array, ``dask_ml.wrappers.Incremental``
+    with ``MaxEntClassifier``'s ``partial_fit`` does that on one worker at a
+    time).
+
+    See Also
+    --------
+    sklearn_maxent.MaxEntClassifier : the same model on one machine.
+
+    Examples
+    --------
+    >>> from sklearn_maxent.dask import DaskMaxEntClassifier
+    >>> DaskMaxEntClassifier(alpha=1e-3)
+    DaskMaxEntClassifier(alpha=0.001)
+
+    With a cluster (see the README):
+
+    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> import dask.array as da  # doctest: +SKIP
+    >>> client = Client(LocalCluster(n_workers=2))  # doctest: +SKIP
+    >>> X = da.random.default_rng(0).standard_normal((100_000, 20), chunks=(25_000, 20))  # doctest: +SKIP
+    >>> y = (X[:, 0] > 0).astype(int)  # doctest: +SKIP
+    >>> clf = DaskMaxEntClassifier(alpha=1e-3).fit(X, y)  # doctest: +SKIP
+    >>> clf.predict(X[:5]).compute()  # doctest: +SKIP
+    array([0, 1, 1, 0, 0])
+    >>> clf.to_local()  # doctest: +SKIP
+    MaxEntClassifier(alpha=0.001, solver='lbfgs')
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "solver": [StrOptions({"lbfgs"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "warm_start": ["boolean"],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "verbose": ["verbose"],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "client": "no_validation",
+    }
+
+    def __init__(
+        self,
+        *,
+        alpha=1e-4,
+        l1_ratio=0.0,
+        fit_intercept=True,
+        solver="lbfgs",
+        max_iter=1000,
+        tol=1e-10,
+        warm_start=False,
+        class_weight=None,
+        verbose=0,
+        label_smoothing=0.0,
+        client=None,
+    ):
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.class_weight = class_weight
+        self.verbose = verbose
+        self.label_smoothing = label_smoothing
+        self.client = client
+
+    def __getstate__(self):
+        # A client holds connections and cannot be pickled; a fitted model can.
+        state = super().__getstate__()
+        state["client"] = None
+        return state
+
+    def _get_client(self):
+        return self.client if self.client is not None else default_client()
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model on the cluster; the data stay on the workers.
+
+        Parameters
+        ----------
+        X : dask array or dask DataFrame of shape (n_samples, n_features)
+            Training data, partitioned by rows.
+        y : dask array or dask Series of shape (n_samples,) or (n_samples, n_classes)
+            Class labels, or soft labels (rows that are probability
+            distributions, one column per class). Partitions not aligned
+            with those of ``X`` are rechunked to them; an in-memory array of
+            the same length is sent to the cluster in ``X``'s chunks.
+        sample_weight : dask array or array-like of shape (n_samples,), default=None
+            Non-negative weights, aligned as ``y``.
+
+        Returns
+        -------
+        self : DaskMaxEntClassifier
+            The fitted estimator.
+
+        Examples
+        --------
+        >>> from sklearn_maxent.dask import DaskMaxEntClassifier
+        >>> DaskMaxEntClassifier().fit(X, y)  # doctest: +SKIP
+        DaskMaxEntClassifier()
+        """
+        self._validate_params()
+        client = self._get_client()
+        feature_names = None
+        if _is_dask_dataframe(X):
+            columns = np.asarray(X.columns, dtype=object)
+            if columns.size and all(isinstance(c, str) for c in columns):
+                feature_names = columns
+        X = _as_dask_array(X, "X")
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), but it has shape {X.shape}.")
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"X has shape {X.shape}: fit needs at least one sample and one feature.")
+        if len(X.chunks[1]) > 1:
+            X = X.rechunk({1: -1})
+        y = _aligned(y, X, "y")
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it is raveled.",
+                DataConversionWarning,
+                stacklevel=2,
+            )
+            y = y[:, 0]
+        if y.ndim > 2:
+            raise ValueError(f"y must be 1-D labels or 2-D soft labels, not of shape {y.shape}.")
+        soft = y.ndim == 2
+        if sample_weight is not None:
+            sample_weight = _aligned(sample_weight, X, "sample_weight")
+            if sample_weight.ndim != 1:
+                raise ValueError(f"sample_weight must be 1-D, not of shape {sample_weight.shape}.")
+        dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+
+        x_parts = X.to_delayed().ravel()
+        y_parts = y.to_delayed().ravel()
+        w_parts = sample_weight.to_delayed().ravel() if sample_weight is not None else [None] * len(x_parts)
+        raw = client.compute(
+            [
+                dask.delayed(_raw_block, pure=True)(x, yp, w, dtype)
+                for x, yp, w in zip(x_parts, y_parts, w_parts, strict=True)
+            ]
+        )
+        blocks = []
+        try:
+            summaries = client.gather([client.submit(_summarize, b, soft, pure=False) for b in raw])
+            _raise_problems(summaries)
+            classes, class_count = self._classes_and_counts(summaries, soft, y)
+            class_weight = self._class_weight(classes, class_count)
+            total = float(class_count.sum() if class_weight is None else class_count @ class_weight)
+            if not total > 0:
+                raise ValueError("The sample weights (times the class weights) sum to zero.")
+            smoothing = float(self.label_smoothing)
+            blocks = [
+                client.submit(_final_block, b, soft, classes, class_weight, total, smoothing, pure=False)
+                for b in raw
+            ]
+            wait(blocks)
+            del raw
+            objective = _DistributedObjective(
+                client,
+                blocks,
+                int(X.shape[0]),
+                dtype,
+                ElasticNet(float(self.alpha), float(self.l1_ratio)),
+                bool(self.fit_intercept),
+                classes.size == 2,
+            )
+            coef, intercept = self._initial_parameters(X.shape[1], classes, dtype)
+            result = minimize(
+                objective,
+                coef,
+                intercept,
+                None,
+                solver="lbfgs",
+                batch_size=1,
+                max_iter=self.max_iter,
+                tol=self.tol,
+                n_iter_no_change=1,
+                shuffle=False,
+                rng=None,
+                verbose=self.verbose,
+            )
+        finally:
+            client.cancel(blocks)
+        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+            raise FloatingPointError("The optimizer produced non-finite weights; the model was not updated.")
+        if self.fit_intercept and classes.size > 2:
+            intercept -= intercept.mean()
+        self.classes_ = classes
+        self.class_count_ = class_count
+        self.coef_ = np.ascontiguousarray(coef.T)
+        self.intercept_ = intercept
+        self.n_iter_ = int(result.n_iter)
+        self.n_evaluations_ = objective.n_evaluations
+        self.loss_curve_ = [float(v) for v in result.loss_curve]
+        self.best_loss_ = min(self.loss_curve_, default=None)
+        self.n_features_in_ = int(X.shape[1])
+        if feature_names is not None:
+            self.feature_names_in_ = feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self._local_model_ = self._build_local()
+        if not result.converged:
+            warnings.warn(
+                f"DaskMaxEntClassifier did not converge in max_iter={self.max_iter} iterations; "
+                "increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _classes_and_counts(self, summaries, soft, y):
+        if soft:
+            classes = np.arange(y.shape[1])
+            class_count = np.sum([s["counts"] for s in summaries], axis=0)
+        else:
+            classes = np.unique(np.concatenate([s["labels"] for s in summaries]))
+            class_count = np.zeros(classes.size)
+            for s in summaries:
+                class_count[np.searchsorted(classes, s["labels"])] += s["counts"]
+        if classes.size < 2:
+            raise ValueError(
+                "DaskMaxEntClassifier needs samples of at least 2 classes in the data, "
+                f"but the data contains only one class: {classes[0]!r}."
+            )
+        return classes, class_count
+
+    def _class_weight(self, classes, class_count):
+        """Per-class weights as ``MaxEntClassifier`` computes them, or None."""
+        if self.class_weight is None:
+            return None
+        if self.class_weight == "balanced":
+            seen = class_count > 0
+            class_weight = np.ones(classes.size)
+            class_weight[seen] = class_count.sum() / (classes.size * class_count[seen])
+            return class_weight
+        return compute_class_weight(self.class_weight, classes=classes, y=classes)
+
+    def _initial_parameters(self, n_features, classes, dtype):
+        shape = (n_features, classes.size - (classes.size == 2))
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return np.zeros(shape, dtype=dtype), np.zeros(shape[1], dtype=dtype)
+        if self.coef_.shape[1] != n_features or not np.array_equal(self.classes_, classes):
+            raise ValueError(
+                f"warm_start=True continues the previous fit, on {self.coef_.shape[1]} features and "
+                f"classes {self.classes_.tolist()}, but the data has {n_features} features and classes "
+                f"{classes.tolist()}; set warm_start=False to start afresh."
+            )
+        return self.coef_.T.astype(dtype), self.intercept_.astype(dtype)
+
+    # ------------------------------------------------------------ serving
+
+    def _build_local(self):
+        local = MaxEntClassifier(
+            alpha=self.alpha,
+            l1_ratio=self.l1_ratio,
+            fit_intercept=self.fit_intercept,
+            solver="lbfgs",
+            max_iter=self.max_iter,
+            tol=self.tol,
+            warm_start=self.warm_start,
+            class_weight=self.class_weight,
+            verbose=self.verbose,
+            label_smoothing=self.label_smoothing,
+        )
+        local.classes_ = self.classes_.copy()
+        local.class_count_ = self.class_count_.copy()
+        local.coef_ = self.coef_.copy()
+        local.intercept_ = self.intercept_.copy()
+        local.n_iter_ = self.n_iter_
+        local.t_ = 0
+        local.loss_curve_ = list(self.loss_curve_)
+        local.best_loss_ = self.best_loss_
+        local.validation_scores_ = None
+        local.best_validation_score_ = None
+        local.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            local.feature_names_in_ = self.feature_names_in_.copy()
+        # What partial_fit continues from: a fresh SGD state, as after a full-batch fit.
+        local._sgd_state_ = local._new_sgd_state()
+        return local
+
+    def to_local(self):
+        """A plain fitted :class:`~sklearn_maxent.MaxEntClassifier` with this model, for serving.
+
+        Returns
+        -------
+        model : MaxEntClassifier
+            A copy with ``classes_``, ``coef_``, ``intercept_``, ``n_iter_``,
+            ``n_features_in_`` (and ``feature_names_in_``), ``class_count_``,
+            ``loss_curve_`` and ``best_loss_`` set; it predicts on in-memory
+            data with no cluster.
+
+        Examples
+        --------
+        >>> from sklearn_maxent.dask import DaskMaxEntClassifier
+        >>> DaskMaxEntClassifier().fit(X, y).to_local().predict(X_numpy)  # doctest: +SKIP
+        array([...])
+        """
+        check_is_fitted(self)
+        return copy.deepcopy(self._local_model_)
+
+    def _apply(self, X, method):
+        """``method`` of the local model on ``X``: lazily per partition for dask input."""
+        check_is_fitted(self)
+        model = self._local_model_
+        if not is_dask_collection(X):
+            return getattr(model, method)(X)
+        n_classes = self.classes_.size
+        one_column = method == "predict" or (method == "decision_function" and n_classes == 2)
+        dtype = self.classes_.dtype if method == "predict" else self.coef_.dtype
+        if _is_dask_dataframe(X):
+            # Whole pandas partitions, so that feature names are checked as in MaxEntClassifier.
+            parts = [
+                da.from_delayed(
+                    dask.delayed(_predict_block)(part, model, method),
+                    shape=(np.nan,) if one_column else (np.nan, n_classes),
+                    dtype=dtype,
+                )
+                for part in X.to_delayed()
+            ]
+            return da.concatenate(parts, axis=0)
+        if not isinstance(X, da.Array) or X.ndim != 2:
+            raise ValueError(f"X must be a 2-D dask array or dask dataframe, not {type(X).__name__}.")
+        if len(X.chunks[1]) > 1:
+            X = X.rechunk({1: -1})
+        if one_column:
+            return X.map_blocks(_predict_block, model, method, dtype=dtype, drop_axis=1)
+        return X.map_blocks(_predict_block, model, method, dtype=dtype, chunks=(X.chunks[0], (n_classes,)))
+
+    def decision_function(self, X):
+        """Scores ``X W + b``, lazily for dask input.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : dask array or ndarray of shape (n_samples,) or (n_samples, n_classes)
+            As ``MaxEntClassifier.decision_function``.
+
+        Examples
+        --------
+        >>> clf.decision_function(X)  # doctest: +SKIP
+        dask.array<...>
+        """
+        return self._apply(X, "decision_function")
+
+    def predict(self, X):
+        """Most probable class of each row, lazily for dask input.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : dask array or ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> clf.predict(X).compute()  # doctest: +SKIP
+        array([0, 1, 1, 0, 0])
+        """
+        return self._apply(X, "predict")
+
+    def predict_proba(self, X):
+        """Class probabilities, lazily for dask input.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : dask array or ndarray of shape (n_samples, n_classes)
+
+        Examples
+        --------
+        >>> clf.predict_proba(X).sum(axis=1).compute()  # doctest: +SKIP
+        array([1., 1., ...])
+        """
+        return self._apply(X, "predict_proba")
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities, lazily for dask input.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : dask array or ndarray of shape (n_samples, n_classes)
+
+        Examples
+        --------
+        >>> clf.predict_log_proba(X)  # doctest: +SKIP
+        dask.array<...>
+        """
+        return self._apply(X, "predict_log_proba")
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy (weighted by ``sample_weight``), computed on the cluster for dask input.
+
+        Parameters
+        ----------
+        X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        y : dask array, dask Series or array-like of shape (n_samples,)
+        sample_weight : dask array or array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+
+        Examples
+        --------
+        >>> clf.score(X, y)  # doctest: +SKIP
+        0.97
+        """
+        if not is_dask_collection(X):
+            return self._local_model_.score(X, y, sample_weight=sample_weight)
+        predicted = self.predict(X)
+        if _is_dask_dataframe(X):
+            predicted = predicted.compute_chunk_sizes()
+        y = _aligned(y, predicted, "y")
+        hits = (predicted == y).astype(np.float64)
+        if sample_weight is None:
+            return float(hits.mean().compute())
+        weights = _aligned(sample_weight, predicted, "sample_weight")
+        return float(((hits * weights).sum() / weights.sum()).compute())
