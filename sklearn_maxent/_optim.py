@@ -245,6 +245,24 @@ def _diverged(loss, reference, factor):
     return not np.isfinite(loss) or loss > factor * (reference + 1.0)
 
 
+def _epoch_reference(previous, first_batch_loss, schedule):
+    """The loss an epoch's steps are judged against (see :func:`_sgd_epoch`).
+
+    The first minibatch's loss comes before any step of the epoch. When it is
+    already far above the previous epoch's, the last steps of the previous
+    epoch (or ``partial_fit`` call) blew the loss up: they cannot be undone
+    any more, so the step is made ten times smaller from now on, and the
+    epoch is judged from where it starts (judging it by the previous epoch
+    would reject every retry and stall training).
+    """
+    if previous is None:
+        return first_batch_loss
+    if _diverged(first_batch_loss, previous, 2.0):
+        schedule.eta0 /= _BACKOFF_FACTOR
+        return first_batch_loss
+    return previous
+
+
 def _batch_mean_loss(loss, batch):
     """A minibatch's loss estimate as the weighted mean cross-entropy of its own rows.
 
@@ -283,10 +301,10 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
 
     Returns the mean of the minibatch losses, each taken before its step (an
     estimate of the epoch's data loss that costs no extra pass), or None if
-    the step blew the loss up: compared with the previous epoch's (or, on
-    the first, the first minibatch's) mean loss, any minibatch's mean loss at
-    100 times it, or the epoch's at twice it (plus one nat, for losses near
-    zero). Steps are capped by :func:`max_step`.
+    the step blew the loss up: compared with the previous epoch's mean loss
+    (or the first minibatch's: :func:`_epoch_reference`), any minibatch's
+    mean loss at 100 times it, or the epoch's at twice it (plus one nat, for
+    losses near zero). Steps are capped by :func:`max_step`.
     """
     weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
     largest_step = max_step(objective)
@@ -304,7 +322,8 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
             batch, weights.weights(values), intercept
         )
         batch_loss = _batch_mean_loss(loss, batch)
-        reference = batch_loss if reference is None else reference
+        if start == 0:
+            reference = _epoch_reference(reference, batch_loss, state.schedule)
         if _diverged(batch_loss, reference, 100.0):
             return None
         step = min(state.schedule(state.t), largest_step)
@@ -394,7 +413,8 @@ def _saga_epoch(objective, coef, intercept, state, batch_size, order):
             average = memory.average
         loss, residual = objective.minibatch_loss_residual(batch, weights.weights(values), intercept)
         batch_loss = _batch_mean_loss(loss, batch)
-        reference = batch_loss if reference is None else reference
+        if start == 0:
+            reference = _epoch_reference(reference, batch_loss, state.schedule)
         if _diverged(batch_loss, reference, 100.0):
             return None
         change = residual - memory.residuals[rows]

@@ -126,3 +126,18 @@ def test_warm_start_on_other_data_is_an_error(change):
         clf.fit(X2, y2)
     np.testing.assert_array_equal(clf.coef_, coef)
     assert clf.n_features_in_ == 5
+
+
+def test_a_step_that_blew_up_an_earlier_chunk_is_made_smaller_not_stalled():
+    """eta0=1e3 blows the loss up across chunks: the next chunk lowers the step and training goes on."""
+    X, y = make_classification(4_000, 20, n_informative=10, n_classes=3, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    clf = MaxEntClassifier(eta0=1e3, learning_rate="constant", random_state=0)
+    coefs = []
+    for chunk in np.array_split(np.arange(len(y)), 20):
+        clf.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+        coefs.append(clf.coef_.copy())
+    assert clf._sgd_state_.schedule.eta0 < 1e3
+    assert not np.array_equal(coefs[-1], coefs[-2])  # still learning at the end
+    assert clf.loss_curve_[-1] < max(clf.loss_curve_) / 2
+    assert np.isfinite(clf.coef_).all()
