@@ -210,15 +210,25 @@ class _DistributedObjective:
         self.fit_intercept = fit_intercept
         self.reference_class = reference_class
         self.n_evaluations = 0
+        self._grouping = None
 
     def _groups(self):
-        """The blocks grouped by the worker that holds them (each block exactly once)."""
-        who_has = self.client.who_has(self.blocks)
-        groups = {}
-        for block in self.blocks:
-            holders = sorted(who_has.get(block.key, ()))
-            groups.setdefault(holders[0] if holders else None, []).append(block)
-        return groups
+        """The blocks grouped by the worker that holds them (each block exactly once).
+
+        Asked of the scheduler again only when the set of workers changed (as
+        the client last heard): a task is only steered to its worker
+        (``allow_other_workers``), so a stale grouping costs transfers,
+        never correctness.
+        """
+        workers = frozenset(self.client.scheduler_info().get("workers", {}))
+        if self._grouping is None or self._grouping[0] != workers:
+            who_has = self.client.who_has(self.blocks)
+            groups = {}
+            for block in self.blocks:
+                holders = sorted(who_has.get(block.key, ()))
+                groups.setdefault(holders[0] if holders else None, []).append(block)
+            self._grouping = (workers, groups)
+        return self._grouping[1]
 
     def _submit(self, function, args, groups, extra=None):
         futures = []
@@ -250,9 +260,24 @@ class _DistributedObjective:
         loss, grad_coef, grad_intercept = self._reduce(
             self._submit(_worker_loss_gradient, args, self._groups())
         )
-        if not self.fit_intercept:
-            grad_intercept[:] = 0
+        self._project_intercept(grad_intercept)
         return loss, grad_coef.astype(self.dtype), grad_intercept.astype(self.dtype)
+
+    def _project_intercept(self, values):
+        """Zero an intercept's gradient without an intercept; else take out its mean over classes.
+
+        Without a reference class the softmax ignores a shift common to all
+        intercepts, so the exact gradient and Hessian products have
+        zero-mean intercept parts (every row of ``P - Y`` sums to 0). The sums
+        over partitions leave a rounding residue in that direction, on
+        which the Hessian has no curvature; left in, it is a floor that
+        conjugate gradients cannot get under, and Newton's CG runs to its
+        iteration cap. Taking it out is exact.
+        """
+        if not self.fit_intercept:
+            values[:] = 0
+        elif not self.reference_class:
+            values -= values.mean()
 
     def smooth_value_gradient(self, coef, intercept):
         """Data loss plus the L2 part of the penalty, and its gradient; the penalty on the client."""
@@ -282,10 +307,8 @@ class _DistributedObjective:
                 self._submit(_worker_hessian_product, args, groups, extra=probas)
             )
             hess_coef = hess_coef.astype(self.dtype) + l2 * coef_dir
-            hess_intercept = hess_intercept.astype(self.dtype)
-            if not self.fit_intercept:
-                hess_intercept[:] = 0
-            return hess_coef, hess_intercept
+            self._project_intercept(hess_intercept)
+            return hess_coef, hess_intercept.astype(self.dtype)
 
         return product
 

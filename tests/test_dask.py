@@ -1,0 +1,231 @@
+"""DaskMaxEntClassifier on a two-process LocalCluster: same optimum, data kept on the workers."""
+
+import os
+import pickle
+import signal
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from distributed import Client, LocalCluster  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.metrics import log_loss  # noqa: E402
+
+import sklearn_maxent.dask as maxent_dask  # noqa: E402
+from sklearn_maxent import MaxEntClassifier  # noqa: E402
+from sklearn_maxent.dask import DaskMaxEntClassifier  # noqa: E402
+
+ALPHA = 1e-3
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, host="127.0.0.1", dashboard_address=None, threads_per_worker=1
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def make_data(n, d, n_classes, chunk, seed):
+    """Lazy data, generated on the workers: labels drawn from a softmax model (Gumbel-max)."""
+    rng = da.random.default_rng(seed)
+    X = rng.standard_normal((n, d), chunks=(chunk, d))
+    W = np.random.default_rng(seed).standard_normal((d, n_classes))
+    y = (X @ W + rng.gumbel(size=(n, n_classes), chunks=(chunk, n_classes))).argmax(axis=1)
+    return X, y
+
+
+def objective(model, X, y, sample_weight=None):
+    """J of a fitted model (L2 penalty) on in-memory data."""
+    proba = model.predict_proba(X)
+    return log_loss(y, proba, sample_weight=sample_weight, labels=model.classes_) + 0.5 * ALPHA * float(
+        np.vdot(model.coef_, model.coef_)
+    )
+
+
+def assert_same_optimum(dask_model, reference, X, y, sample_weight=None):
+    j_dask = objective(dask_model, X, y, sample_weight)
+    j_ref = objective(reference, X, y, sample_weight)
+    assert abs(j_dask - j_ref) <= 1e-3 * abs(j_ref)
+    np.testing.assert_allclose(dask_model.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+
+
+def test_multiclass_reaches_the_single_machine_optimum(client):
+    X, y = make_data(10_000, 10, 4, 1_250, seed=0)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(X, y)
+    Xc, yc = X.compute(), y.compute()
+    reference = MaxEntClassifier(alpha=ALPHA, tol=1e-10).fit(Xc, yc)
+    assert_same_optimum(clf, reference, Xc, yc)
+    # The exact full-batch method: the same optimum to rounding, not just to 1e-3.
+    np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-7)
+    np.testing.assert_allclose(clf.intercept_.sum(), 0, atol=1e-12)
+    logistic = LogisticRegression(C=1 / (ALPHA * Xc.shape[0]), tol=1e-10, max_iter=1_000).fit(Xc, yc)
+    assert_same_optimum(clf, logistic, Xc, yc)
+
+    proba = clf.predict_proba(X)
+    labels = clf.predict(X)
+    assert isinstance(proba, da.Array)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_allclose(proba.compute(), reference.predict_proba(Xc), atol=1e-6)
+    np.testing.assert_array_equal(labels.compute(), reference.predict(Xc))
+    assert clf.score(X, y) == pytest.approx(reference.score(Xc, yc))
+    # Plain arrays in, plain arrays out.
+    assert isinstance(clf.predict_proba(Xc[:5]), np.ndarray)
+
+
+def test_binary_with_sample_weight(client):
+    X, y = make_data(12_000, 6, 2, 3_000, seed=1)
+    weights = da.random.default_rng(11).uniform(0, 3, size=X.shape[0], chunks=3_000)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(X, y, sample_weight=weights)
+    assert clf.coef_.shape == (1, 6)
+    Xc, yc, wc = X.compute(), y.compute(), weights.compute()
+    reference = MaxEntClassifier(alpha=ALPHA, tol=1e-10, solver="lbfgs").fit(Xc, yc, sample_weight=wc)
+    assert_same_optimum(clf, reference, Xc, yc, wc)
+    logistic = LogisticRegression(C=1 / (ALPHA * wc.sum()), tol=1e-10, max_iter=1_000)
+    assert_same_optimum(clf, logistic.fit(Xc, yc, sample_weight=wc), Xc, yc, wc)
+    assert clf.decision_function(X).compute().shape == (X.shape[0],)
+
+
+def test_elastic_net_class_weight_and_label_smoothing_match(client):
+    X, y = make_data(8_000, 8, 3, 2_000, seed=2)
+    params = {"alpha": 1e-2, "l1_ratio": 0.5, "class_weight": "balanced", "label_smoothing": 0.1}
+    clf = DaskMaxEntClassifier(**params).fit(X, y)
+    reference = MaxEntClassifier(**params, tol=1e-10, solver="lbfgs").fit(X.compute(), y.compute())
+    np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-6)
+    np.testing.assert_array_equal(clf.coef_ == 0, reference.coef_ == 0)
+    np.testing.assert_allclose(clf.class_count_, reference.class_count_)
+
+
+def test_dask_dataframe_input_and_to_local(client):
+    dd = pytest.importorskip("dask.dataframe")
+    X, y = make_data(6_000, 5, 3, 1_500, seed=3)
+    columns = [f"f{i}" for i in range(5)]
+    frame = dd.from_dask_array(X, columns=columns)
+    labels = dd.from_dask_array(y)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(frame, labels)
+    np.testing.assert_array_equal(clf.feature_names_in_, columns)
+    pandas_X = frame.compute()
+    reference = MaxEntClassifier(alpha=ALPHA, solver="lbfgs").fit(pandas_X, y.compute())
+    np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-7)
+
+    proba = clf.predict_proba(frame)
+    assert isinstance(proba, da.Array)
+    local = clf.to_local()
+    assert isinstance(local, MaxEntClassifier)
+    np.testing.assert_allclose(proba.compute(), local.predict_proba(pandas_X))
+    for name in ("classes_", "coef_", "intercept_", "class_count_", "feature_names_in_"):
+        np.testing.assert_array_equal(getattr(local, name), getattr(clf, name))
+    assert local.n_iter_ == clf.n_iter_
+    assert local.n_features_in_ == 5
+    # The local model goes on learning from a stream.
+    local.partial_fit(pandas_X, y.compute())
+
+    clf.client = client
+    restored = pickle.loads(pickle.dumps(clf))
+    assert restored.client is None
+    np.testing.assert_array_equal(restored.coef_, clf.coef_)
+
+
+def test_soft_labels_match(client):
+    X, y = make_data(4_000, 4, 3, 1_000, seed=4)
+    Y = da.eye(3, chunks=3)[y] * 0.7 + 0.1
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(X, Y)
+    reference = MaxEntClassifier(alpha=ALPHA, tol=1e-10, solver="lbfgs").fit(X.compute(), Y.compute())
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-7)
+
+
+def _bytes_sent_to_non_workers(client):
+    """Bytes the workers have sent to the client or the scheduler (their transfer logs)."""
+
+    def sent(dask_worker):
+        return [(entry["who"], entry["total"]) for entry in dask_worker.transfer_outgoing_log]
+
+    logs = client.run(sent)
+    worker_addresses = set(client.scheduler_info()["workers"])
+    return sum(total for entries in logs.values() for who, total in entries if who not in worker_addresses)
+
+
+def test_training_data_never_reach_the_client(client):
+    X, y = make_data(100_000, 20, 5, 12_500, seed=5)
+    client.run(lambda dask_worker: dask_worker.transfer_outgoing_log.clear())
+    clf = DaskMaxEntClassifier(alpha=ALPHA, tol=1e-6).fit(X, y)
+    sent = _bytes_sent_to_non_workers(client)
+    # One gradient (20 x 5 float64) and intercept per worker and evaluation, and small summaries.
+    assert 0 < sent < X.nbytes / 50
+    assert sent < clf.n_evaluations_ * 2 * (20 * 5 + 5) * 8 * 2 + 50_000
+    assert clf.score(X, y) > 0.5
+
+
+def test_worker_killed_mid_fit_is_recovered_or_fails_clearly(client, monkeypatch):
+    X, y = make_data(10_000, 10, 4, 1_250, seed=6)
+    reference = MaxEntClassifier(alpha=ALPHA, tol=1e-10, solver="lbfgs").fit(X.compute(), y.compute())
+    pids = client.run(os.getpid)
+    evaluate = maxent_dask._DistributedObjective.data_loss_gradient
+    calls = []
+
+    def evaluate_and_kill(self, coef, intercept):
+        calls.append(1)
+        if len(calls) == 3:
+            # The third gradient evaluation runs without one of the workers and its data.
+            os.kill(next(iter(pids.values())), signal.SIGKILL)
+        return evaluate(self, coef, intercept)
+
+    monkeypatch.setattr(maxent_dask._DistributedObjective, "data_loss_gradient", evaluate_and_kill)
+    clf = DaskMaxEntClassifier(alpha=ALPHA)
+    error = None
+    try:
+        clf.fit(X, y)
+    except Exception as raised:
+        error = raised
+    finally:
+        client.wait_for_workers(2, timeout=60)
+    if error is None:
+        # Dask recomputed the lost partitions and reran the lost tasks: the same optimum.
+        assert len(calls) > 3
+        np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-7)
+    else:
+        # A clear error, and no half-fitted model.
+        assert str(error)
+        assert not hasattr(clf, "coef_")
+    assert set(client.run(os.getpid).values()) != set(pids.values())
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda X, y: (X, y[:-1].compute()), "same length"),
+        (lambda X, y: (X, y[:-1]), "same length"),
+        (lambda X, y: (X, y, np.ones(5)), "same length"),
+        (lambda X, y: (X, y * 0), "only one class"),
+        (lambda X, y: (da.where(X > 3, np.nan, X), y), "NaN"),
+        (lambda X, y: (X, y, -da.ones(y.shape[0], chunks=X.chunks[0])), "negative"),
+        (lambda X, y: (X[:, 0], y), "2-D"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(client, make_args, message):
+    X, y = make_data(2_000, 4, 3, 500, seed=7)
+    with pytest.raises(ValueError, match=message):
+        DaskMaxEntClassifier().fit(*make_args(X, y))
+
+
+def test_in_memory_X_is_a_type_error(client):
+    with pytest.raises(TypeError, match="dask array"):
+        DaskMaxEntClassifier().fit(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+def test_dask_ml_incremental_with_partial_fit(client):
+    wrappers = pytest.importorskip("dask_ml.wrappers")
+    X, y = make_data(8_000, 6, 3, 1_000, seed=8)
+    model = wrappers.Incremental(MaxEntClassifier(alpha=ALPHA, random_state=0), scoring="accuracy")
+    model.fit(X, y, classes=[0, 1, 2])
+    Xc, yc = X.compute(), y.compute()
+    full = MaxEntClassifier(alpha=ALPHA, solver="lbfgs").fit(Xc, yc)
+    assert model.score(X, y) > full.score(Xc, yc) - 0.05
+    assert model.predict(X).compute().shape == (8_000,)
