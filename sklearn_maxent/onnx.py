@@ -41,10 +41,14 @@ try:
     from skl2onnx.common.utils import check_input_and_output_numbers, check_input_and_output_types
     from skl2onnx.common.utils_classifier import get_label_classes
     from skl2onnx.proto import onnx_proto
-except ImportError as exc:  # pragma: no cover - exercised only without the extra
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised only without the extra
+    # Only a missing package is the extra's business; an installed but incompatible
+    # skl2onnx (1.18 imports onnx.mapping, which recent onnx no longer has) raises as is.
+    if exc.name is None or exc.name.partition(".")[0] not in {"skl2onnx", "onnx", "google"}:
+        raise
     raise ImportError(
-        "sklearn_maxent.onnx needs skl2onnx (and onnxruntime to run the exported model): "
-        'pip install "sklearn-maxent[onnx]"'
+        f"sklearn_maxent.onnx needs skl2onnx (and onnxruntime to run the exported model), "
+        f'but {exc.name} is not installed: pip install "sklearn-maxent[onnx]"'
     ) from exc
 
 from ._classifier import MaxEntClassifier
