@@ -171,6 +171,19 @@ def _worker_hessian_product(coef_dir, intercept_dir, reference_class, probas, *b
     return 0.0, hess_coef, hess_intercept, rows
 
 
+def _worker_hessian_diagonal(reference_class, probas, *blocks):
+    """The data term's Hessian diagonal (Newton's preconditioner), summed over one worker's blocks."""
+    from ._softmax import linear_hessian_diagonal
+
+    diag_coef, diag_intercept, rows = 0.0, 0.0, 0
+    for proba, block in zip(probas, blocks, strict=True):
+        block_coef, block_intercept = linear_hessian_diagonal(block.X, proba, block.weights, reference_class)
+        diag_coef = diag_coef + block_coef.astype(np.float64)
+        diag_intercept = diag_intercept + block_intercept.astype(np.float64)
+        rows += block.n_rows
+    return 0.0, diag_coef, diag_intercept, rows
+
+
 def _sum_results(*results):
     """Sum ``(loss, grad_coef, grad_intercept, rows)`` tuples: a node of the tree reduction."""
     loss, grad_coef, grad_intercept, rows = results[0]
@@ -294,6 +307,21 @@ class _DistributedObjective:
         workers; each product sends the direction and gets back a gradient-sized
         result per worker.
         """
+        return self._hessian(coef, intercept)[0]
+
+    def hessian_product_and_diagonal(self, coef, intercept):
+        """:meth:`hessian_product` and the Hessian's diagonal (one more gradient-sized reduction)."""
+        product, groups, probas = self._hessian(coef, intercept)
+        _, diag_coef, diag_intercept = self._reduce(
+            self._submit(_worker_hessian_diagonal, (self.reference_class,), groups, extra=probas)
+        )
+        diag_coef = diag_coef.astype(self.dtype) + self.penalty.l2
+        diag_intercept = diag_intercept.astype(self.dtype)
+        if not self.fit_intercept:
+            diag_intercept[:] = 0
+        return product, diag_coef, diag_intercept
+
+    def _hessian(self, coef, intercept):
         groups = self._groups()
         probas = self._submit(
             _worker_proba, (np.asarray(coef), np.asarray(intercept), self.reference_class), groups
@@ -310,7 +338,7 @@ class _DistributedObjective:
             self._project_intercept(hess_intercept)
             return hess_coef, hess_intercept.astype(self.dtype)
 
-        return product
+        return product, groups, probas
 
 
 def _is_dask_dataframe(X):
