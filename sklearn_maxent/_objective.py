@@ -13,6 +13,7 @@ from scipy import sparse
 
 from ._softmax import (
     cross_entropy,
+    linear_hessian_diagonal,
     linear_hessian_product,
     linear_loss_gradient,
     linear_loss_residual,
@@ -185,6 +186,19 @@ class Objective:
         product : callable
             ``product(coef_dir, intercept_dir) -> (hess_coef, hess_intercept)``.
         """
+        return self.hessian_product_and_diagonal(coef, intercept)[0]
+
+    def hessian_product_and_diagonal(self, coef, intercept):
+        """:meth:`hessian_product` and the Hessian's diagonal, from one pass over the data.
+
+        Returns
+        -------
+        product : callable
+            As :meth:`hessian_product`.
+        diag_coef : ndarray of shape (n_features, n_free)
+        diag_intercept : ndarray of shape (n_free,)
+            Zero when the model has no intercept.
+        """
         proba = softmax(linear_scores(self.X, coef, intercept, self.reference_class))
         l2 = self.penalty.l2
 
@@ -197,4 +211,8 @@ class Objective:
                 hess_intercept[:] = 0
             return hess_coef, hess_intercept
 
-        return product
+        diag_coef, diag_intercept = linear_hessian_diagonal(self.X, proba, self.weights, self.reference_class)
+        diag_coef += l2
+        if not self.fit_intercept:
+            diag_intercept[:] = 0
+        return product, diag_coef, diag_intercept

@@ -779,7 +779,11 @@ def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
             free = (orthant != 0).ravel()
         else:
             free = np.ones(size, dtype=bool)
-        hessian = objective.hessian_product(coef, intercept)
+        hessian, diag_coef, diag_intercept = objective.hessian_product_and_diagonal(coef, intercept)
+        # Jacobi preconditioner: on unscaled features the Hessian's diagonal
+        # spans orders of magnitude, and plain CG then runs out of iterations.
+        diagonal = np.concatenate([np.where(free, diag_coef.ravel(), 1.0), diag_intercept]).astype(np.float64)
+        diagonal[~(diagonal > 0)] = 1.0
 
         def matvec(vector, hessian=hessian, free=free):
             step = np.where(free, vector[:size], 0).reshape(coef.shape).astype(dtype)
@@ -794,6 +798,7 @@ def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
         direction, _ = cg(
             operator,
             rhs.astype(np.float64),
+            M=LinearOperator(operator.shape, matvec=lambda vector, diagonal=diagonal: vector / diagonal),
             rtol=min(CG_RTOL, np.sqrt(criterion)),
             maxiter=min(10 * (size + n_free), 500),
         )

@@ -14,6 +14,7 @@ computed in float32.
 """
 
 import numpy as np
+from scipy import sparse
 
 
 def log_softmax(scores):
@@ -236,3 +237,29 @@ def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, ref
     if reference_class:
         product = product[:, 1:]
     return np.asarray(X.T @ product), product.sum(axis=0)
+
+
+def linear_hessian_diagonal(X, proba, sample_weight, reference_class, block_rows=8192):
+    """Diagonal of the Hessian in :func:`linear_hessian_product`.
+
+    The diagonal of the softmax Jacobian is ``P_k (1 - P_k)``, so the entry of
+    weight ``(j, k)`` is ``sum_i s_i x_ij^2 P_ik (1 - P_ik)`` and that of
+    intercept ``k`` is ``sum_i s_i P_ik (1 - P_ik)``. Dense rows are squared a
+    block at a time, to need no copy of ``X``.
+
+    Returns
+    -------
+    diag_coef : ndarray of shape (n_features, n_free)
+    diag_intercept : ndarray of shape (n_free,)
+    """
+    curvature = proba * (1 - proba) * sample_weight[:, None]
+    if reference_class:
+        curvature = curvature[:, 1:]
+    if sparse.issparse(X):
+        diag_coef = np.asarray(X.multiply(X).T @ curvature)
+    else:
+        diag_coef = np.zeros((X.shape[1], curvature.shape[1]), dtype=curvature.dtype)
+        for start in range(0, X.shape[0], block_rows):
+            block = X[start : start + block_rows]
+            diag_coef += (block * block).T @ curvature[start : start + block_rows]
+    return diag_coef, curvature.sum(axis=0)
