@@ -65,6 +65,75 @@ def _check_soft_labels(Y, dtype):
     return Y.astype(dtype)
 
 
+def _is_text(value):
+    return isinstance(value, (str, bytes))
+
+
+def _check_numeric_features(X):
+    """Reject text features, which ``validate_data`` would silently parse as numbers ("1.5" -> 1.5).
+
+    Object arrays of numbers (and pandas object columns of numbers) stay
+    accepted, as in scikit-learn; only str/bytes values are an error.
+    """
+    if sparse.issparse(X) or X is None:
+        return
+    if hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame: check its non-numeric columns
+        columns = [
+            name
+            for name, dtype in zip(X.columns, X.dtypes, strict=True)
+            if getattr(dtype, "kind", "O") in "OSU" and any(map(_is_text, X[name].to_numpy()))
+        ]
+        if columns:
+            raise ValueError(
+                f"MaxEntClassifier needs numeric features, but columns {columns[:5]} of X hold strings; "
+                "encode them first (e.g. OneHotEncoder)."
+            )
+        return
+    array = X
+    if isinstance(X, (list, tuple)):
+        try:
+            array = np.asarray(X)
+        except ValueError:  # ragged: validate_data says so
+            return
+    kind = getattr(getattr(array, "dtype", None), "kind", None)
+    if kind in ("S", "U") or (kind == "O" and any(map(_is_text, np.ravel(array)))):
+        raise ValueError(
+            f"MaxEntClassifier needs numeric features, but X holds strings (dtype {array.dtype}); "
+            "convert them to numbers or encode them first (e.g. OneHotEncoder)."
+        )
+
+
+def _sorted_labels(values, what="y"):
+    """``np.unique(values)``, with a clear error for labels of types that cannot be ordered."""
+    try:
+        return np.unique(values)
+    except TypeError as error:
+        types = sorted({type(v).__name__ for v in np.asarray(values, dtype=object).ravel()})
+        raise TypeError(
+            f"{what} mixes labels of types {types} that cannot be sorted ({error}); "
+            "use labels of one type (e.g. all str)."
+        ) from error
+
+
+@contextmanager
+def _overflow_is_an_error(X):
+    """Turn a floating-point overflow or invalid operation in the optimizer into a clear error.
+
+    Non-finite intermediate values would otherwise end as NaN or useless
+    weights, with numpy's ``RuntimeWarning`` as the only sign.
+    """
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            yield
+    except FloatingPointError as error:
+        largest = abs(X).max() if X.shape[0] * X.shape[1] else 0.0
+        raise FloatingPointError(
+            f"Floating-point error while fitting ({error}); the model was not updated. "
+            f"The largest feature magnitude is {float(largest):.3g}: scale the features "
+            "(e.g. StandardScaler), or lower eta0."
+        ) from error
+
+
 @contextmanager
 def _atomic_fitted_state(estimator):
     """Restore the estimator's fitted attributes if the block raises.
@@ -367,7 +436,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         """
         with _atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=True)
-            classes = self._soft_classes(y) if soft else np.unique(y)
+            classes = self._soft_classes(y) if soft else _sorted_labels(y)
             self._check_two_classes(classes)
             targets = y if soft else self._one_hot(y, classes)
             weights, class_count = self._sample_weights(X, targets, classes, sample_weight)
@@ -375,21 +444,22 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             objective, validation = self._training_objectives(X, targets, weights, rng)
             coef, intercept = self._initial_parameters(objective, classes)
             state = self._new_sgd_state()
-            result = minimize(
-                objective,
-                coef,
-                intercept,
-                state,
-                solver="sgd" if validation is not None and self.solver == "auto" else self.solver,
-                validation=validation.accuracy if validation else None,
-                batch_size=self._batch_size(X),
-                max_iter=self.max_iter,
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                shuffle=self.shuffle,
-                rng=rng,
-                verbose=self.verbose,
-            )
+            with _overflow_is_an_error(X):
+                result = minimize(
+                    objective,
+                    coef,
+                    intercept,
+                    state,
+                    solver="sgd" if validation is not None and self.solver == "auto" else self.solver,
+                    validation=validation.accuracy if validation else None,
+                    batch_size=self._batch_size(X),
+                    max_iter=self.max_iter,
+                    tol=self.tol,
+                    n_iter_no_change=self.n_iter_no_change,
+                    shuffle=self.shuffle,
+                    rng=rng,
+                    verbose=self.verbose,
+                )
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, validation is not None)
         if not result.converged:
@@ -436,6 +506,10 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         5
         """
         first_call = not hasattr(self, "classes_")
+        if not first_call:
+            # _fit_context skips parameter validation in partial_fit once fitted; a
+            # set_params(alpha=-1) between calls must not go unchecked.
+            self._validate_params()
         with _atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=first_call)
             if soft and classes is None and first_call:
@@ -455,19 +529,20 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 coef = self.coef_.T.astype(X.dtype)
                 intercept = self.intercept_.astype(X.dtype)
                 state = copy.deepcopy(self._sgd_state_)
-            result = sgd(
-                objective,
-                coef,
-                intercept,
-                state,
-                batch_size=self._batch_size(X),
-                max_iter=1,
-                tol=None,
-                n_iter_no_change=self.n_iter_no_change,
-                shuffle=self.shuffle,
-                rng=rng,
-                verbose=self.verbose,
-            )
+            with _overflow_is_an_error(X):
+                result = sgd(
+                    objective,
+                    coef,
+                    intercept,
+                    state,
+                    batch_size=self._batch_size(X),
+                    max_iter=1,
+                    tol=None,
+                    n_iter_no_change=self.n_iter_no_change,
+                    shuffle=self.shuffle,
+                    rng=rng,
+                    verbose=self.verbose,
+                )
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, early_stopping=False)
         return self
@@ -620,6 +695,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         A 2-D ``y`` with one column stays a label vector (with scikit-learn's
         ``DataConversionWarning``); with more columns it is soft labels.
         """
+        _check_numeric_features(X)
         shape = y.shape if sparse.issparse(y) else np.asarray(y).shape
         soft = len(shape) == 2 and shape[1] > 1
         X, y = validate_data(
@@ -634,7 +710,11 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         )
         if soft:
             return X, _check_soft_labels(y, X.dtype), True
-        check_classification_targets(y)
+        try:
+            check_classification_targets(y)
+        except TypeError:  # labels that cannot be sorted: say so
+            _sorted_labels(y)
+            raise
         return X, y, False
 
     @staticmethod
@@ -644,7 +724,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
     @staticmethod
     def _one_hot(y, classes):
         """One-hot targets of labels ``y``; a label outside ``classes`` is a ``ValueError``."""
-        unknown = np.setdiff1d(np.unique(y), classes)
+        unknown = np.setdiff1d(_sorted_labels(y), classes)
         if unknown.size:
             raise ValueError(
                 f"y contains labels {unknown.tolist()} that are not in classes {classes.tolist()}."
@@ -667,22 +747,33 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         if classes.size < 2:
             raise ValueError(
                 "MaxEntClassifier needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {classes[0]!r}."
+                f"but the data contains only one class: {classes.tolist()[0]!r}."
             )
 
     def _partial_fit_classes(self, classes, first_call):
         if first_call:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
-            classes = np.unique(np.asarray(classes))
+            classes = self._check_classes_argument(classes)
             self._check_two_classes(classes)
             return classes
-        if classes is not None and not np.array_equal(self.classes_, np.unique(classes)):
+        if classes is not None and not np.array_equal(self.classes_, self._check_classes_argument(classes)):
             raise ValueError(
-                f"classes={np.unique(classes).tolist()} is not the same as on the first "
+                f"classes={_sorted_labels(classes).tolist()} is not the same as on the first "
                 f"call to partial_fit, {self.classes_.tolist()}."
             )
         return self.classes_
+
+    @staticmethod
+    def _check_classes_argument(classes):
+        """partial_fit's ``classes``, sorted and deduplicated: a 1-D array of labels, without NaN or None."""
+        classes = np.asarray(classes)
+        if classes.ndim != 1:
+            raise ValueError(f"classes must be a 1-D array of labels, got an array of shape {classes.shape}.")
+        unique = _sorted_labels(classes, "classes")
+        if any(v is None or v != v for v in unique.tolist()):  # v != v: NaN
+            raise ValueError(f"classes must not contain NaN or None, got {classes.tolist()}.")
+        return unique
 
     def _sample_weights(self, X, targets, classes, sample_weight, previous_class_count=None):
         """Sample weights times class weights, and the weighted class counts.
@@ -703,6 +794,11 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             class_weight[seen] = class_count.sum() / (classes.size * class_count[seen])
         elif self.class_weight is not None:
             class_weight = compute_class_weight(self.class_weight, classes=classes, y=classes)
+            if not (np.isfinite(class_weight).all() and (class_weight >= 0).all()):
+                raise ValueError(
+                    "class_weight must map classes to finite, non-negative weights, "
+                    f"got {self.class_weight!r}."
+                )
         if self.class_weight is not None:
             weights = weights * (targets @ class_weight).astype(X.dtype)
         if not weights.sum() > 0:
@@ -803,5 +899,14 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
 
     def _scores(self, X):
         check_is_fitted(self)
+        _check_numeric_features(X)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
-        return linear_scores(X, self.coef_.T, self.intercept_, self._is_binary())
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = linear_scores(X, self.coef_.T, self.intercept_, self._is_binary())
+        if not np.isfinite(scores).all():
+            rows = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+            raise FloatingPointError(
+                f"The scores X @ coef_.T + intercept_ overflow the dtype {scores.dtype} in {rows.size} rows "
+                f"(first: row {rows[0]}); scale the features."
+            )
+        return scores
