@@ -7,6 +7,7 @@ from scipy import sparse, special
 from sklearn_maxent._softmax import (
     cross_entropy,
     cross_entropy_and_residual,
+    linear_hessian_diagonal,
     linear_hessian_product,
     linear_loss_gradient,
     linear_scores,
@@ -191,3 +192,38 @@ def test_hessian_product_matches_finite_differences_of_gradient(reference_class)
     )
     assert relative_error(hess_coef, (gc_plus - gc_minus) / (2 * h)) < 1e-6
     assert relative_error(hess_intercept, (gb_plus - gb_minus) / (2 * h)) < 1e-6
+
+
+@pytest.mark.parametrize("reference_class", [False, True])
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_hessian_diagonal_matches_the_hessian_by_finite_differences(reference_class, as_sparse):
+    """Each diagonal entry against a central difference of the gradient along that coordinate."""
+    rng = np.random.default_rng(3)
+    n, d, k = 30, 4, 3
+    X = rng.standard_normal((n, d))
+    targets = np.eye(k)[rng.integers(0, k, n)]
+    weights = rng.uniform(0.5, 2.0, n)
+    free = k - reference_class
+    coef, intercept = rng.standard_normal((d, free)), rng.standard_normal(free)
+    proba = special.softmax(linear_scores(X, coef, intercept, reference_class), axis=1)
+    X_in = sparse.csr_matrix(X) if as_sparse else X
+    diag_coef, diag_intercept = linear_hessian_diagonal(X_in, proba, weights, reference_class, block_rows=7)
+    h = 1e-5
+    for j in range(d + 1):
+        for c in range(free):
+            step_coef, step_intercept = np.zeros_like(coef), np.zeros_like(intercept)
+            if j < d:
+                step_coef[j, c] = h
+            else:
+                step_intercept[c] = h
+            plus = linear_loss_gradient(
+                X, targets, weights, coef + step_coef, intercept + step_intercept, reference_class
+            )
+            minus = linear_loss_gradient(
+                X, targets, weights, coef - step_coef, intercept - step_intercept, reference_class
+            )
+            index = 1 if j < d else 2
+            position = (j, c) if j < d else (c,)
+            expected = (plus[index][position] - minus[index][position]) / (2 * h)
+            actual = diag_coef[j, c] if j < d else diag_intercept[c]
+            assert actual == pytest.approx(expected, rel=1e-6)
