@@ -768,6 +768,15 @@ def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
     # NEWTON_STEP_TOL_FACTOR * tol shows that they were, so another step is
     # taken (cheap: Newton's convergence is quadratic there).
     last_change = 0.0
+
+    def centered(intercept_part):
+        """Without a reference class, a shift common to all intercepts changes nothing: the
+        Hessian is singular along it, and the rounding residue of the gradient along it is
+        removed (exactly zero in exact arithmetic), or CG spends its iterations chasing it."""
+        if objective.reference_class:
+            return intercept_part
+        return intercept_part - intercept_part.mean()
+
     while (criterion > tol or last_change > NEWTON_STEP_TOL_FACTOR * tol) and n_iter < max_iter:
         # The orthant each weight may move in (OWL-QN's choice): its own sign,
         # or for a weight at zero whose gradient beats the L1 term, against
@@ -788,10 +797,10 @@ def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
         def matvec(vector, hessian=hessian, free=free):
             step = np.where(free, vector[:size], 0).reshape(coef.shape).astype(dtype)
             hess_coef, hess_intercept = hessian(step, vector[size:].astype(dtype))
-            return np.concatenate([np.where(free, hess_coef.ravel(), 0), hess_intercept])
+            return np.concatenate([np.where(free, hess_coef.ravel(), 0), centered(hess_intercept)])
 
         operator = LinearOperator((size + n_free,) * 2, matvec=matvec, dtype=np.float64)
-        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), grad_intercept])
+        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), centered(grad_intercept)])
         # A forcing term that shrinks with the gradient, sqrt(gradient) as in
         # Eisenstat & Walker, keeps the last steps superlinear, where a fixed
         # 1e-4 would make them linear.
