@@ -38,7 +38,23 @@ class Minibatch:
     weights: np.ndarray
 
 
-class Objective:
+class SmoothPart:
+    """``smooth_value_gradient`` from a class's ``data_loss_gradient`` and ``penalty``.
+
+    Shared by :class:`Objective` and the Dask objective (whose data terms are
+    sums over workers), as the optimizers call it.
+    """
+
+    def smooth_value_gradient(self, coef, intercept):
+        """Full data loss plus the L2 part of the penalty, and its gradient."""
+        loss, grad_coef, grad_intercept = self.data_loss_gradient(coef, intercept)
+        l2 = self.penalty.l2
+        loss += 0.5 * l2 * float(np.vdot(coef, coef))
+        grad_coef += l2 * coef
+        return loss, grad_coef, grad_intercept
+
+
+class Objective(SmoothPart):
     """The weighted, penalized cross-entropy of a linear softmax model.
 
     Parameters
@@ -157,14 +173,6 @@ class Objective:
         )
         if not self.fit_intercept:
             grad_intercept[:] = 0
-        return loss, grad_coef, grad_intercept
-
-    def smooth_value_gradient(self, coef, intercept):
-        """Full data loss plus the L2 part of the penalty, and its gradient."""
-        loss, grad_coef, grad_intercept = self.data_loss_gradient(coef, intercept)
-        l2 = self.penalty.l2
-        loss += 0.5 * l2 * float(np.vdot(coef, coef))
-        grad_coef += l2 * coef
         return loss, grad_coef, grad_intercept
 
     def value(self, coef, intercept):

@@ -47,6 +47,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from ._classifier import MaxEntClassifier
+from ._objective import SmoothPart
 from ._optim import minimize
 from ._penalty import ElasticNet
 from ._softmax import linear_hessian_product, linear_loss_gradient, linear_scores, softmax
@@ -203,15 +204,16 @@ def _predict_block(X, model, method):
 # ---------------------------------------------------------------- client side
 
 
-class _DistributedObjective:
+class _DistributedObjective(SmoothPart):
     """The training objective of ``MaxEntClassifier`` with its data terms on the cluster.
 
     Offers what :func:`sklearn_maxent._optim.lbfgs` and
     :func:`~sklearn_maxent._optim.newton` use of an
     :class:`~sklearn_maxent._objective.Objective`: ``dtype``, ``penalty``,
     ``fit_intercept``, ``reference_class``, ``smooth_value_gradient`` and
-    ``hessian_product``. Each data evaluation is one task per worker on the
-    blocks it holds, plus a tree reduction.
+    ``hessian_product`` (the L2 part added on the client, by
+    :class:`~sklearn_maxent._objective.SmoothPart`). Each data evaluation is
+    one task per worker on the blocks it holds, plus a tree reduction.
     """
 
     def __init__(self, client, blocks, n_samples, dtype, penalty, fit_intercept, reference_class):
@@ -291,14 +293,6 @@ class _DistributedObjective:
             values[:] = 0
         elif not self.reference_class:
             values -= values.mean()
-
-    def smooth_value_gradient(self, coef, intercept):
-        """Data loss plus the L2 part of the penalty, and its gradient; the penalty on the client."""
-        loss, grad_coef, grad_intercept = self.data_loss_gradient(coef, intercept)
-        l2 = self.penalty.l2
-        loss += 0.5 * l2 * float(np.vdot(coef, coef))
-        grad_coef += l2 * coef
-        return loss, grad_coef, grad_intercept
 
     def hessian_product(self, coef, intercept):
         """The Hessian of :meth:`smooth_value_gradient` at a point, as a function.
