@@ -66,7 +66,9 @@ INJECTION_POINTS = [
 def test_interrupted_fit_leaves_the_model_as_it_was(
     monkeypatch, exception, solver, owner, name, calls, warm_start
 ):
-    model = MaxEntClassifier(solver=solver, batch_size=16, max_iter=300, random_state=0, warm_start=warm_start)
+    model = MaxEntClassifier(
+        solver=solver, batch_size=16, max_iter=300, random_state=0, warm_start=warm_start
+    )
     model.fit(X, y)
     before = fitted_state(model)
     fresh = MaxEntClassifier(solver=solver, batch_size=16, max_iter=300, random_state=0)
