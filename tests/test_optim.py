@@ -252,3 +252,29 @@ def test_saga_converges_to_the_optimum_with_a_constant_step():
         gaps[variance_reduced] = (objective.value(coef, intercept) - optimum) / optimum
     assert gaps[True] < 1e-8
     assert gaps[False] > 100 * gaps[True]
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_sgd_hands_over_after_stall_patience_epochs_in_a_row(patience):
+    """With a stall ratio no epoch can meet, the phase ends ``patience`` epochs after the first
+    (which has no previous loss to compare with)."""
+    objective = wine_objective()
+    coef, intercept = zeros(objective)
+    state = SGDState(StepSchedule("constant", 0.1))
+    result = sgd(
+        objective,
+        coef,
+        intercept,
+        state,
+        batch_size=16,
+        max_iter=20,
+        tol=None,
+        n_iter_no_change=5,
+        shuffle=True,
+        rng=np.random.RandomState(0),
+        stall_ratio=10.0,
+        stall_patience=patience,
+        variance_reduced=True,
+    )
+    assert result.n_iter == 1 + patience
+    assert result.converged
