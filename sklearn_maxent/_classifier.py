@@ -193,7 +193,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         stopping rule. ``"lbfgs"``: full-batch L-BFGS on the same gradient
         (L-BFGS-B with split weights when ``l1_ratio > 0``) to a gradient of
         1e-4, then Newton-CG steps to ``tol``. ``"auto"``: SAGA epochs while
-        each lowers the loss by at least 1 %, then as ``"lbfgs"``; it skips
+        each lowers the loss by at least 1 % (on sparse data, until two in a
+        row lower it by less than 0.1 %), then as ``"lbfgs"``; it skips
         SAGA when the data make fewer than 10 minibatches.
     batch_size : int or "auto", default="auto"
         Rows per minibatch; ``"auto"`` is 1024 for dense and 256 for sparse
