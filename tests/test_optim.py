@@ -30,10 +30,9 @@ def wine_objective(alpha=1e-2, l1_ratio=0.0, dtype=np.float64):
     return Objective(X, targets, np.ones(len(y)), ElasticNet(alpha, l1_ratio), True, False)
 
 
-def run_sgd(objective, coef, intercept, step, batch_size, max_iter, variance_reduced=False, seed=0):
-    """Constant-step SGD (or SAGA) for ``max_iter`` epochs; returns the state."""
-    state = SGDState(StepSchedule("constant", step))
-    sgd(
+def sgd_epochs(objective, coef, intercept, state, batch_size, max_iter, seed=0, **options):
+    """:func:`sgd` without a ``tol`` stop (shuffled, seeded); returns its Result."""
+    return sgd(
         objective,
         coef,
         intercept,
@@ -44,7 +43,15 @@ def run_sgd(objective, coef, intercept, step, batch_size, max_iter, variance_red
         n_iter_no_change=5,
         shuffle=True,
         rng=np.random.RandomState(seed),
-        variance_reduced=variance_reduced,
+        **options,
+    )
+
+
+def run_sgd(objective, coef, intercept, step, batch_size, max_iter, variance_reduced=False, seed=0):
+    """Constant-step SGD (or SAGA) for ``max_iter`` epochs; returns the state."""
+    state = SGDState(StepSchedule("constant", step))
+    sgd_epochs(
+        objective, coef, intercept, state, batch_size, max_iter, seed, variance_reduced=variance_reduced
     )
     return state
 
@@ -119,18 +126,7 @@ def test_sgd_lowers_the_objective_epoch_after_epoch():
     coef, intercept = zeros(objective)
     start = objective.value(coef, intercept)
     state = SGDState(StepSchedule("constant", None))
-    result = sgd(
-        objective,
-        coef,
-        intercept,
-        state,
-        batch_size=16,
-        max_iter=10,
-        tol=None,
-        n_iter_no_change=5,
-        shuffle=True,
-        rng=np.random.RandomState(0),
-    )
+    result = sgd_epochs(objective, coef, intercept, state, batch_size=16, max_iter=10)
     assert result.n_iter == 10
     assert objective.value(coef, intercept) < 0.2 * start
     assert state.t == 10 * int(np.ceil(178 / 16))  # one step per minibatch
@@ -261,17 +257,13 @@ def test_sgd_hands_over_after_stall_patience_epochs_in_a_row(patience):
     objective = wine_objective()
     coef, intercept = zeros(objective)
     state = SGDState(StepSchedule("constant", 0.1))
-    result = sgd(
+    result = sgd_epochs(
         objective,
         coef,
         intercept,
         state,
         batch_size=16,
         max_iter=20,
-        tol=None,
-        n_iter_no_change=5,
-        shuffle=True,
-        rng=np.random.RandomState(0),
         stall_ratio=10.0,
         stall_patience=patience,
         variance_reduced=True,
