@@ -1,9 +1,40 @@
-"""Collection of the package's doctests: the optional integrations are imported only when
-their extra is installed, so ``pytest`` without the extras skips them instead of erroring.
-(The ``test`` extra installs them all, so CI runs them.)"""
+"""Collection of the package's doctests.
+
+The optional integrations are imported only when their extra is installed, so ``pytest``
+without the extras skips them instead of erroring (the ``test`` extra installs them all, so CI
+runs them). The Dask estimator's examples run against a small in-process cluster, with ``X``,
+``y`` (dask arrays), ``X_numpy`` and a fitted ``clf`` in their namespace.
+"""
 
 import importlib.util
+
+import pytest
 
 OPTIONAL_MODULES = {"sklearn_maxent/dask.py": "distributed", "sklearn_maxent/onnx.py": "skl2onnx"}
 
 collect_ignore = [path for path, needs in OPTIONAL_MODULES.items() if importlib.util.find_spec(needs) is None]
+
+
+@pytest.fixture(scope="session")
+def dask_example():
+    """An in-process cluster, seeded data generated on it, and a model fitted there."""
+    import dask.array as da
+    from distributed import Client, LocalCluster
+
+    from sklearn_maxent.dask import DaskMaxEntClassifier
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster),
+    ):
+        X = da.random.default_rng(0).standard_normal((2_000, 5), chunks=(500, 5))
+        y = (X[:, 0] + X[:, 1] > 0).astype(int)
+        clf = DaskMaxEntClassifier(alpha=1e-3).fit(X, y)
+        yield {"X": X, "y": y, "X_numpy": X[:4].compute(), "clf": clf}
+
+
+@pytest.fixture(autouse=True)
+def _dask_doctest_namespace(request):
+    """Give the doctests of ``sklearn_maxent.dask`` the objects of :func:`dask_example`."""
+    if type(request.node).__name__ == "DoctestItem" and request.node.name.startswith("sklearn_maxent.dask."):
+        request.getfixturevalue("doctest_namespace").update(request.getfixturevalue("dask_example"))

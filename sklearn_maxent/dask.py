@@ -487,17 +487,15 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
     >>> DaskMaxEntClassifier(alpha=1e-3)
     DaskMaxEntClassifier(alpha=0.001)
 
-    With a cluster (see the README):
+    With a cluster running (the default ``distributed`` client; see the
+    README), and ``X``, ``y`` dask arrays generated on its workers:
 
-    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
-    >>> import dask.array as da  # doctest: +SKIP
-    >>> client = Client(LocalCluster(n_workers=2))  # doctest: +SKIP
-    >>> X = da.random.default_rng(0).standard_normal((100_000, 20), chunks=(25_000, 20))  # doctest: +SKIP
-    >>> y = (X[:, 0] > 0).astype(int)  # doctest: +SKIP
-    >>> clf = DaskMaxEntClassifier(alpha=1e-3).fit(X, y)  # doctest: +SKIP
-    >>> clf.predict(X[:5]).compute()  # doctest: +SKIP
-    array([0, 1, 1, 0, 0])
-    >>> clf.to_local()  # doctest: +SKIP
+    >>> clf = DaskMaxEntClassifier(alpha=1e-3).fit(X, y)
+    >>> clf.predict(X)  # lazy  # doctest: +ELLIPSIS
+    dask.array<...>
+    >>> float((clf.predict(X) == y).mean().compute()) > 0.95
+    True
+    >>> clf.to_local()
     MaxEntClassifier(alpha=0.001, solver='lbfgs')
     """
 
@@ -576,8 +574,8 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
         Examples
         --------
         >>> from sklearn_maxent.dask import DaskMaxEntClassifier
-        >>> DaskMaxEntClassifier().fit(X, y)  # doctest: +SKIP
-        DaskMaxEntClassifier()
+        >>> DaskMaxEntClassifier().fit(X, y).classes_
+        array([0, 1])
         """
         self._validate_params()
         client = self._get_client()
@@ -772,9 +770,9 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> from sklearn_maxent.dask import DaskMaxEntClassifier
-        >>> DaskMaxEntClassifier().fit(X, y).to_local().predict(X_numpy)  # doctest: +SKIP
-        array([...])
+        >>> local = clf.to_local()  # a fitted MaxEntClassifier
+        >>> bool((local.predict(X_numpy) == clf.predict(X_numpy)).all())
+        True
         """
         check_is_fitted(self)
         return copy.deepcopy(self._local_model_)
@@ -821,8 +819,10 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> clf.decision_function(X)  # doctest: +SKIP
+        >>> clf.decision_function(X)  # doctest: +ELLIPSIS
         dask.array<...>
+        >>> clf.decision_function(X_numpy).shape  # numpy in, numpy out
+        (4,)
         """
         return self._apply(X, "decision_function")
 
@@ -839,8 +839,9 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> clf.predict(X).compute()  # doctest: +SKIP
-        array([0, 1, 1, 0, 0])
+        >>> labels = clf.predict(X)  # lazy
+        >>> labels.compute().shape
+        (2000,)
         """
         return self._apply(X, "predict")
 
@@ -857,8 +858,9 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> clf.predict_proba(X).sum(axis=1).compute()  # doctest: +SKIP
-        array([1., 1., ...])
+        >>> proba = clf.predict_proba(X)
+        >>> bool(abs(proba.sum(axis=1) - 1).max().compute() < 1e-12)
+        True
         """
         return self._apply(X, "predict_proba")
 
@@ -875,7 +877,7 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> clf.predict_log_proba(X)  # doctest: +SKIP
+        >>> clf.predict_log_proba(X)  # doctest: +ELLIPSIS
         dask.array<...>
         """
         return self._apply(X, "predict_log_proba")
@@ -895,8 +897,8 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
 
         Examples
         --------
-        >>> clf.score(X, y)  # doctest: +SKIP
-        0.97
+        >>> clf.score(X, y) > 0.95
+        True
         """
         if not is_dask_collection(X):
             return self._local_model_.score(X, y, sample_weight=sample_weight)
