@@ -134,6 +134,50 @@ def _overflow_is_an_error(X):
         ) from error
 
 
+def class_weights(class_weight, classes, class_count):
+    """Per-class weights for the ``class_weight`` parameter, or None.
+
+    ``"balanced"`` is ``total / (n_classes * count_k)`` of the weighted class
+    counts ``class_count`` (classes not seen weigh 1); a dict must map classes
+    to finite, non-negative weights. Shared by the Dask estimator.
+    """
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        seen = class_count > 0
+        weights = np.ones(classes.size)
+        weights[seen] = class_count.sum() / (classes.size * class_count[seen])
+        return weights
+    weights = compute_class_weight(class_weight, classes=classes, y=classes)
+    if not (np.isfinite(weights).all() and (weights >= 0).all()):
+        raise ValueError(
+            f"class_weight must map classes to finite, non-negative weights, got {class_weight!r}."
+        )
+    return weights
+
+
+def smoothed_targets(targets, label_smoothing, dtype):
+    """``(1 - eps) * targets + eps / n_classes`` in ``dtype``: the targets trained on."""
+    return ((1 - label_smoothing) * targets + label_smoothing / targets.shape[1]).astype(dtype)
+
+
+def warm_start_parameters(estimator, shape, classes, dtype):
+    """Zeros of ``shape`` (and intercepts), or with ``warm_start`` the previous solution.
+
+    As in ``SGDClassifier``, a warm start whose classes or number of features
+    differ from the previous fit is a ``ValueError``, not a silent cold start.
+    """
+    if not (estimator.warm_start and hasattr(estimator, "coef_")):
+        return np.zeros(shape, dtype=dtype), np.zeros(shape[1], dtype=dtype)
+    if estimator.coef_.shape[1] != shape[0] or not np.array_equal(estimator.classes_, classes):
+        raise ValueError(
+            f"warm_start=True continues the previous fit, on {estimator.coef_.shape[1]} features and "
+            f"classes {estimator.classes_.tolist()}, but the data has {shape[0]} features and classes "
+            f"{classes.tolist()}; set warm_start=False to start afresh."
+        )
+    return estimator.coef_.T.astype(dtype), estimator.intercept_.astype(dtype)
+
+
 @contextmanager
 def _atomic_fitted_state(estimator):
     """Restore the estimator's fitted attributes if the block raises.
@@ -443,7 +487,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             weights, class_count = self._sample_weights(X, targets, classes, sample_weight)
             rng = check_random_state(self.random_state)
             objective, validation = self._training_objectives(X, targets, weights, rng)
-            coef, intercept = self._initial_parameters(objective, classes)
+            coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             state = self._new_sgd_state()
             with _overflow_is_an_error(X):
                 result = minimize(
@@ -789,18 +833,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         class_count = weights.astype(np.float64) @ targets
         if previous_class_count is not None:
             class_count = class_count + previous_class_count
-        if self.class_weight == "balanced":
-            seen = class_count > 0
-            class_weight = np.ones(classes.size)
-            class_weight[seen] = class_count.sum() / (classes.size * class_count[seen])
-        elif self.class_weight is not None:
-            class_weight = compute_class_weight(self.class_weight, classes=classes, y=classes)
-            if not (np.isfinite(class_weight).all() and (class_weight >= 0).all()):
-                raise ValueError(
-                    "class_weight must map classes to finite, non-negative weights, "
-                    f"got {self.class_weight!r}."
-                )
-        if self.class_weight is not None:
+        class_weight = class_weights(self.class_weight, classes, class_count)
+        if class_weight is not None:
             weights = weights * (targets @ class_weight).astype(X.dtype)
         if not weights.sum() > 0:
             raise ValueError("The sample weights (times the class weights) sum to zero.")
@@ -808,11 +842,9 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
 
     def _objective(self, X, targets, weights):
         """The training objective on ``targets`` (label smoothing applied), in the dtype of ``X``."""
-        n_classes = targets.shape[1]
-        smoothing = self.label_smoothing
-        targets = ((1 - smoothing) * targets + smoothing / n_classes).astype(X.dtype)
+        targets = smoothed_targets(targets, self.label_smoothing, X.dtype)
         penalty = ElasticNet(float(self.alpha), float(self.l1_ratio))
-        return Objective(X, targets, weights, penalty, self.fit_intercept, n_classes == 2)
+        return Objective(X, targets, weights, penalty, self.fit_intercept, targets.shape[1] == 2)
 
     def _training_objectives(self, X, targets, weights, rng):
         """The objective to train on and, with early stopping, the held-out one to score."""
@@ -838,24 +870,6 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             self._objective(X[train], targets[train], weights[train]),
             self._objective(X[held_out], targets[held_out], weights[held_out]),
         )
-
-    def _initial_parameters(self, objective, classes):
-        """Zeros, or with ``warm_start`` the previous solution, which must fit the new data.
-
-        As in ``SGDClassifier``, a warm start whose classes or number of
-        features differ from the previous fit is a ``ValueError``, not a silent
-        cold start.
-        """
-        shape = objective.parameter_shape
-        if not (self.warm_start and hasattr(self, "coef_")):
-            return np.zeros(shape, dtype=objective.dtype), np.zeros(shape[1], dtype=objective.dtype)
-        if self.coef_.shape[1] != shape[0] or not np.array_equal(self.classes_, classes):
-            raise ValueError(
-                f"warm_start=True continues the previous fit, on {self.coef_.shape[1]} features and "
-                f"classes {self.classes_.tolist()}, but the data has {shape[0]} features and classes "
-                f"{classes.tolist()}; set warm_start=False to start afresh."
-            )
-        return self.coef_.T.astype(objective.dtype), self.intercept_.astype(objective.dtype)
 
     def _batch_size(self, X):
         if self.batch_size != "auto":

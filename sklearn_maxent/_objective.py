@@ -186,23 +186,15 @@ class Objective(SmoothPart):
         hits = scores.argmax(axis=1) == self.targets.argmax(axis=1)
         return float(np.vdot(hits.astype(self.dtype), self.weights))
 
-    def hessian_product(self, coef, intercept):
-        """The Hessian of :meth:`smooth_value_gradient` at a point, as a function.
+    def hessian_product_and_diagonal(self, coef, intercept):
+        """The Hessian of :meth:`smooth_value_gradient` at a point, as a function, and its diagonal.
+
+        Both come from one pass over the data (the probabilities at the point).
 
         Returns
         -------
         product : callable
             ``product(coef_dir, intercept_dir) -> (hess_coef, hess_intercept)``.
-        """
-        return self.hessian_product_and_diagonal(coef, intercept)[0]
-
-    def hessian_product_and_diagonal(self, coef, intercept):
-        """:meth:`hessian_product` and the Hessian's diagonal, from one pass over the data.
-
-        Returns
-        -------
-        product : callable
-            As :meth:`hessian_product`.
         diag_coef : ndarray of shape (n_features, n_free)
         diag_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.

@@ -43,14 +43,25 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
-from ._classifier import MaxEntClassifier
+from ._classifier import (
+    MaxEntClassifier,
+    _check_soft_labels,
+    class_weights,
+    smoothed_targets,
+    warm_start_parameters,
+)
 from ._objective import SmoothPart
 from ._optim import minimize
 from ._penalty import ElasticNet
-from ._softmax import linear_hessian_product, linear_loss_gradient, linear_scores, softmax
+from ._softmax import (
+    linear_hessian_diagonal,
+    linear_hessian_product,
+    linear_loss_gradient,
+    linear_scores,
+    softmax,
+)
 
 __all__ = ["DaskMaxEntClassifier"]
 
@@ -101,9 +112,10 @@ def _summarize(block, soft):
         problems.append("sample_weight contains negative or non-finite values")
     summary = {"rows": block.n_rows, "problems": problems}
     if soft:
-        Y = block.targets.astype(np.float64)
-        if (Y < 0).any() or (np.abs(Y.sum(axis=1) - 1) > 1e-6).any():
-            problems.append("soft labels must be non-negative and sum to 1 in every row")
+        try:
+            Y = _check_soft_labels(block.targets, np.float64)
+        except ValueError as error:
+            problems.append(str(error).rstrip("."))
         summary["counts"] = block.weights.astype(np.float64) @ Y if not problems else None
     else:
         labels, inverse = np.unique(block.targets, return_inverse=True)
@@ -121,18 +133,12 @@ def _final_block(block, soft, classes, class_weight, total_weight, label_smoothi
     times its target's mean class weight, divided by the total over all rows.
     """
     dtype = block.X.dtype
-    if soft:
-        targets = block.targets.astype(np.float64)
-    else:
-        targets = np.zeros((block.n_rows, classes.size))
-        targets[np.arange(block.n_rows), np.searchsorted(classes, block.targets)] = 1
+    targets = block.targets.astype(np.float64) if soft else MaxEntClassifier._one_hot(block.targets, classes)
     weights = block.weights
     if class_weight is not None:
         weights = weights * (targets @ class_weight).astype(dtype)
     weights = (weights / dtype.type(total_weight)).astype(dtype, copy=False)
-    n_classes = classes.size
-    targets = ((1 - label_smoothing) * targets + label_smoothing / n_classes).astype(dtype)
-    return _Block(block.X, targets, weights)
+    return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), weights)
 
 
 def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
@@ -174,8 +180,6 @@ def _worker_hessian_product(coef_dir, intercept_dir, reference_class, probas, *b
 
 def _worker_hessian_diagonal(reference_class, probas, *blocks):
     """The data term's Hessian diagonal (Newton's preconditioner), summed over one worker's blocks."""
-    from ._softmax import linear_hessian_diagonal
-
     diag_coef, diag_intercept, rows = 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
         block_coef, block_intercept = linear_hessian_diagonal(block.X, proba, block.weights, reference_class)
@@ -211,7 +215,7 @@ class _DistributedObjective(SmoothPart):
     :func:`~sklearn_maxent._optim.newton` use of an
     :class:`~sklearn_maxent._objective.Objective`: ``dtype``, ``penalty``,
     ``fit_intercept``, ``reference_class``, ``smooth_value_gradient`` and
-    ``hessian_product`` (the L2 part added on the client, by
+    ``hessian_product_and_diagonal`` (the L2 part added on the client, by
     :class:`~sklearn_maxent._objective.SmoothPart`). Each data evaluation is
     one task per worker on the blocks it holds, plus a tree reduction.
     """
@@ -294,17 +298,13 @@ class _DistributedObjective(SmoothPart):
         elif not self.reference_class:
             values -= values.mean()
 
-    def hessian_product(self, coef, intercept):
-        """The Hessian of :meth:`smooth_value_gradient` at a point, as a function.
+    def hessian_product_and_diagonal(self, coef, intercept):
+        """The Hessian of :meth:`smooth_value_gradient` as a function, and its diagonal.
 
         The probabilities at the point are computed once and stay on the
         workers; each product sends the direction and gets back a gradient-sized
-        result per worker.
+        result per worker, and the diagonal is one more such reduction.
         """
-        return self._hessian(coef, intercept)[0]
-
-    def hessian_product_and_diagonal(self, coef, intercept):
-        """:meth:`hessian_product` and the Hessian's diagonal (one more gradient-sized reduction)."""
         product, groups, probas = self._hessian(coef, intercept)
         _, diag_coef, diag_intercept = self._reduce(
             self._submit(_worker_hessian_diagonal, (self.reference_class,), groups, extra=probas)
@@ -622,7 +622,7 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
             summaries = client.gather([client.submit(_summarize, b, soft, pure=False) for b in raw])
             _raise_problems(summaries)
             classes, class_count = self._classes_and_counts(summaries, soft, y)
-            class_weight = self._class_weight(classes, class_count)
+            class_weight = class_weights(self.class_weight, classes, class_count)
             total = float(class_count.sum() if class_weight is None else class_count @ class_weight)
             if not total > 0:
                 raise ValueError("The sample weights (times the class weights) sum to zero.")
@@ -642,7 +642,8 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
                 bool(self.fit_intercept),
                 classes.size == 2,
             )
-            coef, intercept = self._initial_parameters(X.shape[1], classes, dtype)
+            shape = (X.shape[1], classes.size - (classes.size == 2))
+            coef, intercept = warm_start_parameters(self, shape, classes, dtype)
             result = minimize(
                 objective,
                 coef,
@@ -701,29 +702,6 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
                 f"but the data contains only one class: {classes[0]!r}."
             )
         return classes, class_count
-
-    def _class_weight(self, classes, class_count):
-        """Per-class weights as ``MaxEntClassifier`` computes them, or None."""
-        if self.class_weight is None:
-            return None
-        if self.class_weight == "balanced":
-            seen = class_count > 0
-            class_weight = np.ones(classes.size)
-            class_weight[seen] = class_count.sum() / (classes.size * class_count[seen])
-            return class_weight
-        return compute_class_weight(self.class_weight, classes=classes, y=classes)
-
-    def _initial_parameters(self, n_features, classes, dtype):
-        shape = (n_features, classes.size - (classes.size == 2))
-        if not (self.warm_start and hasattr(self, "coef_")):
-            return np.zeros(shape, dtype=dtype), np.zeros(shape[1], dtype=dtype)
-        if self.coef_.shape[1] != n_features or not np.array_equal(self.classes_, classes):
-            raise ValueError(
-                f"warm_start=True continues the previous fit, on {self.coef_.shape[1]} features and "
-                f"classes {self.classes_.tolist()}, but the data has {n_features} features and classes "
-                f"{classes.tolist()}; set warm_start=False to start afresh."
-            )
-        return self.coef_.T.astype(dtype), self.intercept_.astype(dtype)
 
     # ------------------------------------------------------------ serving
 
