@@ -142,7 +142,7 @@ class LazyWeights:
         written back.
         """
         dtype = self.values.dtype.type
-        # The optimizer keeps step * l2 <= 1/2 (see _optim.max_step), so the
+        # The optimizer keeps step * l2 <= 1/2 (see _optim._steps.max_step), so the
         # shrink never flips or zeroes the weights.
         self.scale *= 1.0 - step * self.penalty.l2
         before = values.copy() if self.average is not None else None

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from sklearn_maxent import MaxEntClassifier, _optim
+from sklearn_maxent import MaxEntClassifier
 from sklearn_maxent._objective import Objective
+from sklearn_maxent._optim import _epochs, _minimize, _newton, _sgd
 
 X, y = make_classification(200, 5, n_informative=3, n_classes=3, random_state=0)
 X2, y2 = make_classification(200, 5, n_informative=3, n_classes=3, random_state=1)
@@ -50,12 +51,12 @@ def assert_untouched(estimator, before):
 
 
 INJECTION_POINTS = [
-    pytest.param("sgd", _optim, "_sgd_epoch", 2, id="sgd-epoch"),
-    pytest.param("saga", _optim, "_saga_epoch", 2, id="saga-epoch"),
+    pytest.param("sgd", _sgd, "_sgd_epoch", 2, id="sgd-epoch"),
+    pytest.param("saga", _sgd, "_saga_epoch", 2, id="saga-epoch"),
     pytest.param("lbfgs", Objective, "smooth_value_gradient", 5, id="lbfgs-gradient"),
-    pytest.param("lbfgs", _optim, "_damped_step", 1, id="newton-step"),
-    pytest.param("auto", _optim, "_saga_epoch", 1, id="auto-saga-epoch"),
-    pytest.param("auto", _optim, "newton", 0, id="auto-newton"),
+    pytest.param("lbfgs", _newton, "_damped_step", 1, id="newton-step"),
+    pytest.param("auto", _sgd, "_saga_epoch", 1, id="auto-saga-epoch"),
+    pytest.param("auto", _minimize, "newton", 0, id="auto-newton"),
 ]
 
 
@@ -120,14 +121,14 @@ def test_non_finite_weights_are_an_error_and_not_stored(monkeypatch, method):
     model = MaxEntClassifier(solver="sgd", batch_size=16, max_iter=5, tol=None, random_state=0)
     model.fit(X, y) if method == "fit" else model.partial_fit(X, y, classes=[0, 1, 2])
     before = fitted_state(model)
-    original = _optim._finish_epoch
+    original = _epochs._finish_epoch
 
     def poison(coef, intercept, *args):
         result = original(coef, intercept, *args)
         coef[0, 0] = np.nan  # past the epoch's own divergence check
         return result
 
-    monkeypatch.setattr(_optim, "_finish_epoch", poison)
+    monkeypatch.setattr(_epochs, "_finish_epoch", poison)
     call = model.fit if method == "fit" else model.partial_fit
     with pytest.raises(FloatingPointError, match="non-finite weights; the model was not updated"):
         call(X2, y2)

@@ -6,20 +6,10 @@ from scipy import sparse
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_maxent import _optim
 from sklearn_maxent._objective import Minibatch, Objective
-from sklearn_maxent._optim import (
-    SGDState,
-    StepSchedule,
-    calibrated_step,
-    curvature_bound,
-    default_step,
-    lbfgs,
-    minimize,
-    newton,
-    sgd,
-    top_eigenvalue,
-)
+from sklearn_maxent._optim import SGDState, StepSchedule, _steps, lbfgs, minimize, newton, sgd
+from sklearn_maxent._optim._sgd import calibrated_step
+from sklearn_maxent._optim._steps import curvature_bound, default_step, top_eigenvalue
 from sklearn_maxent._penalty import ElasticNet, IterateAverage, LazyWeights
 
 
@@ -221,7 +211,7 @@ def test_lazy_saga_on_sparse_data_equals_saga_on_dense_data(monkeypatch):
     charged to touched rows only. The smaller intercept step of sparse data is
     set to the dense one, to compare the same algorithm.)
     """
-    monkeypatch.setattr(_optim, "SPARSE_INTERCEPT_STEP", 1.0)
+    monkeypatch.setattr(_steps, "SPARSE_INTERCEPT_STEP", 1.0)
     rng = np.random.default_rng(2)
     X = rng.standard_normal((60, 40)) * (rng.uniform(size=(60, 40)) < 0.15)
     targets = np.eye(3)[rng.integers(0, 3, 60)]

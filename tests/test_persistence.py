@@ -103,8 +103,8 @@ def test_skops_lists_exactly_the_package_types(tmp_path):
     sio.dump(MODELS["streamed-averaged-l1"](), path)
     assert set(sio.get_untrusted_types(file=path)) == {
         "sklearn_maxent._classifier.MaxEntClassifier",
-        "sklearn_maxent._optim.SGDState",
-        "sklearn_maxent._optim.StepSchedule",
+        "sklearn_maxent._optim._state.SGDState",
+        "sklearn_maxent._optim._state.StepSchedule",
         "sklearn_maxent._penalty.IterateAverage",
     }
     from skops.io.exceptions import UntrustedTypesFoundException

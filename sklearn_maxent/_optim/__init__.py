@@ -1,0 +1,37 @@
+"""Optimizers for :class:`~sklearn_maxent._objective.Objective`.
+
+Three methods on the same ``E_est - E_obs`` gradient:
+
+* :func:`sgd` - minibatch stochastic gradient descent, plain or
+  variance-reduced (SAGA): cheap epochs that make fast early progress on
+  large data, and (plain) the only choice for streams (``partial_fit``),
+  where the full data is never seen at once.
+* :func:`lbfgs` - full-batch L-BFGS(-B): converges fast to a moderate
+  gradient where SGD's noise would stall it.
+* :func:`newton` - Newton-CG steps judged by the gradient alone: from there
+  to the precision of the arithmetic, past the point where the loss stops
+  changing in floating point.
+
+:func:`minimize` chains them (the estimator's ``solver="auto"``). Nothing
+here knows of scikit-learn; the caller owns validation, encoding and
+warnings.
+
+Modules, one concept each; imports go down this list only:
+
+* ``_minimize`` - the solver chain behind ``solver=``;
+* ``_sgd`` - the SGD/SAGA driver (stopping, back-off, the step's calibration);
+* ``_lbfgs``, ``_newton`` - the full-batch methods;
+* ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls;
+* ``_steps`` - step sizes from curvature bounds;
+* ``_state`` - what the solvers carry between calls (schedules, SGD state, results).
+
+All of them reach the data only through :class:`~sklearn_maxent._objective.Objective`.
+"""
+
+from ._lbfgs import lbfgs
+from ._minimize import minimize
+from ._newton import newton
+from ._sgd import sgd
+from ._state import Result, SGDState, StepSchedule
+
+__all__ = ["Result", "SGDState", "StepSchedule", "lbfgs", "minimize", "newton", "sgd"]

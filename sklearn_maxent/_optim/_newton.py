@@ -1,0 +1,188 @@
+"""Newton-CG steps judged by the gradient alone, to the precision of the arithmetic."""
+
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, cg
+
+from ._state import Result
+
+# Newton goes on while its last step moved a weight by more than this times tol
+# (1e-7 at tol=1e-10): found needed by check_sample_weight_equivalence (rtol 1e-7
+# on probabilities) where the penalty, so the curvature, is small.
+NEWTON_STEP_TOL_FACTOR = 1e3
+# Relative residual at which conjugate gradients stop in a Newton step, at most.
+CG_RTOL = 1e-4
+
+
+def _minimum_norm_subgradient(objective, coef, intercept):
+    """Gradient of ``J`` (the smallest subgradient where the L1 term has a kink).
+
+    Its largest entry is zero exactly at the optimum, which makes it the
+    stopping criterion of :func:`lbfgs` and :func:`newton`.
+    """
+    loss, grad_coef, grad_intercept = objective.smooth_value_gradient(coef, intercept)
+    l1 = objective.penalty.l1
+    if l1 > 0:
+        at_zero = coef == 0
+        grad_coef = np.where(
+            at_zero,
+            np.sign(grad_coef) * np.maximum(np.abs(grad_coef) - l1, 0),
+            grad_coef + l1 * np.sign(coef),
+        )
+    return loss + objective.penalty.l1 * float(np.abs(coef).sum()), grad_coef, grad_intercept
+
+
+def _largest_gradient(objective, coef, intercept):
+    """``J``, its minimum-norm subgradient and the subgradient's largest entry."""
+    loss, grad_coef, grad_intercept = _minimum_norm_subgradient(objective, coef, intercept)
+    largest = max(np.abs(grad_coef).max(initial=0), np.abs(grad_intercept).max(initial=0))
+    return (loss, grad_coef, grad_intercept), float(largest)
+
+
+def norm(*arrays):
+    """Euclidean norm of several arrays taken together."""
+    return float(np.sqrt(sum(np.vdot(a, a) for a in arrays)))
+
+
+def _damped_step(objective, coef, intercept, direction, orthant, gradient_norm, max_halvings=20):
+    """The first of the steps ``t * direction``, t = 1, 1/2, 1/4, ..., that lowers ``||gradient||`` enough.
+
+    Along an exact Newton direction the squared gradient norm has slope
+    ``-2 ||g||^2``; a step is kept when it lowers ``||g||^2`` by at least
+    ``1e-4`` of that slope times ``t`` (an Armijo condition on the gradient
+    norm). Where no step does, rounding error dominates and None is returned.
+    With an L1 part, weights that leave their ``orthant`` are set to 0.
+    """
+    size = coef.size
+    dtype = coef.dtype
+    coef_step = direction[:size].reshape(coef.shape).astype(dtype)
+    intercept_step = direction[size:].astype(dtype)
+    t = 1.0
+    for _ in range(max_halvings):
+        new_coef = coef + dtype.type(t) * coef_step
+        if objective.penalty.has_l1:
+            new_coef[np.sign(new_coef) != orthant] = 0
+        new_intercept = intercept + dtype.type(t) * intercept_step
+        new_gradient, new_criterion = _largest_gradient(objective, new_coef, new_intercept)
+        if norm(*new_gradient[1:]) ** 2 <= (1.0 - 2e-4 * t) * gradient_norm**2:
+            return new_coef, new_intercept, new_gradient, new_criterion
+        t /= 2
+    return None
+
+
+def _largest(array):
+    return float(np.abs(array).max(initial=0.0))
+
+
+def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
+    """Newton-CG steps that trust the gradient alone, updating in place.
+
+    Near the optimum the objective's value changes by less than its rounding
+    error, so a line search on it (as in L-BFGS) stops short; the gradient is
+    still accurate there. Each step solves ``H d = -g`` by conjugate
+    gradients with Hessian-vector products (the softmax Jacobian of equation
+    7); the step is halved until it lowers the gradient's norm, and the
+    iteration ends when no step does: at the precision the arithmetic allows.
+    With an L1 part the step is taken within an orthant (as in OWL-QN): the
+    L1 term is linear there, so Newton applies to the pseudo-gradient.
+
+    Parameters
+    ----------
+    objective : Objective
+    coef, intercept : ndarray
+    tol : float
+        Stop when the largest entry of the (minimum-norm sub)gradient is below
+        it and the last step changed no parameter by more than
+        ``NEWTON_STEP_TOL_FACTOR * tol``.
+    max_iter : int
+        Newton steps at most.
+    verbose : int
+
+    Returns
+    -------
+    Result
+        ``converged`` also when the gradient could not be lowered further
+        and is within ``sqrt(eps)`` of the data's dtype.
+    """
+    size = coef.size
+    n_free = coef.shape[1]
+    dtype = objective.dtype
+    (loss, grad_coef, grad_intercept), criterion = _largest_gradient(objective, coef, intercept)
+    curve = []
+    n_iter = 0
+    # Largest change of a parameter in the last step. With little curvature
+    # (a small penalty), a gradient within tol can still leave the weights
+    # far from the optimum: a step that changes a weight by more than
+    # NEWTON_STEP_TOL_FACTOR * tol shows that they were, so another step is
+    # taken (cheap: Newton's convergence is quadratic there).
+    last_change = 0.0
+
+    def centered(intercept_part):
+        """Without a reference class, a shift common to all intercepts changes nothing: the
+        Hessian is singular along it, and the rounding residue of the gradient along it is
+        removed (exactly zero in exact arithmetic), or CG spends its iterations chasing it."""
+        if objective.reference_class:
+            return intercept_part
+        return intercept_part - intercept_part.mean()
+
+    # A gradient at the rounding floor cannot guide another step, however large the last one was.
+    rounding_floor = 100 * float(np.finfo(dtype).eps)
+
+    def more_needed():
+        far = last_change > NEWTON_STEP_TOL_FACTOR * tol and criterion > rounding_floor
+        return criterion > tol or far
+
+    while more_needed() and n_iter < max_iter:
+        # The orthant each weight may move in (OWL-QN's choice): its own sign,
+        # or for a weight at zero whose gradient beats the L1 term, against
+        # that gradient. Weights at zero with no such pull stay fixed.
+        orthant = np.sign(coef)
+        if objective.penalty.has_l1:
+            released = (coef == 0) & (grad_coef != 0)
+            orthant[released] = -np.sign(grad_coef[released])
+            free = (orthant != 0).ravel()
+        else:
+            free = np.ones(size, dtype=bool)
+        hessian, diag_coef, diag_intercept = objective.hessian_product_and_diagonal(coef, intercept)
+        # Jacobi preconditioner: on unscaled features the Hessian's diagonal
+        # spans orders of magnitude, and plain CG then runs out of iterations.
+        diagonal = np.concatenate([np.where(free, diag_coef.ravel(), 1.0), diag_intercept]).astype(np.float64)
+        diagonal[~(diagonal > 0)] = 1.0
+
+        def matvec(vector, hessian=hessian, free=free):
+            step = np.where(free, vector[:size], 0).reshape(coef.shape).astype(dtype)
+            hess_coef, hess_intercept = hessian(step, vector[size:].astype(dtype))
+            return np.concatenate([np.where(free, hess_coef.ravel(), 0), centered(hess_intercept)])
+
+        operator = LinearOperator((size + n_free,) * 2, matvec=matvec, dtype=np.float64)
+        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), centered(grad_intercept)])
+        # A forcing term that shrinks with the gradient, sqrt(gradient) as in
+        # Eisenstat & Walker, keeps the last steps superlinear, where a fixed
+        # 1e-4 would make them linear.
+        direction, _ = cg(
+            operator,
+            rhs.astype(np.float64),
+            M=LinearOperator(operator.shape, matvec=lambda vector, diagonal=diagonal: vector / diagonal),
+            rtol=min(CG_RTOL, np.sqrt(criterion)),
+            maxiter=min(10 * (size + n_free), 500),
+        )
+        accepted = _damped_step(
+            objective, coef, intercept, direction, orthant, norm(grad_coef, grad_intercept)
+        )
+        if accepted is None:
+            break
+        n_iter += 1
+        new_coef, new_intercept, (loss, grad_coef, grad_intercept), criterion = accepted
+        intercept_change = new_intercept - intercept
+        if not objective.reference_class:
+            # A shift common to all classes' intercepts changes no probability.
+            intercept_change -= intercept_change.mean()
+        last_change = max(_largest(new_coef - coef), _largest(intercept_change))
+        coef[:], intercept[:] = new_coef, new_intercept
+        curve.append(loss)
+        if verbose:
+            print(
+                f"-- Newton step {n_iter}, loss: {loss:.10g}, largest gradient: {criterion:.3g},"
+                f" largest change: {last_change:.3g}"
+            )
+    converged = criterion <= max(tol, np.sqrt(np.finfo(dtype).eps))
+    return Result(n_iter, converged, curve)

@@ -1,0 +1,200 @@
+"""The minibatch SGD / SAGA driver: epochs, back-off, stopping rules."""
+
+import copy
+import dataclasses
+import time
+
+import numpy as np
+
+from ._epochs import _BACKOFF_FACTOR, _saga_epoch, _sgd_epoch
+from ._state import Result, SAGAMemory, SGDState, StepSchedule
+from ._steps import default_step
+
+# Below this base step 'adaptive' gives up, as SGDClassifier does.
+_MIN_ADAPTIVE_STEP = 1e-6
+# A step that blows the loss up is backed off (_epochs._BACKOFF_FACTOR) at most
+# this many times in one call (from 1e8 down to 1e-2).
+_MAX_BACK_OFFS = 10
+
+
+def sgd(
+    objective,
+    coef,
+    intercept,
+    state,
+    *,
+    batch_size,
+    max_iter,
+    tol,
+    n_iter_no_change,
+    shuffle,
+    rng,
+    stall_ratio=None,
+    stall_patience=1,
+    validation=None,
+    variance_reduced=False,
+    verbose=0,
+):
+    """Minibatch SGD (or SAGA) on ``objective``, updating ``coef`` and ``intercept`` in place.
+
+    An epoch counts as no improvement when its loss is above
+    ``best_loss - tol`` (with ``validation``: when its validation score is
+    below ``best_score + tol``); after ``n_iter_no_change`` such epochs the
+    run stops (or, for the ``"adaptive"`` schedule, the step is divided by 5
+    until it is below 1e-6). An epoch whose step blows the loss up (see
+    :func:`_sgd_epoch`) is undone and retried with a step ten times smaller.
+
+    Parameters
+    ----------
+    objective : Objective
+    coef, intercept : ndarray
+        Starting point, overwritten with the result.
+    state : SGDState
+        Step count, schedule and stopping bookkeeping, updated.
+    batch_size : int
+    max_iter : int
+        Epochs at most.
+    tol : float or None
+        None disables stopping on the loss: exactly ``max_iter`` epochs.
+    n_iter_no_change : int
+    shuffle : bool
+    rng : numpy.random.RandomState
+    stall_ratio : float or None
+        If given, also stop (as converged) once ``stall_patience`` epochs in a
+        row each lower the loss by less than this fraction of it: the
+        hand-over point of the ``"auto"`` solver.
+    stall_patience : int
+    validation : callable or None
+        ``validation(coef, intercept) -> score`` (higher is better) on
+        held-out data: early stopping. The weights of the best-scoring epoch
+        are the result; the scores are appended to
+        ``state.validation_scores``.
+    variance_reduced : bool
+        Run SAGA epochs (:func:`_saga_epoch`) instead of plain SGD ones.
+    verbose : int
+
+    Returns
+    -------
+    Result
+    """
+    if state.iterate is not None:
+        coef[:], intercept[:] = state.iterate
+    if state.schedule.eta0 is None:
+        state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng)
+    run_epoch = _sgd_epoch
+    if variance_reduced:
+        run_epoch = _saga_epoch
+        state.memory = SAGAMemory.empty(objective)
+    order = np.arange(objective.n_samples)
+    start_time = time.perf_counter()
+    previous = np.inf
+    stalls = 0
+    stopped = False
+    best = None
+    epoch = back_offs = 0
+    while epoch < max_iter and back_offs <= _MAX_BACK_OFFS:
+        if shuffle:
+            rng.shuffle(order)
+        # SAGA's memory is a cache of gradients: a back-off starts it afresh
+        # instead of keeping a copy of it.
+        saved = coef.copy(), intercept.copy(), copy.deepcopy(dataclasses.replace(state, memory=None))
+        data_loss = run_epoch(objective, coef, intercept, state, batch_size, order)
+        if data_loss is None:
+            coef[:], intercept[:] = saved[:2]
+            vars(state).update(vars(saved[2]))
+            if variance_reduced:
+                state.memory = SAGAMemory.empty(objective)
+            state.schedule.eta0 /= _BACKOFF_FACTOR
+            back_offs += 1
+            if verbose:
+                print(f"-- Loss diverged, step backed off to {state.schedule.eta0:.3g}")
+            continue
+        epoch += 1
+        loss = data_loss + objective.penalty.value(coef)
+        state.loss_curve.append(loss)
+        if verbose:
+            print(
+                f"-- Epoch {epoch}, loss: {loss:.6g}, step: {state.schedule(state.t):.3g}, "
+                f"time: {time.perf_counter() - start_time:.2f} s"
+            )
+        stalls = stalls + 1 if stall_ratio is not None and previous - loss < stall_ratio * abs(loss) else 0
+        if stalls >= stall_patience:
+            stopped = True
+            break
+        previous = loss
+        # Lower is better: the training loss, or minus the validation score.
+        monitored = loss
+        if validation is not None:
+            model = _model(state, coef, intercept)
+            score = validation(*model)
+            state.validation_scores.append(score)
+            monitored = -score
+        improved = monitored < state.best_monitored - (tol or 0.0)
+        if monitored < state.best_monitored:
+            state.best_monitored = monitored
+            if validation is not None:
+                best = model
+        if tol is not None and _stalled(state, improved, n_iter_no_change):
+            stopped = True
+            break
+    state.memory = None  # a cache for this data only
+    if state.average is not None:
+        state.iterate = coef.copy(), intercept.copy()
+    if best is not None:
+        coef[:], intercept[:] = best
+    elif validation is None:
+        coef[:], intercept[:] = _model(state, coef, intercept)
+    converged = epoch > 0 and (stopped or tol is None)
+    return Result(epoch, converged, state.loss_curve)
+
+
+def _model(state, coef, intercept):
+    """The weights SGD offers as its model: the iterate, or with averaging the average."""
+    if state.average is None:
+        return coef.copy(), intercept.copy()
+    return state.average.mean(coef, intercept)
+
+
+def _stalled(state, improved, n_iter_no_change):
+    """SGDClassifier's stopping rule; True when SGD should stop."""
+    state.no_improvement = 0 if improved else state.no_improvement + 1
+    if state.no_improvement < n_iter_no_change:
+        return False
+    state.no_improvement = 0
+    if state.schedule.kind != "adaptive":
+        return True
+    state.schedule.eta0 /= 5.0
+    return state.schedule.eta0 < _MIN_ADAPTIVE_STEP
+
+
+def calibrated_step(objective, coef, intercept, batch_size, rng, n_batches=20, max_factor=64):
+    """The best of ``default_step * 2**k`` on a subsample: Bottou's recipe for ``eta0``.
+
+    ``1 / L_b`` is safe but pessimistic: the softmax Hessian's eigenvalues
+    reach 1/2 only where two classes share the probability, and with many
+    classes most of the data is far from that. So, as in Bottou (2012,
+    "Stochastic gradient descent tricks", section 5.2), one SGD pass over
+    ``n_batches`` random minibatches is tried from ``coef``, ``intercept``
+    with steps 1, 2, 4, ... ``max_factor`` times ``1 / L_b``, and the step
+    whose pass ends at the lowest loss is kept; the trials stop at the first
+    step that does worse than the one before. A step that proves too large
+    later is still backed off by :func:`sgd`.
+    """
+    base = default_step(objective, batch_size, rng)
+    n_rows = min(objective.n_samples, n_batches * batch_size)
+    sample = objective.subset(np.sort(rng.choice(objective.n_samples, n_rows, replace=False)))
+    order = np.arange(n_rows)
+    rng.shuffle(order)
+    best_loss, best_step = np.inf, base
+    factor = 1
+    while factor <= max_factor:
+        trial_coef, trial_intercept = coef.copy(), intercept.copy()
+        state = SGDState(StepSchedule("constant", base * factor))
+        if _sgd_epoch(sample, trial_coef, trial_intercept, state, batch_size, order) is None:
+            break
+        loss = sample.value(trial_coef, trial_intercept)
+        if not loss < best_loss:
+            break
+        best_loss, best_step = loss, base * factor
+        factor *= 2
+    return best_step

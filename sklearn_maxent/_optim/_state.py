@@ -1,0 +1,90 @@
+"""What the optimizers carry between calls: step schedules, SGD state, results.
+
+Plain data, shared by every solver module of :mod:`sklearn_maxent._optim`.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._penalty import IterateAverage
+
+
+@dataclass
+class StepSchedule:
+    """Step size of minibatch SGD as a function of the step count ``t``.
+
+    ``"constant"``: ``eta0``; ``"invscaling"``: ``eta0 / (t + 1) ** power_t``;
+    ``"adaptive"``: ``eta0``, divided by 5 by :func:`sgd` whenever the loss
+    stops improving. ``eta0`` is lowered when a step makes the loss blow up;
+    None means :func:`calibrated_step`, derived from the data on first use.
+    """
+
+    kind: str
+    eta0: float
+    power_t: float = 0.5
+
+    def __call__(self, t):
+        if self.kind == "invscaling":
+            return self.eta0 / (t + 1.0) ** self.power_t
+        return self.eta0
+
+
+@dataclass
+class SGDState:
+    """What minibatch SGD carries from one call to the next (``partial_fit``)."""
+
+    schedule: StepSchedule
+    t: int = 0
+    data_loss: float | None = None
+    cumulative_l1: float = 0.0
+    applied_l1: np.ndarray | None = None
+    best_monitored: float = np.inf
+    no_improvement: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    # Averaged SGD: averaging starts once this many samples were seen (None: off).
+    average_start: int | None = None
+    samples_seen: int = 0
+    average: IterateAverage | None = None
+    # With averaging the model is the average; SGD goes on from the last iterate.
+    iterate: tuple | None = None
+    # SAGA's per-row gradients, for the data of one fit.
+    memory: "SAGAMemory | None" = None
+
+
+@dataclass
+class Result:
+    """How a run of an optimizer ended."""
+
+    n_iter: int
+    converged: bool
+    loss_curve: list
+
+
+@dataclass
+class SAGAMemory:
+    """SAGA's table of per-row gradients, stored as score residuals.
+
+    ``residuals[i]`` is row ``i``'s last score gradient ``n w_i (P_i - Y_i)``,
+    so ``mean_i x_i residuals[i]`` (``average``, ``average_intercept``) is the
+    mean of the stored gradients. ``caught_up[j]`` is the step up to which
+    weight row ``j`` has received the ``average`` term, applied just in time
+    when a minibatch touches the row, as in scikit-learn's SAG.
+    """
+
+    residuals: np.ndarray
+    average: np.ndarray
+    average_intercept: np.ndarray
+    caught_up: np.ndarray
+
+    @classmethod
+    def empty(cls, objective):
+        n_features, n_free = objective.parameter_shape
+        dtype = objective.dtype
+        return cls(
+            np.zeros((objective.n_samples, n_free), dtype=dtype),
+            np.zeros((n_features, n_free), dtype=dtype),
+            np.zeros(n_free, dtype=dtype),
+            np.zeros(n_features, dtype=np.intp),
+        )

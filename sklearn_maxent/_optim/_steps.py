@@ -1,0 +1,117 @@
+"""Step sizes of minibatch SGD and SAGA: curvature bounds, ``1 / L_b`` and Bottou's calibration."""
+
+import numpy as np
+from scipy import sparse
+
+# Step of the intercept relative to the weights' on sparse data (see intercept_step_scale).
+SPARSE_INTERCEPT_STEP = 0.01
+
+
+def curvature_bound(X, fit_intercept, batch_size, l2, max_squared_norm, top_eigenvalue):
+    """Smoothness constant of a minibatch cross-entropy gradient.
+
+    The Hessian of the softmax cross-entropy with respect to the scores,
+    ``diag(P) - P P^T``, has eigenvalues at most 1/2, so one sample's loss is
+    ``L_i = (||x_i||^2 + fit_intercept) / 2``-smooth and the full loss
+    ``L = top_eigenvalue(X^T X / n) / 2``-smooth. For minibatches of ``b``
+    samples drawn without replacement the expected smoothness interpolates
+    between the two (Gower et al., 2019, "SGD: general analysis and improved
+    rates", Proposition 3.8):
+    ``L_b = (n - b) / (b (n - 1)) * L_max + n (b - 1) / (b (n - 1)) * L``.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+        Only its number of rows is used.
+    fit_intercept : bool
+    batch_size : int
+    l2 : float
+        Strength of the L2 penalty, added to the bound.
+    max_squared_norm : float
+        ``max_i ||x_i||^2``.
+    top_eigenvalue : float
+        Largest eigenvalue of ``X^T X / n`` (with the intercept column).
+
+    Returns
+    -------
+    float
+    """
+    n = X.shape[0]
+    l_max = 0.5 * (max_squared_norm + fit_intercept)
+    l_full = 0.5 * top_eigenvalue
+    if n <= 1:
+        return l_max + l2
+    b = min(batch_size, n)
+    return (n - b) / (b * (n - 1)) * l_max + n * (b - 1) / (b * (n - 1)) * l_full + l2
+
+
+def top_eigenvalue(X, intercept_scale, rng, n_rows=2_000, n_power_iter=20):
+    """Estimate the largest eigenvalue of ``X^T X / n`` by power iteration.
+
+    A random subsample of ``n_rows`` rows keeps it a small fraction of an
+    epoch; the intercept enters as a column of ``sqrt(intercept_scale)``
+    (0: no intercept; see :func:`intercept_step_scale`).
+    """
+    if X.shape[0] > n_rows:
+        X = X[np.sort(rng.randint(0, X.shape[0], n_rows))]
+    has_intercept = intercept_scale > 0
+    column = np.sqrt(intercept_scale)
+    v = rng.standard_normal(X.shape[1] + has_intercept)
+    eigenvalue = 0.0
+    for _ in range(n_power_iter):
+        v /= np.linalg.norm(v)
+        Xv = X @ v[: X.shape[1]]
+        if has_intercept:
+            Xv = Xv + column * v[-1]
+        w = np.concatenate([X.T @ Xv, [column * Xv.sum()]]) if has_intercept else X.T @ Xv
+        eigenvalue = float(np.vdot(v, w)) / X.shape[0]
+        v = w
+    return eigenvalue
+
+
+def intercept_step_scale(objective):
+    """The intercept's step, relative to the weights' (0 without an intercept).
+
+    On sparse data every step moves the intercept, while a feature moves only
+    in the few minibatches that contain it; at the weights' step the
+    intercept's noise then swamps what the rare features learn. As
+    ``SGDClassifier`` does (its ``SPARSE_INTERCEPT_DECAY``), the intercept
+    takes steps 100 times smaller there. Any fixed positive scale leaves the
+    optimum unchanged (it is a diagonal preconditioner).
+    """
+    if not objective.fit_intercept:
+        return 0.0
+    return SPARSE_INTERCEPT_STEP if objective.is_sparse else 1.0
+
+
+def default_step(objective, batch_size, rng):
+    """``1 / L_b`` for minibatches of ``batch_size``: a step that needs no tuning.
+
+    A row of normalized weight ``w_i`` counts ``n w_i`` times in a minibatch
+    estimate, so its curvature bound is scaled by that, and the full-data
+    bound by the largest such factor.
+    """
+    X = objective.X
+    row_norms = (
+        np.asarray(X.multiply(X).sum(axis=1)).ravel() if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
+    )
+    row_scale = objective.weights * objective.n_samples
+    intercept_scale = intercept_step_scale(objective)
+    bound = curvature_bound(
+        X,
+        False,
+        batch_size,
+        objective.penalty.l2,
+        float(np.max(row_scale * (row_norms + intercept_scale))),
+        float(row_scale.max()) * top_eigenvalue(X, intercept_scale, rng),
+    )
+    return 1.0 / bound
+
+
+def max_step(objective):
+    """The largest step SGD takes: ``1 / (2 l2)``, where the L2 shrink alone halves the weights.
+
+    Beyond ``2 / l2`` the penalty term by itself diverges; the cap keeps the
+    lazy L2 scale positive.
+    """
+    return 0.5 / objective.penalty.l2 if objective.penalty.l2 > 0 else np.inf
