@@ -2,6 +2,6 @@
 
 from ._classifier import MaxEntClassifier
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"  # as in meson.build
 
 __all__ = ["MaxEntClassifier", "__version__"]

@@ -16,6 +16,8 @@ computed in float32.
 import numpy as np
 from scipy import sparse
 
+from ._kernels import cross_entropy_residual, effective_n_threads
+
 
 def log_softmax(scores):
     """Row-wise ``log P`` by log-sum-exp: finite for scores as large as 1e300.
@@ -89,12 +91,14 @@ def cross_entropy(scores, targets, sample_weight=None):
     return float(np.vdot(per_sample, sample_weight))
 
 
-def cross_entropy_and_residual(scores, targets, sample_weight):
+def cross_entropy_and_residual(scores, targets, sample_weight, out=None):
     """Weighted cross-entropy and its gradient with respect to the scores.
 
     The gradient of ``-log P_y`` with respect to ``S`` is ``P - Y``
     (equation 12 with the sign of equation 13): what the model expects minus
-    what was observed. One exponentiation serves the loss and the gradient.
+    what was observed. One exponentiation serves the loss and the gradient,
+    in one compiled pass over each row
+    (:func:`sklearn_maxent._kernels.cross_entropy_residual`).
 
     Parameters
     ----------
@@ -102,6 +106,9 @@ def cross_entropy_and_residual(scores, targets, sample_weight):
     targets : ndarray of shape (n_samples, n_classes)
         Rows are probability distributions (one-hot for hard labels).
     sample_weight : ndarray of shape (n_samples,)
+    out : ndarray or None
+        Where to write the residual; ``out=scores`` (C-contiguous) reuses the
+        scores' memory. None: a new array.
 
     Returns
     -------
@@ -110,16 +117,20 @@ def cross_entropy_and_residual(scores, targets, sample_weight):
     residual : ndarray of shape (n_samples, n_classes)
         ``s_i * (P_i - Y_i)``, row ``i`` scaled by its weight.
     """
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    proba = np.exp(shifted)
-    norm = proba.sum(axis=1)
-    # Rows of Y sum to one, so CE_i = log(norm_i) - sum_k Y_ik shifted_ik.
-    per_sample = np.log(norm) - np.einsum("ik,ik->i", targets, shifted)
-    proba /= norm[:, None]
-    proba -= targets
-    proba *= sample_weight[:, None]
-    # vdot: OpenBLAS's threaded dot is erratic on long vectors here (2-8 ms for 2**18).
-    return float(np.vdot(per_sample, sample_weight)), proba
+    dtype = scores.dtype
+    if out is None:
+        out = np.array(scores, dtype=dtype, order="C")
+    elif out is not scores:
+        out[...] = scores
+    losses = np.empty(len(out))
+    cross_entropy_residual(
+        out,
+        np.ascontiguousarray(targets, dtype=dtype),
+        np.ascontiguousarray(sample_weight, dtype=dtype),
+        losses,
+        effective_n_threads(),
+    )
+    return float(losses.sum()), out
 
 
 def linear_scores(X, coef, intercept, reference_class):
@@ -167,8 +178,8 @@ def linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_c
         ``s_i (P_i - Y_i)`` for the free classes: the gradient with respect
         to the scores, whose product with ``X^T`` is the gradient in ``W``.
     """
-    scores = linear_scores(X, coef, intercept, reference_class)
-    loss, residual = cross_entropy_and_residual(scores, targets, sample_weight)
+    scores = np.ascontiguousarray(linear_scores(X, coef, intercept, reference_class))
+    loss, residual = cross_entropy_and_residual(scores, targets, sample_weight, out=scores)
     return loss, residual[:, 1:] if reference_class else residual
 
 

@@ -1,0 +1,19 @@
+"""Compiled kernels (Cython, built by meson-python) under the softmax core and the optimizers.
+
+They do one pass or one epoch on plain arrays and return; every decision
+(stopping, schedules, back-off, messages) stays in Python above them. Nothing
+here is imported by anything but :mod:`sklearn_maxent._softmax`,
+:mod:`sklearn_maxent._objective` and :mod:`sklearn_maxent._optim`.
+"""
+
+try:
+    from ._rowwise import cross_entropy_residual, effective_n_threads
+except ImportError as error:  # a source checkout that was never built
+    raise ImportError(
+        "sklearn_maxent's compiled kernels are not built (" + str(error) + "). Install the package with "
+        "'pip install .' (it needs a C compiler), or for development build it in place with "
+        "'pip install meson-python meson ninja cython numpy' then "
+        "'pip install --no-build-isolation --editable .'."
+    ) from error
+
+__all__ = ["cross_entropy_residual", "effective_n_threads"]
