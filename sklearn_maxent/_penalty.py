@@ -48,6 +48,31 @@ class ElasticNet:
             total += self.l1 * float(np.abs(coef).sum())
         return total
 
+    def conjugate(self, dual):
+        """The penalty's convex conjugate at ``dual`` (an array of ``coef``'s shape).
+
+        ``sup_W <dual, W> - penalty(W)`` is, entry by entry,
+        ``max(|z| - l1, 0)^2 / (2 l2)``: the L1 part soft-thresholds ``z``
+        and the L2 part turns the rest into a quadratic. Without an L2 part
+        it is 0 where ``|z| <= l1`` and infinite elsewhere (see
+        :meth:`feasible_scale`).
+        """
+        excess = np.maximum(np.abs(dual) - self.l1, 0.0)
+        if self.l2 > 0:
+            return float(np.vdot(excess, excess)) / (2.0 * self.l2)
+        return 0.0 if not excess.any() else np.inf
+
+    def feasible_scale(self, dual):
+        """The largest ``c <= 1`` with ``conjugate(c * dual)`` finite.
+
+        1 with an L2 part, else ``l1 / max|dual|`` (at most 1); 0 without
+        any penalty, where only ``dual = 0`` is feasible.
+        """
+        if self.l2 > 0:
+            return 1.0
+        largest = float(np.abs(dual).max(initial=0.0))
+        return 1.0 if largest <= self.l1 else self.l1 / largest
+
 
 @dataclass
 class IterateAverage:

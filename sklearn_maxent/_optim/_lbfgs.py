@@ -3,10 +3,11 @@
 import numpy as np
 from scipy import optimize
 
+from ._certify import may_be_certified
 from ._state import Result
 
 
-def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
+def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, verbose=0):
     """Full-batch L-BFGS-B on ``objective``, updating ``coef`` and ``intercept`` in place.
 
     The L1 part of the penalty is not differentiable at 0; it is handled
@@ -22,6 +23,11 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
         Iterations at most.
     tol : float
         Stop when the largest entry of the projected gradient is below it.
+    gap_tol : float or None
+        Also stop, as converged, once the certified relative duality gap
+        (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) is at
+        most this, checked after an iteration when the gradient says it may
+        be (:func:`~sklearn_maxent._optim._certify.may_be_certified`).
     verbose : int
 
     Returns
@@ -35,6 +41,9 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
     split = objective.penalty.has_l1
     fit_intercept = objective.fit_intercept
     curve = []
+    # The last evaluation: L-BFGS-B's iterate is the last point its line search evaluated.
+    last = {"theta": None, "gradient_norm2": np.inf}
+    certificate = {"gap": np.nan, "certified": False}
 
     def unpack(theta):
         w = theta[:size] - theta[size : 2 * size] if split else theta[:size]
@@ -50,7 +59,24 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
             parts = [grad_coef.ravel() + l1, l1 - grad_coef.ravel()]
         if fit_intercept:
             parts.append(grad_intercept)
+        last["theta"], last["gradient_norm2"] = theta, float(np.vdot(grad_coef, grad_coef))
         return loss, np.concatenate(parts).astype(np.float64, copy=False)
+
+    def worth_certifying(theta, loss):
+        if last["theta"] is None or not np.array_equal(theta, last["theta"]):
+            return True
+        return may_be_certified(objective.penalty, last["gradient_norm2"], loss, gap_tol)
+
+    def callback(intermediate_result):
+        curve.append(float(intermediate_result.fun))
+        if gap_tol is None or not worth_certifying(intermediate_result.x, intermediate_result.fun):
+            return
+        _, certificate["gap"] = objective.certified_gap(*unpack(intermediate_result.x))
+        if verbose:
+            print(f"-- L-BFGS iteration {len(curve)}, certified gap: {certificate['gap']:.3g}")
+        if certificate["gap"] <= gap_tol:
+            certificate["certified"] = True
+            raise StopIteration
 
     parts = [np.maximum(coef, 0).ravel(), np.maximum(-coef, 0).ravel()] if split else [coef.ravel()]
     if fit_intercept:
@@ -65,7 +91,7 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
         method="L-BFGS-B",
         jac=True,
         bounds=bounds,
-        callback=lambda intermediate_result: curve.append(float(intermediate_result.fun)),
+        callback=callback,
         options={
             "maxiter": max_iter,
             "maxls": 50,
@@ -80,4 +106,5 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, verbose=0):
         print(f"-- L-BFGS: {result.nit} iterations, loss: {result.fun:.6g}, {result.message}")
     # status 0: a stopping rule held, which may be the loss changing by less
     # than its rounding error; minimize() lets newton() judge the gradient.
-    return Result(result.nit, result.status == 0, curve)
+    converged = certificate["certified"] or result.status == 0
+    return Result(result.nit, converged, curve, certificate["gap"] if certificate["certified"] else np.nan)

@@ -3,6 +3,7 @@
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, cg
 
+from ._certify import may_be_certified
 from ._state import Result
 
 # Newton goes on while its last step moved a weight by more than this times tol
@@ -73,7 +74,7 @@ def _largest(array):
     return float(np.abs(array).max(initial=0.0))
 
 
-def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
+def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0):
     """Newton-CG steps that trust the gradient alone, updating in place.
 
     Near the optimum the objective's value changes by less than its rounding
@@ -95,6 +96,11 @@ def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
         ``NEWTON_STEP_TOL_FACTOR * tol``.
     max_iter : int
         Newton steps at most.
+    gap_tol : float or None
+        Also stop, as converged, once the certified relative duality gap
+        (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) is at
+        most this; checked before the first step and after each, when the
+        gradient says it may be (:func:`~sklearn_maxent._optim._certify.may_be_certified`).
     verbose : int
 
     Returns
@@ -131,7 +137,21 @@ def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
         far = last_change > NEWTON_STEP_TOL_FACTOR * tol and criterion > rounding_floor
         return criterion > tol or far
 
-    while more_needed() and n_iter < max_iter:
+    gap = np.nan
+
+    def certified():
+        nonlocal gap
+        if gap_tol is None or not may_be_certified(
+            objective.penalty, float(np.vdot(grad_coef, grad_coef)), loss, gap_tol
+        ):
+            return False
+        _, gap = objective.certified_gap(coef, intercept)
+        if verbose:
+            print(f"-- Newton step {n_iter}, certified gap: {gap:.3g}")
+        return gap <= gap_tol
+
+    done = certified()
+    while not done and more_needed() and n_iter < max_iter:
         # The orthant each weight may move in (OWL-QN's choice): its own sign,
         # or for a weight at zero whose gradient beats the L1 term, against
         # that gradient. Weights at zero with no such pull stay fixed.
@@ -184,5 +204,6 @@ def newton(objective, coef, intercept, *, tol, max_iter, verbose=0):
                 f"-- Newton step {n_iter}, loss: {loss:.10g}, largest gradient: {criterion:.3g},"
                 f" largest change: {last_change:.3g}"
             )
-    converged = criterion <= max(tol, np.sqrt(np.finfo(dtype).eps))
-    return Result(n_iter, converged, curve)
+        done = certified()
+    converged = done or criterion <= max(tol, np.sqrt(np.finfo(dtype).eps))
+    return Result(n_iter, bool(converged), curve, gap if done else np.nan)

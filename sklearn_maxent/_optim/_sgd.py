@@ -31,18 +31,30 @@ def sgd(
     rng,
     stall_ratio=None,
     stall_patience=1,
+    certify_below=None,
     validation=None,
     variance_reduced=False,
     verbose=0,
 ):
     """Minibatch SGD (or SAGA) on ``objective``, updating ``coef`` and ``intercept`` in place.
 
-    An epoch counts as no improvement when its loss is above
-    ``best_loss - tol`` (with ``validation``: when its validation score is
-    below ``best_score + tol``); after ``n_iter_no_change`` such epochs the
-    run stops (or, for the ``"adaptive"`` schedule, the step is divided by 5
-    until it is below 1e-6). An epoch whose step blows the loss up (see
-    :func:`_sgd_epoch`) is undone and retried with a step ten times smaller.
+    With ``tol`` not None the run stops when one of these holds after an epoch:
+
+    * **certified**: the model's relative duality gap
+      (:meth:`~sklearn_maxent._objective.Objective.certified_gap`, one pass)
+      is at most ``tol``. Not checked with ``validation``.
+    * **stalled**: ``n_iter_no_change`` epochs in a row without improvement,
+      as in ``SGDClassifier``. Plain SGD judges its epoch loss (improved:
+      below the best minus ``tol``); SAGA the objective ``J`` measured by
+      the certificate's pass (improved: below the best), since its epoch
+      loss mixes the data loss before the epoch's steps with the penalty
+      after them and an early oscillation can set a best it never beats
+      again; with ``validation`` the held-out score (improved: above the
+      best plus ``tol``). The ``"adaptive"`` schedule then divides the step
+      by 5 and goes on, until the step is below 1e-6.
+
+    An epoch whose step blows the loss up (see :func:`_sgd_epoch`) is undone
+    and retried with a step ten times smaller.
 
     Parameters
     ----------
@@ -55,7 +67,7 @@ def sgd(
     max_iter : int
         Epochs at most.
     tol : float or None
-        None disables stopping on the loss: exactly ``max_iter`` epochs.
+        None disables both stopping rules: exactly ``max_iter`` epochs.
     n_iter_no_change : int
     shuffle : bool
     rng : numpy.random.RandomState
@@ -64,6 +76,10 @@ def sgd(
         row each lower the loss by less than this fraction of it: the
         hand-over point of the ``"auto"`` solver.
     stall_patience : int
+    certify_below : float or None
+        If given, pay for the certificate's pass only after epochs that
+        lowered the loss by less than this fraction of it (a run that still
+        gains more per epoch is far from ``tol``); None: after every epoch.
     validation : callable or None
         ``validation(coef, intercept) -> score`` (higher is better) on
         held-out data: early stopping. The weights of the best-scoring epoch
@@ -76,6 +92,8 @@ def sgd(
     Returns
     -------
     Result
+        ``gap`` is the certified gap of the returned model when the last
+        epoch checked it, else nan.
     """
     if state.iterate is not None:
         coef[:], intercept[:] = state.iterate
@@ -89,7 +107,8 @@ def sgd(
     start_time = time.perf_counter()
     previous = np.inf
     stalls = 0
-    stopped = False
+    certified = stopped = False
+    gap = np.nan
     best = None
     epoch = back_offs = 0
     while epoch < max_iter and back_offs <= _MAX_BACK_OFFS:
@@ -112,24 +131,39 @@ def sgd(
         epoch += 1
         loss = data_loss + objective.penalty.value(coef)
         state.loss_curve.append(loss)
+        gain = previous - loss
+        gap = np.nan
+        if (
+            tol is not None
+            and validation is None
+            and (certify_below is None or gain < certify_below * abs(loss))
+        ):
+            value, gap = objective.certified_gap(*_model(state, coef, intercept))
+            certified = gap <= tol
         if verbose:
             print(
                 f"-- Epoch {epoch}, loss: {loss:.6g}, step: {state.schedule(state.t):.3g}, "
-                f"time: {time.perf_counter() - start_time:.2f} s"
+                + ("" if np.isnan(gap) else f"certified gap: {gap:.3g}, ")
+                + f"time: {time.perf_counter() - start_time:.2f} s"
             )
-        stalls = stalls + 1 if stall_ratio is not None and previous - loss < stall_ratio * abs(loss) else 0
+        if certified:
+            break
+        stalls = stalls + 1 if stall_ratio is not None and gain < stall_ratio * abs(loss) else 0
         if stalls >= stall_patience:
             stopped = True
             break
         previous = loss
-        # Lower is better: the training loss, or minus the validation score.
-        monitored = loss
+        # Lower is better: the training loss (SAGA: the objective measured by the
+        # certificate's pass), or minus the validation score.
+        monitored, margin = loss, tol or 0.0
+        if variance_reduced and not np.isnan(gap):
+            monitored, margin = value, 0.0
         if validation is not None:
             model = _model(state, coef, intercept)
             score = validation(*model)
             state.validation_scores.append(score)
             monitored = -score
-        improved = monitored < state.best_monitored - (tol or 0.0)
+        improved = monitored < state.best_monitored - margin
         if monitored < state.best_monitored:
             state.best_monitored = monitored
             if validation is not None:
@@ -142,10 +176,11 @@ def sgd(
         state.iterate = coef.copy(), intercept.copy()
     if best is not None:
         coef[:], intercept[:] = best
+        gap = np.nan
     elif validation is None:
         coef[:], intercept[:] = _model(state, coef, intercept)
-    converged = epoch > 0 and (stopped or tol is None)
-    return Result(epoch, converged, state.loss_curve)
+    converged = epoch > 0 and (certified or tol is None or (stopped and (stall_ratio or validation)))
+    return Result(epoch, bool(converged), state.loss_curve, gap)
 
 
 def _model(state, coef, intercept):

@@ -55,11 +55,17 @@ class SGDState:
 
 @dataclass
 class Result:
-    """How a run of an optimizer ended."""
+    """How a run of an optimizer ended.
+
+    ``gap`` is the certified relative duality gap of the result
+    (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) when the
+    run measured it there, else nan.
+    """
 
     n_iter: int
     converged: bool
     loss_curve: list
+    gap: float = np.nan
 
 
 @dataclass

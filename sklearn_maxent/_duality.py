@@ -1,0 +1,139 @@
+"""The dual of the training objective, and the certified gap the solvers stop on.
+
+Row ``i``'s cross-entropy as a function of its scores is
+``f_i(s) = log sum_k exp(s_k) - <Y_i, s>``, and the training problem is
+``J* = min_{W, b} sum_i w_i f_i(x_i W + b) + g(W)`` with weights ``w_i``
+summing to one and ``g`` the elastic-net penalty. The conjugate of
+log-sum-exp is the negative entropy on the simplex, so the Fenchel dual, with
+one probability row ``Q_i`` per sample and ``V = w (Q - Y)``, is
+
+    D(Q) = sum_i w_i H(Q_i) - g*(-X^T V),   each Q_i on the simplex, and sum_i V_i = 0
+
+(the last constraint comes from the unpenalized intercept, so only with
+one). It is the maximum-entropy problem itself: the entropy of the model's
+expectations less a price, the penalty's conjugate, on the gap
+``X^T V = E_est - E_obs`` between expected and observed feature counts.
+
+Weak duality gives ``D(Q) <= J*`` for every feasible ``Q``, so
+
+    (J(W, b) - J*) / J*  <=  (J(W, b) - D(Q)) / D(Q)     whenever D(Q) > 0:
+
+a bound on the relative suboptimality that needs neither ``J*`` nor any
+curvature constant. At the optimum the probabilities ``P`` are the dual
+solution (strong duality), so a ``Q`` built from the current ``P`` makes the
+bound go to zero as a solver converges:
+
+* with an intercept, ``P``'s weighted mean must equal the targets' (the
+  intercept's gradient vanishes only at the optimum): ``Q`` shifts every row
+  of ``P`` by the difference of the means, and mixes in the targets' mean
+  where that shift would leave the simplex (:func:`balanced_expectations`);
+* without an L2 part the conjugate is finite only where ``|X^T V| <= l1``:
+  ``V`` is scaled down, ``Q`` mixed with ``Y``, until it is;
+* without any penalty no ``Q`` off the optimum is feasible: no certificate.
+
+Without the intercept correction the gap equals ``||grad_W J||^2 / (2 l2)``
+exactly (for an L2 penalty): the bound is the gradient-norm bound of an
+``l2``-strongly convex function, computed without knowing anything else.
+
+Everything here is a pure function of arrays, in float64 whatever the data's
+dtype (the caller converts), so the bound is not limited by float32 rounding.
+"""
+
+import numpy as np
+from scipy.special import xlogy
+
+from ._softmax import cross_entropy, softmax
+
+
+def entropy(proba):
+    """Row-wise Shannon entropy ``-sum_k P_k log P_k`` (with ``0 log 0 = 0``)."""
+    return -xlogy(proba, proba).sum(axis=1)
+
+
+def balanced_expectations(proba, targets, weights):
+    """Rows on the simplex, near ``proba``, whose weighted mean is that of ``targets``.
+
+    ``Q = (1 - t) (P - d) + t * ybar`` with ``ybar = sum_i w_i Y_i``,
+    ``d = sum_i w_i P_i - ybar`` (the intercept's gradient) and the smallest
+    ``t`` in [0, 1] that makes every entry non-negative
+    (:func:`share_needed`). Both terms have the weighted mean ``ybar`` and
+    rows summing to one; ``t`` is of the order of ``|d| / min(ybar)`` near
+    the optimum. The steps are separate functions so that data split over
+    workers can compute ``d`` and ``t`` as global sums and maxima.
+    """
+    observed = weights @ targets
+    shift = weights @ proba - observed
+    return balanced(proba, observed, shift, share_needed(proba, observed, shift))
+
+
+def share_needed(proba, observed, shift):
+    """The smallest ``t`` in [0, 1] with ``(1 - t) (P - shift) + t * observed >= 0`` in every entry."""
+    shifted = proba - shift
+    negative = shifted < 0
+    if not negative.any():
+        return 0.0
+    below = shifted[negative]
+    mean = np.broadcast_to(observed, shifted.shape)[negative]
+    return float(np.max(-below / (mean - below)))
+
+
+def balanced(proba, observed, shift, share):
+    """``(1 - share) (P - shift) + share * observed``, clipped at 0 against the mix's rounding."""
+    expected = (1.0 - share) * (proba - shift) + share * observed
+    return np.maximum(expected, 0.0, out=expected)
+
+
+def expectation_terms(X, expected, targets, weights, reference_class):
+    """``sum_i w_i H(Q_i)`` and ``X^T V`` with ``V = w (Q - Y)``: the sums the dual value is made of."""
+    residual = weights[:, None] * (expected - targets)
+    gap = np.asarray(X.T @ (residual[:, 1:] if reference_class else residual))
+    return float(weights @ entropy(expected)), gap
+
+
+def dual_value(entropy_sum, expectation_gap, penalty):
+    """``D = sum_i w_i H(Q_i) - g*(-X^T V)`` from the sums of :func:`expectation_terms`."""
+    return entropy_sum - penalty.conjugate(-expectation_gap)
+
+
+def primal_dual(X, scores, targets, weights, penalty, coef, fit_intercept, reference_class):
+    """``J(W, b)`` and the dual value ``D(Q)`` of the point built from its probabilities.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features), float64
+    scores : ndarray of shape (n_samples, n_classes), float64
+        ``X W + b`` with the reference class's zero column, if any.
+    targets : ndarray of shape (n_samples, n_classes), float64
+    weights : ndarray of shape (n_samples,), float64
+        Non-negative, summing to one.
+    penalty : ElasticNet
+    coef : ndarray of shape (n_features, n_free), float64
+    fit_intercept, reference_class : bool
+
+    Returns
+    -------
+    primal : float
+    dual : float
+        A lower bound of ``J*``; nan without a penalty (no certificate).
+    """
+    primal = cross_entropy(scores, targets, weights) + penalty.value(coef)
+    proba = softmax(scores)
+    expected = balanced_expectations(proba, targets, weights) if fit_intercept else proba
+    entropy_sum, expectation_gap = expectation_terms(X, expected, targets, weights, reference_class)
+    scale = penalty.feasible_scale(expectation_gap)
+    if scale == 0:
+        return primal, np.nan
+    if scale < 1:  # V scaled by c: Q becomes c Q + (1 - c) Y, still feasible
+        expected = scale * expected + (1.0 - scale) * targets
+        entropy_sum = float(weights @ entropy(expected))
+        expectation_gap = scale * expectation_gap
+    return primal, dual_value(entropy_sum, expectation_gap, penalty)
+
+
+def relative_gap(primal, dual):
+    """The certified bound ``(J - D) / D`` on ``(J - J*) / J*``: inf unless ``D > 0``, nan without ``D``."""
+    if np.isnan(dual):
+        return np.nan
+    if not dual > 0:
+        return np.inf
+    return max(primal - dual, 0.0) / dual
