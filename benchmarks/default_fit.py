@@ -24,14 +24,24 @@ from pathlib import Path
 
 import numpy as np
 import threadpoolctl
-from run import DATASETS, C, load_dataset, machine, objective, reference, timed_fit
+from run import (
+    DATASETS,
+    DEFAULT_FIT_BEGIN,
+    DEFAULT_FIT_END,
+    C,
+    load_dataset,
+    machine,
+    objective,
+    reference,
+    timed_fit,
+)
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import accuracy_score, log_loss
 
 from sklearn_maxent import MaxEntClassifier
 
 RESULTS = Path(__file__).parent / "results"
-BEGIN, END = "<!-- default-fit -->", "<!-- /default-fit -->"
+BEGIN, END = DEFAULT_FIT_BEGIN, DEFAULT_FIT_END
 
 
 def estimators(alpha):
@@ -43,9 +53,9 @@ def estimators(alpha):
     }
 
 
-def j_star(name, X, y, alpha):
-    """The optimum from the committed run.py results when they are of the same data, else a tight fit."""
-    path = RESULTS / "results.json"
+def j_star(name, X, y, alpha, out):
+    """The optimum from run.py's results in ``out`` when they are of the same data, else a tight fit."""
+    path = out / "results.json"
     if path.exists():
         earlier = json.loads(path.read_text())["datasets"].get(name)
         if earlier and earlier["info"]["alpha"] == alpha:
@@ -53,10 +63,10 @@ def j_star(name, X, y, alpha):
     return reference(X, y, alpha)["j_star"]
 
 
-def run_dataset(name, repeats):
+def run_dataset(name, repeats, out):
     X_train, X_test, y_train, y_test = load_dataset(name, quick=False)
     alpha = 1.0 / (C * X_train.shape[0])
-    optimum = j_star(name, X_train, y_train, alpha)
+    optimum = j_star(name, X_train, y_train, alpha, out)
     rows = {}
     for label, estimator in estimators(alpha).items():
         times = [timed_fit(estimator, X_train, y_train) for _ in range(repeats)]
@@ -100,10 +110,10 @@ def markdown(report):
     return "\n".join([*lines, "", END])
 
 
-def write(report):
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "default_fit.json").write_text(json.dumps(report, indent=1))
-    path = RESULTS / "RESULTS.md"
+def write(report, out):
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "default_fit.json").write_text(json.dumps(report, indent=1))
+    path = out / "RESULTS.md"
     text = path.read_text() if path.exists() else "# MaxEntClassifier benchmarks\n"
     if BEGIN in text:
         before, rest = text.split(BEGIN, 1)
@@ -118,6 +128,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), metavar="NAME")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help="output directory (default benchmarks/results)"
+    )
     args = parser.parse_args(argv)
     report = {
         "command": "python benchmarks/default_fit.py " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -129,8 +142,10 @@ def main(argv=None):
         label = "1 thread (BLAS and OpenMP)" if threads else "the machine's default threads"
         print(f"== {label}")
         with threadpoolctl.threadpool_limits(threads):
-            report["runs"][label] = {name: run_dataset(name, args.repeats) for name in args.datasets}
-    write(report)
+            report["runs"][label] = {
+                name: run_dataset(name, args.repeats, args.out) for name in args.datasets
+            }
+    write(report, args.out)
 
 
 if __name__ == "__main__":

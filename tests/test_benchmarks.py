@@ -28,26 +28,32 @@ def test_text_data_is_seeded_sparse_and_normalized():
     assert set(np.unique(y)) == set(range(5))
 
 
-def test_quick_benchmark_writes_results(tmp_path):
+def run_script(name, *arguments):
     # The package under test, also when it is not installed.
     path = os.pathsep.join([str(BENCHMARKS.parent), os.environ.get("PYTHONPATH", "")])
     subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "run.py"),
-            "--quick",
-            "--datasets",
-            "digits",
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, str(BENCHMARKS / name), *arguments],
         check=True,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": path},
     )
+
+
+def test_quick_benchmark_writes_results(tmp_path):
+    run_script("run.py", "--quick", "--datasets", "digits", "--out", str(tmp_path))
     report = (tmp_path / "RESULTS.md").read_text()
     assert "MaxEnt auto" in report
     assert "LR lbfgs" in report
     assert (tmp_path / "gap_vs_time_digits.png").stat().st_size > 0
     assert (tmp_path / "results.json").exists()
+
+
+def test_default_fit_tables_come_first_and_survive_a_run(tmp_path):
+    run_script("default_fit.py", "--datasets", "digits", "--repeats", "1", "--out", str(tmp_path))
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert report.index("## Default fits") < report.index("| digits")
+    assert report.count("`MaxEntClassifier()`") == 2  # one row per thread setting
+    run_script("run.py", "--quick", "--datasets", "digits", "--out", str(tmp_path))
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert report.index("## Default fits") < report.index("## digits")
