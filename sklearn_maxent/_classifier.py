@@ -511,7 +511,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     objective,
                     coef,
                     intercept,
-                    state,
+                    state=state,
                     solver="sgd" if validation is not None and self.solver == "auto" else self.solver,
                     validation=validation.accuracy if validation else None,
                     batch_size=self._batch_size(X),

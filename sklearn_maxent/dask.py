@@ -739,14 +739,9 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
                 objective,
                 coef,
                 intercept,
-                None,
                 solver="lbfgs",
-                batch_size=1,
                 max_iter=self.max_iter,
                 tol=self.tol,
-                n_iter_no_change=1,
-                shuffle=False,
-                rng=None,
                 verbose=self.verbose,
             )
         finally:

@@ -34,15 +34,15 @@ def minimize(
     objective,
     coef,
     intercept,
-    state,
     *,
     solver,
-    batch_size,
     max_iter,
     tol,
-    n_iter_no_change,
-    shuffle,
-    rng,
+    state=None,
+    batch_size=None,
+    n_iter_no_change=None,
+    shuffle=True,
+    rng=None,
     validation=None,
     verbose=0,
 ):
@@ -63,6 +63,10 @@ def minimize(
     (:func:`converges_to_precision`), the full-batch methods go on to the
     precision of the arithmetic instead, ``tol`` (no penalty: as the largest
     gradient entry) or not.
+
+    ``state``, ``batch_size``, ``n_iter_no_change``, ``shuffle``, ``rng``
+    and ``validation`` are those of :func:`sgd`, needed only by the solvers
+    that run SGD epochs (``"sgd"``, ``"saga"``, ``"auto"``).
 
     Returns
     -------
