@@ -128,7 +128,7 @@ def cross_entropy_and_residual(scores, targets, sample_weight, out=None):
         np.ascontiguousarray(targets, dtype=dtype),
         np.ascontiguousarray(sample_weight, dtype=dtype),
         losses,
-        effective_n_threads(),
+        effective_n_threads(out.size),
     )
     return float(losses.sum()), out
 
