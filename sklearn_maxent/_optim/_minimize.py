@@ -59,10 +59,10 @@ def minimize(
     the data make at least ``AUTO_MIN_BATCHES`` minibatches), then does as
     ``"lbfgs"``. All share the budget of ``max_iter`` iterations.
 
-    Where no certificate exists (no penalty) or a pass costs next to nothing
-    (:func:`converges_to_precision`), the full-batch methods go on to the
-    precision of the arithmetic instead, ``tol`` (no penalty: as the largest
-    gradient entry) or not.
+    Where no certificate exists (no penalty), ``tol`` bounds the largest
+    gradient entry instead; where a pass costs next to nothing the
+    full-batch methods go on to the precision of the arithmetic
+    (:func:`_stopping_rules`).
 
     ``state``, ``batch_size``, ``n_iter_no_change``, ``shuffle``, ``rng``
     and ``validation`` are those of :func:`sgd`, needed only by the solvers
@@ -93,8 +93,7 @@ def minimize(
             **sgd_options,
         )
         return _with_gap(objective, coef, intercept, result)
-    precise = converges_to_precision(objective)
-    gap_tol = None if precise or tol is None else tol
+    gap_tol, gradient_tol = _stopping_rules(objective, tol)
     n_iter, curve = 0, []
     if solver == "auto" and objective.n_samples >= AUTO_MIN_BATCHES * batch_size:
         result = sgd(
@@ -113,9 +112,6 @@ def minimize(
         n_iter, curve = result.n_iter, list(result.loss_curve)
         if result.gap <= tol or n_iter >= max_iter:
             return _with_gap(objective, coef, intercept, Result(n_iter, result.gap <= tol, curve, result.gap))
-    # Below about 100 rounding errors a gradient entry is noise (float32: 1.2e-5).
-    floor = 100 * float(np.finfo(objective.dtype).eps)
-    gradient_tol = max(tol or 0.0, floor) if objective.penalty.alpha == 0 else floor
     # L-BFGS is the cheaper way down to a moderate gradient; from there
     # Newton's quadratic convergence reaches a tight tol in a few steps.
     result = lbfgs(
@@ -149,18 +145,26 @@ def minimize(
     )
 
 
-def converges_to_precision(objective):
-    """Whether the full-batch methods should go on to the arithmetic's precision, past ``tol``.
+def _stopping_rules(objective, tol):
+    """What the full-batch methods stop on: ``(gap_tol, gradient_tol)``.
 
-    True without a penalty (no certificate exists), and where one pass of
-    the data costs at most ``PRECISE_BELOW`` multiply-adds: there a pass
-    takes well under a millisecond, so the last few Newton steps cost less
-    than the fit's own overhead, and the result no longer depends on the
-    path taken (duplicated rows and integer weights, row order, warm starts
-    give the same model to rounding, as ``check_estimator`` expects at
-    ``rtol=1e-7``).
+    Where one pass of the data costs at most ``PRECISE_BELOW`` multiply-adds,
+    they go on to the arithmetic's precision whatever ``tol``: a pass takes
+    well under a millisecond there, so the last few Newton steps cost less
+    than the fit's own overhead, and the result no longer depends on the path
+    taken (duplicated rows and integer weights, row order, warm starts give
+    the same model to rounding, as ``check_estimator`` expects at
+    ``rtol=1e-7``). Without a penalty no certificate exists, and ``tol``
+    bounds the largest gradient entry. Otherwise the certificate decides.
+    A gradient entry below about 100 rounding errors is noise (float32:
+    1.2e-5), the least ``gradient_tol`` can be.
     """
-    return objective.penalty.alpha == 0 or objective.pass_cost <= PRECISE_BELOW
+    floor = 100 * float(np.finfo(objective.dtype).eps)
+    if objective.pass_cost <= PRECISE_BELOW:
+        return None, floor
+    if objective.penalty.alpha == 0 or tol is None:
+        return None, max(tol or 0.0, floor)
+    return tol, floor
 
 
 def _with_gap(objective, coef, intercept, result):
