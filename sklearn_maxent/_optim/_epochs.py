@@ -78,11 +78,14 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     reference = state.data_loss
     total = 0.0
     for start in range(0, len(order), batch_size):
-        if state.average_start is not None and state.samples_seen >= state.average_start:
+        rows = order[start : start + batch_size]
+        # As SGDClassifier's ``average``: the iterate after the step that brings the
+        # samples seen to average_start is the first one averaged.
+        if state.average_start is not None and state.samples_seen + len(rows) >= state.average_start:
             if state.average is None:
                 state.average = IterateAverage.empty(coef, intercept)
             weights.average = state.average
-        batch = objective.minibatch(order[start : start + batch_size])
+        batch = objective.minibatch(rows)
         values = weights.gather(batch.features)
         loss, grad_rows, grad_intercept = objective.minibatch_loss_gradient(
             batch, weights.weights(values), intercept
