@@ -1,15 +1,22 @@
-"""Where one epoch of MaxEntClassifier's SGD and SAGA spends its time, by cProfile.
+"""Where one epoch of MaxEntClassifier's SGD and SAGA spends its time, and how far it is from the floor.
 
 Profiles one epoch (``max_iter=1``, ``eta0`` fixed so that no step-size calibration runs) on
 the benchmark's data sets and sorts the functions' own time into the parts of an epoch: the
-matrix products any epoch needs, the softmax and loss, gathering the minibatch's rows,
-updating the weights, and the rest (Python and small-array overhead). The matrix products'
-lower bound (``X @ W`` and ``X.T @ G`` over the whole data, as in ``run.py``) is timed in
-the same run. Writes ``benchmarks/results/PROFILE.md``.
+epoch itself (one compiled kernel call), the Python around it, and the rest (validation,
+setup). The matrix products' lower bound (``X @ W`` and ``X.T @ G`` over the whole data, as
+in ``run.py``) is timed in the same run, and so is the marginal cost of one more epoch
+(stopping checks included): "epoch / lower bound". Writes ``benchmarks/results/PROFILE.md``.
+
+``--marginal`` only prints "epoch / lower bound" for SAGA on the shapes of issue 12's targets
+(dense 200,000 x 80, text 50,000 x 2**17, 12 classes; 1.5 and 2 x), and with ``--reference``
+also for the former NumPy epochs (``tests/reference_epochs.py``), in the same process.
 
 Usage, from the repository root::
 
     PYTHONPATH=. python benchmarks/profile_epoch.py --threads 1
+    PYTHONPATH=.:tests python benchmarks/profile_epoch.py --threads 1 --marginal --reference [--cpu-time]
+
+The compiled epoch runs on one thread: compare at ``--threads 1``.
 """
 
 import argparse
@@ -18,60 +25,44 @@ import datetime
 import pstats
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import threadpoolctl
 from run import load_dataset, machine, median_time
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+from text_data import make_text_data
 
 from sklearn_maxent import MaxEntClassifier
+from sklearn_maxent._optim import _sgd
 
 # Functions (by name) whose own time is each part of an epoch; anything else is "other".
 PARTS = {
-    "forward product X_b @ W_b": {"linear_scores", "csr_matvecs"},
-    "backward product X_b^T (P - Y)": {
-        "linear_loss_gradient",
-        "csc_matvecs",
-        "linear_loss_residual",
-        "_mul_matvec",
-        "_matmul_dispatch",
-        "_matmul_sparse",
-        "_rmatmul_dispatch",
-        "_mul_multivector",
-        "transpose",
-        "__matmul__",
-        "__rmatmul__",
-    },
-    "softmax, loss and residual": {"cross_entropy_and_residual", "log_softmax", "softmax", "vdot"},
-    "minibatch rows (gather, compact columns)": {
-        "minibatch",
-        "_compact_columns",
-        "__getitem__",
-        "_major_index_fancy",
-        "_validate_indices",
-        "__init__",
-        "check_format",
-        "_get_index_dtype",
-        "get_index_dtype",
-        "cumsum",
-        "_check_shape",
-        "_get_arrayXslice",
-        "_get_arrayXarray",
-        "_minor_reduce",
-    },
-    "weight rows: gather and update (lazy scale, L1)": {
-        "take",
-        "step",
-        "gather",
-        "weights",
-        "_record_change",
-        "_charge_l1",
+    # cProfile does not see into the fused Cython function: the kernel's time is _run_epoch's own.
+    "the epoch: compiled kernel (and its Python wrapper)": {"_run_epoch"},
+    "around it: fold, finite checks, penalty value, saved copies": {
+        "_finish_epoch",
         "materialize",
-        "catch_up_all",
-        "_sgd_epoch",
+        "isfinite",
+        "vdot",
+        "value",
+        "copy",
+        "deepcopy",
+        "_deepcopy_dict",
+        "_reconstruct",
+        "sgd",
     },
-    "SAGA loop body (its X_b^T (R_new - R_old) product, table updates)": {"_saga_epoch"},
 }
+OTHER = "other (validation, setup, small arrays)"
+# Epochs added to a one-epoch fit to time the marginal epoch.
+EXTRA_EPOCHS = 2
+MARGINAL_REPEATS = 5
+# The clock of the marginal epoch and the lower bound: wall time, or with --cpu-time the
+# process's CPU time (steadier on a shared machine; the same at one thread).
+clock = time.perf_counter
 
 
 def plain_name(function_name):
@@ -88,7 +79,7 @@ def part_of(function_name):
     for part, names in PARTS.items():
         if plain_name(function_name) in names:
             return part
-    return "other (Python, validation, whole-weight copies, small arrays)"
+    return OTHER
 
 
 def profile_epoch(X, y, solver):
@@ -100,7 +91,7 @@ def profile_epoch(X, y, solver):
     profiler.runcall(estimator.fit, X, y)
     profiled = time.perf_counter() - start
     stats = pstats.Stats(profiler).stats
-    parts = dict.fromkeys([*PARTS, "other (Python, validation, whole-weight copies, small arrays)"], 0.0)
+    parts = dict.fromkeys([*PARTS, OTHER], 0.0)
     for (_, _, name), (_, _, own_time, _, _) in stats.items():
         parts[part_of(name)] += own_time
     top = sorted(
@@ -110,7 +101,70 @@ def profile_epoch(X, y, solver):
         ),
         reverse=True,
     )[:8]
-    return {"wall": wall, "profiled": profiled, "parts": parts, "top": top}
+    return {
+        "wall": wall,
+        "profiled": profiled,
+        "parts": parts,
+        "top": top,
+        "marginal": marginal_epoch(X, y, solver),
+    }
+
+
+def marginal_epoch(X, y, solver, repeats=MARGINAL_REPEATS):
+    """The cost of one more epoch, stopping checks included: fits of 1 and 1 + EXTRA_EPOCHS epochs.
+
+    A fixed constant step (no calibration) and a stopping rule that runs but never stops
+    (``tol=0``, patience past ``max_iter``). Each repeat times both fits back to back and the
+    median of the differences is taken, so that a slow spell of a shared machine hits both.
+    """
+
+    def fit(n_epochs):
+        estimator = MaxEntClassifier(
+            solver=solver,
+            max_iter=n_epochs,
+            tol=0.0,
+            n_iter_no_change=n_epochs + 1,
+            learning_rate="constant",
+            eta0=0.1,
+            random_state=0,
+        )
+        start = clock()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(X, y)
+        if estimator._sgd_state_.schedule.eta0 != 0.1:
+            print(f"warning: {solver} backed its step off; the epoch count is not {n_epochs}")
+        return clock() - start
+
+    differences = [fit(1 + EXTRA_EPOCHS) - fit(1) for _ in range(repeats)]
+    return float(np.median(differences)) / EXTRA_EPOCHS
+
+
+def issue_datasets():
+    """Issue 12's shapes: dense 200,000 x 80 and text 50,000 x 2**17, 12 classes each."""
+    X, y = make_classification(200_000, 80, n_informative=40, n_classes=12, random_state=0)
+    yield "dense 200000 x 80", StandardScaler().fit_transform(X), y
+    yield "text 50000 x 2**17", *make_text_data(n_docs=50_000, n_features=2**17, n_classes=12)
+
+
+def print_marginal(reference):
+    """``--marginal``: SAGA's marginal epoch / lower bound on issue 12's shapes (and the NumPy epochs')."""
+    import reference_epochs  # tests/, on PYTHONPATH
+
+    compiled = _sgd._saga_epoch
+    for name, X, y in issue_datasets():
+        bound = lower_bound(X, np.unique(y).size)
+        line = [f"{name}: lower bound {bound:.3f} s"]
+        for label, epoch in [("compiled", compiled)] + (
+            [("numpy", reference_epochs.saga_epoch)] if reference else []
+        ):
+            _sgd._saga_epoch = epoch
+            try:
+                seconds = marginal_epoch(X, y, "saga")
+            finally:
+                _sgd._saga_epoch = compiled
+            line.append(f"{label} SAGA epoch {seconds:.3f} s = {seconds / bound:.2f} x")
+        print("; ".join(line), flush=True)
 
 
 def lower_bound(X, n_classes):
@@ -118,7 +172,12 @@ def lower_bound(X, n_classes):
     n_columns = 1 if n_classes == 2 else n_classes
     W = rng.standard_normal((X.shape[1], n_columns)).astype(X.dtype)
     G = rng.standard_normal((X.shape[0], n_columns)).astype(X.dtype)
-    return median_time(lambda: (X @ W, X.T @ G))
+    times = []
+    for _ in range(MARGINAL_REPEATS):
+        start = clock()
+        X @ W, X.T @ G
+        times.append(clock() - start)
+    return float(np.median(times))
 
 
 def markdown(report):
@@ -135,7 +194,8 @@ def markdown(report):
         " calibration runs), profiled by cProfile; each function's own time is assigned to a part of the"
         " epoch by its name (`benchmarks/profile_epoch.py`). 'Epoch' is the median unprofiled time of"
         " three fits (including input validation); the lower bound is `X @ W` plus `X.T @ G` on the"
-        " whole training set.",
+        " whole training set; 'one more epoch' is the marginal cost of an epoch, stopping checks"
+        f" included (fits of 1 and {1 + EXTRA_EPOCHS} epochs, median of {MARGINAL_REPEATS} differences).",
         "",
     ]
     for name, result in report["datasets"].items():
@@ -148,9 +208,9 @@ def markdown(report):
         for solver, profile in result["solvers"].items():
             total = sum(profile["parts"].values())
             lines += [
-                f"### {solver}: epoch {profile['wall']:.3f} s"
-                f" ({profile['wall'] / result['lower_bound']:.1f} x the lower bound),"
-                f" profiled {profile['profiled']:.3f} s",
+                f"### {solver}: one more epoch {profile['marginal']:.3f} s"
+                f" = {profile['marginal'] / result['lower_bound']:.2f} x the lower bound;"
+                f" a one-epoch fit {profile['wall']:.3f} s, profiled {profile['profiled']:.3f} s",
                 "",
                 "| part | own time (s) | share |",
                 "| --- | ---: | ---: |",
@@ -171,7 +231,17 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=["dense", "text"], metavar="NAME")
     parser.add_argument("--quick", action="store_true", help="small data, into benchmarks/results/quick/")
     parser.add_argument("--threads", type=int, help="limit BLAS threads")
+    parser.add_argument("--marginal", action="store_true", help="only print SAGA's epoch / lower bound")
+    parser.add_argument("--reference", action="store_true", help="with --marginal: also the NumPy epochs")
+    parser.add_argument("--cpu-time", action="store_true", help="time by CPU time (use with --threads 1)")
     args = parser.parse_args(argv)
+    if args.cpu_time:
+        global clock
+        clock = time.process_time
+    if args.marginal:
+        with threadpoolctl.threadpool_limits(limits=args.threads):
+            print_marginal(args.reference)
+        return
     out = Path(__file__).resolve().parent / "results" / ("quick" if args.quick else "")
     report = {
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
@@ -193,7 +263,10 @@ def main(argv=None):
             report["datasets"][name] = result
             print(
                 f"{name}: lower bound {result['lower_bound']:.3f} s;",
-                {solver: round(p["wall"], 3) for solver, p in result["solvers"].items()},
+                {
+                    solver: round(p["marginal"] / result["lower_bound"], 2)
+                    for solver, p in result["solvers"].items()
+                },
             )
     out.mkdir(parents=True, exist_ok=True)
     (out / "PROFILE.md").write_text(markdown(report))

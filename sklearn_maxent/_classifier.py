@@ -175,7 +175,7 @@ def warm_start_parameters(estimator, shape, classes, dtype):
             f"classes {estimator.classes_.tolist()}, but the data has {shape[0]} features and classes "
             f"{classes.tolist()}; set warm_start=False to start afresh."
         )
-    return estimator.coef_.T.astype(dtype), estimator.intercept_.astype(dtype)
+    return estimator.coef_.T.astype(dtype, order="C"), estimator.intercept_.astype(dtype)
 
 
 @contextmanager
@@ -601,7 +601,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 intercept = np.zeros(coef.shape[1], dtype=X.dtype)
                 state = self._new_sgd_state()
             else:
-                coef = self.coef_.T.astype(X.dtype)
+                coef = self.coef_.T.astype(X.dtype, order="C")
                 intercept = self.intercept_.astype(X.dtype)
                 state = copy.deepcopy(self._sgd_state_)
             with _overflow_is_an_error(X):

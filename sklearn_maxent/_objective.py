@@ -6,8 +6,6 @@ a repeated row. This module binds the data to the softmax core and the
 penalty; the optimizers only ever see :class:`Objective`.
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import sparse
 
@@ -17,26 +15,9 @@ from ._softmax import (
     linear_hessian_diagonal,
     linear_hessian_product,
     linear_loss_gradient,
-    linear_loss_residual,
     linear_scores,
     softmax,
 )
-
-
-@dataclass
-class Minibatch:
-    """Rows of the data, restricted to the features they use.
-
-    ``X`` has one column per entry of ``features`` (all features, ``slice(None)``,
-    for dense data), so a step costs the minibatch's non-zeros, not
-    ``n_features``. ``weights`` are scaled by ``n_samples / n_rows`` so that
-    loss and gradient are unbiased estimates of the full ones.
-    """
-
-    X: object
-    features: object
-    targets: np.ndarray
-    weights: np.ndarray
 
 
 class SmoothPart:
@@ -79,13 +60,11 @@ class Objective(SmoothPart):
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.reference_class = reference_class
-        # Scratch space of minibatch(): a slot per feature, reused by every call.
-        self._slots = np.zeros(X.shape[1], dtype=np.intp) if sparse.issparse(X) else None
 
     @property
     def is_sparse(self):
-        """Whether minibatches are restricted to the features they use (sparse ``X``)."""
-        return self._slots is not None
+        """Whether ``X`` is sparse (CSR): SGD then touches only the weight rows a minibatch uses."""
+        return sparse.issparse(self.X)
 
     @property
     def n_samples(self):
@@ -116,51 +95,6 @@ class Objective(SmoothPart):
             self.fit_intercept,
             self.reference_class,
         )
-
-    def minibatch(self, rows):
-        """The :class:`Minibatch` of ``rows`` (sorted or not)."""
-        weights = self.weights[rows] * self.dtype.type(self.n_samples / len(rows))
-        X = self.X[rows]
-        features = slice(None)
-        if self._slots is not None:
-            X, features = self._compact_columns(X)
-        return Minibatch(X, features, self.targets[rows], weights)
-
-    def _compact_columns(self, X):
-        """Renumber the columns of CSR ``X`` to the distinct features it uses, in O(nnz)."""
-        positions = np.arange(X.nnz)
-        # Each feature's slot ends up holding one of its positions (whichever
-        # write lands last); that position stands for the feature.
-        self._slots[X.indices] = positions
-        representative = self._slots[X.indices]
-        is_representative = representative == positions
-        features = X.indices[is_representative]
-        compact = (np.cumsum(is_representative) - 1)[representative]
-        X = sparse.csr_matrix((X.data, compact, X.indptr), shape=(X.shape[0], features.size))
-        return X, features
-
-    def minibatch_loss_gradient(self, batch, coef_rows, intercept):
-        """Loss and gradient estimates on a minibatch; ``coef_rows`` is ``W[batch.features]``.
-
-        Returns
-        -------
-        loss : float
-        grad_rows : ndarray of shape (n_batch_features, n_free)
-        grad_intercept : ndarray of shape (n_free,)
-        """
-        return self._loss_gradient(batch.X, batch.targets, batch.weights, coef_rows, intercept)
-
-    def minibatch_loss_residual(self, batch, coef_rows, intercept):
-        """Loss estimate and the rows' score gradients ``n w_i (P_i - Y_i)`` on a minibatch.
-
-        Scaled so that the full gradient is the mean over all rows of
-        ``x_i`` times the row's residual: what SAGA stores per row.
-        """
-        loss, residual = linear_loss_residual(
-            batch.X, batch.targets, batch.weights, coef_rows, intercept, self.reference_class
-        )
-        residual *= self.dtype.type(len(batch.weights))
-        return loss, residual
 
     def data_loss_gradient(self, coef, intercept):
         """Weighted cross-entropy on all rows and its gradient.

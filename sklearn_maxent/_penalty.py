@@ -1,9 +1,9 @@
 """The elastic-net penalty ``alpha * ((1 - l1_ratio)/2 ||W||^2 + l1_ratio ||W||_1)``.
 
 The intercept is never penalized, so everything here acts on ``W`` alone.
-:class:`LazyWeights` applies the penalty's SGD steps at the cost of the rows
-a minibatch touches, which is what keeps sparse training at the cost of its
-non-zeros.
+:class:`LazyWeights` holds the state with which SGD's penalty steps cost
+only the rows a minibatch touches, which is what keeps sparse training at the
+cost of its non-zeros.
 """
 
 from dataclasses import dataclass
@@ -108,6 +108,10 @@ class IterateAverage:
 class LazyWeights:
     """SGD's view of ``W`` in which a penalty step costs only the touched rows.
 
+    The steps themselves are taken by the compiled epoch
+    (:func:`sklearn_maxent._kernels.epoch.run_epoch`); this holds the state
+    they carry between epochs and folds it back into ``W``.
+
     ``W = scale * V``: the L2 step ``W <- (1 - eta * l2) W`` multiplies the
     scalar ``scale`` instead of every weight. The L1 step follows the
     cumulative penalty of Tsuruoka, Tsujii & Ananiadou (2009, "Stochastic
@@ -129,12 +133,8 @@ class LazyWeights:
         L1 penalty received by each weight in earlier epochs; None to start
         from zero. Updated in place.
     average : IterateAverage or None
-        Kept up to date by :meth:`step` when given.
+        The average the steps keep up to date, if any.
     """
-
-    # Below this the scale should be folded into V (see needs_fold), before
-    # V's entries grow large enough to lose precision.
-    _MIN_SCALE = 1e-9
 
     def __init__(self, penalty, coef, cumulative=0.0, applied=None, average=None):
         self.penalty = penalty
@@ -145,61 +145,6 @@ class LazyWeights:
         if penalty.has_l1 and applied is None:
             applied = np.zeros_like(coef)
         self.applied = applied
-
-    def gather(self, rows):
-        """``V[rows]``: the rows a minibatch uses, to hand back to :meth:`step`.
-
-        A view of all of ``V`` for ``slice(None)`` (dense data), a copy
-        otherwise (``np.take``: a faster gather than fancy indexing).
-        """
-        if isinstance(rows, slice):
-            return self.values[rows]
-        return np.take(self.values, rows, axis=0)
-
-    def weights(self, values):
-        """``W`` for rows of ``V`` from :meth:`gather`, for the minibatch's scores."""
-        return values * values.dtype.type(self.scale)
-
-    def step(self, rows, values, grad_rows, step):
-        """One SGD step of size ``step``: the penalty on all of ``W``, the gradient on ``W[rows]``.
-
-        ``values`` is ``V[rows]`` from :meth:`gather`; it is updated and
-        written back.
-        """
-        dtype = self.values.dtype.type
-        # The optimizer keeps step * l2 <= 1/2 (see _optim._steps.max_step), so the
-        # shrink never flips or zeroes the weights.
-        self.scale *= 1.0 - step * self.penalty.l2
-        before = values.copy() if self.average is not None else None
-        values -= dtype(step / self.scale) * grad_rows
-        if self.penalty.has_l1:
-            self.cumulative += step * self.penalty.l1
-            self._charge_l1(rows, values)
-        if not isinstance(rows, slice):
-            self.values[rows] = values
-        if self.average is not None:
-            self._record_change(rows, values - before)
-            self.average.scale_sum += self.scale
-            self.average.count += 1
-
-    @property
-    def needs_fold(self):
-        """Whether the scale got so small that :meth:`materialize` should fold it into ``V``."""
-        return self.scale < self._MIN_SCALE
-
-    def _record_change(self, rows, delta):
-        """Keep the average's sum of iterates fixed while ``V[rows]`` changes by ``delta``."""
-        self.average.offset[rows] -= self.average.scale_sum * delta
-
-    def _charge_l1(self, rows, values):
-        dtype = self.values.dtype.type
-        weights = values * dtype(self.scale)
-        applied = self.applied[rows]
-        owed_down = np.maximum(weights - (self.cumulative + applied), 0)
-        owed_up = np.minimum(weights + (self.cumulative - applied), 0)
-        charged = np.where(weights > 0, owed_down, np.where(weights < 0, owed_up, 0))
-        self.applied[rows] = applied + (charged - weights)
-        values[:] = charged / dtype(self.scale)
 
     def materialize(self):
         """Fold the scale into the values, which then hold ``W``; return them."""

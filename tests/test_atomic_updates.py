@@ -85,32 +85,29 @@ def test_interrupted_fit_leaves_the_model_as_it_was(
 @pytest.mark.parametrize("exception", [KeyboardInterrupt, Injected], ids=["KeyboardInterrupt", "Exception"])
 @pytest.mark.parametrize("average", [False, True])
 def test_interrupted_partial_fit_leaves_the_stream_as_it_was(monkeypatch, exception, average):
-    """A later call interrupted mid-epoch: state untouched; the stream goes on as if it never happened."""
+    """A later call interrupted in its epoch: state untouched; the stream goes on as if it never happened."""
     kwargs = {"batch_size": 16, "random_state": 0, "average": average}
     model = MaxEntClassifier(**kwargs).partial_fit(X, y, classes=[0, 1, 2])
     reference = MaxEntClassifier(**kwargs).partial_fit(X, y, classes=[0, 1, 2])
     before = fitted_state(model)
 
-    original = Objective.minibatch_loss_gradient
-    count = {"n": 0}
+    # The epoch is one compiled call: interrupted once it has updated the weights in
+    # place, before they are judged and kept.
+    original = _epochs._finish_epoch
 
-    def interrupt_on_fifth_minibatch(self, *args):
-        count["n"] += 1
-        if count["n"] == 5:
-            raise exception
-        return original(self, *args)
+    def interrupt_after_the_kernel(*args):
+        raise exception
 
-    monkeypatch.setattr(Objective, "minibatch_loss_gradient", interrupt_on_fifth_minibatch)
+    monkeypatch.setattr(_epochs, "_finish_epoch", interrupt_after_the_kernel)
     with pytest.raises(exception):
         model.partial_fit(X2, y2)
     assert_untouched(model, before)
     fresh = MaxEntClassifier(**kwargs)
-    count["n"] = 0
     with pytest.raises(exception):
         fresh.partial_fit(X2, y2, classes=[0, 1, 2])
     assert_untouched(fresh, None)
 
-    monkeypatch.setattr(Objective, "minibatch_loss_gradient", original)
+    monkeypatch.setattr(_epochs, "_finish_epoch", original)
     model.partial_fit(X2, y2)
     reference.partial_fit(X2, y2)
     assert fitted_state(model) == fitted_state(reference)

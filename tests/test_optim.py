@@ -2,15 +2,21 @@
 
 import numpy as np
 import pytest
+from reference_epochs import (
+    Minibatch,
+    SteppedWeights,
+    minibatch,
+    minibatch_loss_gradient,
+)
 from scipy import sparse
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_maxent._objective import Minibatch, Objective
+from sklearn_maxent._objective import Objective
 from sklearn_maxent._optim import SGDState, StepSchedule, _steps, lbfgs, minimize, newton, sgd
 from sklearn_maxent._optim._sgd import calibrated_step
 from sklearn_maxent._optim._steps import curvature_bound, default_step, top_eigenvalue
-from sklearn_maxent._penalty import ElasticNet, IterateAverage, LazyWeights
+from sklearn_maxent._penalty import ElasticNet, IterateAverage
 
 
 def wine_objective(alpha=1e-2, l1_ratio=0.0, dtype=np.float64):
@@ -148,7 +154,11 @@ def test_calibrated_step_is_a_tried_multiple_that_beats_the_safe_step():
 @pytest.mark.parametrize("l1_ratio", [0.0, 0.5])
 @pytest.mark.parametrize("as_sparse", [False, True])
 def test_lazy_average_equals_the_mean_of_the_iterates(l1_ratio, as_sparse):
-    """The lazily kept average equals the plain mean of the materialized iterates, step by step."""
+    """The lazily kept average equals the plain mean of the materialized iterates, step by step.
+
+    (On the NumPy reference steps, which the compiled epoch is tested against
+    in test_epoch_kernel.py.)
+    """
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 30)) * (rng.uniform(size=(40, 30)) < 0.2)
     X = sparse.csr_matrix(X) if as_sparse else X
@@ -156,12 +166,12 @@ def test_lazy_average_equals_the_mean_of_the_iterates(l1_ratio, as_sparse):
     objective = Objective(X, targets, np.ones(40), ElasticNet(0.05, l1_ratio), True, False)
     coef, intercept = zeros(objective)
     average = IterateAverage(np.zeros_like(coef), np.zeros_like(intercept))
-    lazy = LazyWeights(objective.penalty, coef, average=average)
+    lazy = SteppedWeights(objective.penalty, coef, average=average)
     total = np.zeros_like(coef)
     for start in range(0, 40, 4):
-        batch = objective.minibatch(np.arange(start, start + 4))
+        batch = minibatch(objective, np.arange(start, start + 4))
         values = lazy.gather(batch.features)
-        _, grad_rows, _ = objective.minibatch_loss_gradient(batch, lazy.weights(values), intercept)
+        _, grad_rows, _ = minibatch_loss_gradient(objective, batch, lazy.weights(values), intercept)
         lazy.step(batch.features, values, grad_rows, 0.5)
         total += lazy.scale * lazy.values  # the iterate W_t
     expected = total / 10
@@ -171,22 +181,25 @@ def test_lazy_average_equals_the_mean_of_the_iterates(l1_ratio, as_sparse):
 
 
 def test_lazy_weights_equal_eager_penalty_steps():
-    """W = scale * V with lazy L2 gives the same iterates as shrinking every weight at every step."""
+    """W = scale * V with lazy L2 gives the same iterates as shrinking every weight at every step.
+
+    (On the NumPy reference steps, as above.)
+    """
     rng = np.random.default_rng(1)
     X = sparse.csr_matrix(rng.standard_normal((30, 50)) * (rng.uniform(size=(30, 50)) < 0.1))
     targets = np.eye(2)[rng.integers(0, 2, 30)]
     objective = Objective(X, targets, np.ones(30), ElasticNet(0.3, 0.0), True, True)
     lazy_coef, intercept = zeros(objective)
     eager_coef = lazy_coef.copy()
-    lazy = LazyWeights(objective.penalty, lazy_coef)
+    lazy = SteppedWeights(objective.penalty, lazy_coef)
     for start in range(0, 30, 5):
         rows = np.arange(start, start + 5)
-        batch = objective.minibatch(rows)
+        batch = minibatch(objective, rows)
         values = lazy.gather(batch.features)
-        _, grad_rows, _ = objective.minibatch_loss_gradient(batch, lazy.weights(values), intercept)
+        _, grad_rows, _ = minibatch_loss_gradient(objective, batch, lazy.weights(values), intercept)
         lazy.step(batch.features, values, grad_rows, 0.7)
         eager_batch = Minibatch(X[rows], slice(None), targets[rows], batch.weights)
-        _, grad, _ = objective.minibatch_loss_gradient(eager_batch, eager_coef, intercept)
+        _, grad, _ = minibatch_loss_gradient(objective, eager_batch, eager_coef, intercept)
         eager_coef *= 1 - 0.7 * 0.3
         eager_coef -= 0.7 * grad
     np.testing.assert_allclose(lazy.materialize(), eager_coef, rtol=1e-12, atol=1e-15)

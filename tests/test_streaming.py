@@ -7,7 +7,7 @@ import pytest
 from scipy import special
 from sklearn.datasets import make_classification
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_maxent import MaxEntClassifier
@@ -141,3 +141,28 @@ def test_a_step_that_blew_up_an_earlier_chunk_is_made_smaller_not_stalled():
     assert not np.array_equal(coefs[-1], coefs[-2])  # still learning at the end
     assert clf.loss_curve_[-1] < max(clf.loss_curve_) / 2
     assert np.isfinite(clf.coef_).all()
+
+
+@pytest.mark.parametrize("average", [True, 5, 7])
+def test_averaging_matches_sgdclassifier(average):
+    """Issue 15, item 4: single-sample binary SGD averages the same iterates as SGDClassifier.
+
+    SGDClassifier (``_plain_sgd``) averages the iterate after every step ``t``
+    with ``average <= t`` (``t`` counts samples from 1): iterates 1..T for
+    True, ``average``..T for an integer.
+    """
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(20, 10))
+    y = np.sign(X @ rng.normal(size=10))
+    options = {
+        "learning_rate": "constant",
+        "eta0": 0.1,
+        "alpha": 2.0,
+        "max_iter": 1,
+        "shuffle": False,
+        "tol": None,
+    }
+    ours = MaxEntClassifier(solver="sgd", batch_size=1, average=average, **options).fit(X, y)
+    theirs = SGDClassifier(loss="log_loss", average=average, **options).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-12, atol=1e-15)

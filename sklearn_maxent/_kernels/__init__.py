@@ -7,6 +7,7 @@ here is imported by anything but :mod:`sklearn_maxent._softmax`,
 """
 
 try:
+    from . import _epoch as epoch
     from ._rowwise import cross_entropy_residual, effective_n_threads
 except ImportError as error:  # a source checkout that was never built
     raise ImportError(
@@ -16,4 +17,4 @@ except ImportError as error:  # a source checkout that was never built
         "'pip install --no-build-isolation --editable .'."
     ) from error
 
-__all__ = ["cross_entropy_residual", "effective_n_threads"]
+__all__ = ["cross_entropy_residual", "effective_n_threads", "epoch"]

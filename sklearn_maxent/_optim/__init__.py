@@ -21,7 +21,8 @@ Modules, one concept each; imports go down this list only:
 * ``_minimize`` - the solver chain behind ``solver=``;
 * ``_sgd`` - the SGD/SAGA driver (stopping, back-off, the step's calibration);
 * ``_lbfgs``, ``_newton`` - the full-batch methods;
-* ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls;
+* ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls (one call of
+  the compiled kernel ``sklearn_maxent._kernels.epoch``);
 * ``_steps`` - step sizes from curvature bounds;
 * ``_state`` - what the solvers carry between calls (schedules, SGD state, results).
 

@@ -3,11 +3,16 @@
 An epoch function runs one pass over a given row order, updating the
 weights in place, and returns the epoch's mean minibatch loss, or None when
 its steps blew the loss up (the driver then undoes the epoch and backs the
-step off). It decides nothing else: stopping and schedules are the driver's.
+step off). The pass is one call of the compiled kernel
+(:func:`sklearn_maxent._kernels.epoch.run_epoch`), which reports what it
+saw as a status code; what follows from it (the step's back-off, the
+epoch's verdict) is decided here. Stopping and schedules are the driver's.
 """
 
 import numpy as np
+from scipy import sparse
 
+from .._kernels import epoch as kernel
 from .._penalty import IterateAverage, LazyWeights
 from ._steps import intercept_step_scale, max_step
 
@@ -18,34 +23,6 @@ _BACKOFF_FACTOR = 10.0
 def _diverged(loss, reference, factor):
     """Whether ``loss`` shows the step blew up: non-finite, or ``factor`` times the reference and more."""
     return not np.isfinite(loss) or loss > factor * (reference + 1.0)
-
-
-def _epoch_reference(previous, first_batch_loss, schedule):
-    """The loss an epoch's steps are judged against (see :func:`_sgd_epoch`).
-
-    The first minibatch's loss comes before any step of the epoch. When it is
-    already far above the previous epoch's, the last steps of the previous
-    epoch (or ``partial_fit`` call) blew the loss up: they cannot be undone
-    any more, so the step is made ten times smaller from now on, and the
-    epoch is judged from where it starts (judging it by the previous epoch
-    would reject every retry and stall training).
-    """
-    if previous is None:
-        return first_batch_loss
-    if _diverged(first_batch_loss, previous, 2.0):
-        schedule.eta0 /= _BACKOFF_FACTOR
-        return first_batch_loss
-    return previous
-
-
-def _batch_mean_loss(loss, batch):
-    """A minibatch's loss estimate as the weighted mean cross-entropy of its own rows.
-
-    The estimate is scaled for the whole data; a minibatch of heavy rows
-    (class weights) would look like a blow-up next to the epoch's mean.
-    """
-    total_weight = float(batch.weights.sum())
-    return loss / total_weight if total_weight > 0 else 0.0
 
 
 def _finish_epoch(coef, intercept, state, weights, mean_loss, reference):
@@ -64,46 +41,22 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
     Each step costs the minibatch's non-zeros times the number of classes:
     only the weight rows of the features it uses are read and written, and
     the penalty is applied lazily (:class:`~sklearn_maxent._penalty.LazyWeights`).
+    With ``state.average_start`` the iterates are averaged from the step that
+    brings the samples seen to it, as ``SGDClassifier`` does.
 
     Returns the mean of the minibatch losses, each taken before its step (an
     estimate of the epoch's data loss that costs no extra pass), or None if
     the step blew the loss up: compared with the previous epoch's mean loss
-    (or the first minibatch's: :func:`_epoch_reference`), any minibatch's
-    mean loss at 100 times it, or the epoch's at twice it (plus one nat, for
-    losses near zero). Steps are capped by :func:`max_step`.
+    (or the first minibatch's), any minibatch's mean loss at 100 times it, or
+    the epoch's at twice it (plus one nat, for losses near zero). Steps are
+    capped by :func:`~sklearn_maxent._optim._steps.max_step`.
     """
-    weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
-    largest_step = max_step(objective)
-    intercept_scale = intercept_step_scale(objective)
-    reference = state.data_loss
-    total = 0.0
-    for start in range(0, len(order), batch_size):
-        if state.average_start is not None and state.samples_seen >= state.average_start:
-            if state.average is None:
-                state.average = IterateAverage.empty(coef, intercept)
-            weights.average = state.average
-        batch = objective.minibatch(order[start : start + batch_size])
-        values = weights.gather(batch.features)
-        loss, grad_rows, grad_intercept = objective.minibatch_loss_gradient(
-            batch, weights.weights(values), intercept
-        )
-        batch_loss = _batch_mean_loss(loss, batch)
-        if start == 0:
-            reference = _epoch_reference(reference, batch_loss, state.schedule)
-        if _diverged(batch_loss, reference, 100.0):
-            return None
-        step = min(state.schedule(state.t), largest_step)
-        state.t += 1
-        weights.step(batch.features, values, grad_rows, step)
-        if weights.needs_fold:
-            weights.materialize()
-        if objective.fit_intercept:
-            intercept -= intercept.dtype.type(step * intercept_scale) * grad_intercept
-        if weights.average is not None:
-            weights.average.intercept_sum += intercept
-        state.samples_seen += len(batch.weights)
-        total += loss * len(batch.weights)
-    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
+    average = None
+    if state.average_start is not None and state.samples_seen + len(order) >= state.average_start:
+        if state.average is None:
+            state.average = IterateAverage.empty(coef, intercept)
+        average = state.average
+    return _run_epoch(objective, coef, intercept, state, batch_size, order, average, None)
 
 
 def _saga_epoch(objective, coef, intercept, state, batch_size, order):
@@ -117,65 +70,108 @@ def _saga_epoch(objective, coef, intercept, state, batch_size, order):
     weight rows lazily, by cumulative step sums, so a step still costs the
     minibatch's non-zeros. Returns what :func:`_sgd_epoch` returns.
     """
-    memory = state.memory
-    n = objective.n_samples
-    dtype = objective.dtype.type
-    weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
-    largest_step = max_step(objective)
-    intercept_scale = intercept_step_scale(objective)
-    # cumulative[t]: sum of step / scale over the epoch's first t steps; a row
-    # caught up at step s owes average * (cumulative[t] - cumulative[s]).
-    cumulative = np.zeros(-(-len(order) // batch_size) + 1)
-    memory.caught_up[:] = 0
+    return _run_epoch(objective, coef, intercept, state, batch_size, order, None, state.memory)
 
-    # Dense data touch every row at every step: nothing is ever owed.
-    lazy = objective.is_sparse
 
-    def catch_up_all(t):
-        if lazy:
-            owed = (cumulative[t] - cumulative[memory.caught_up]).astype(coef.dtype)
-            weights.values -= memory.average * owed[:, None]
-            memory.caught_up[:] = t
-
+def _run_epoch(objective, coef, intercept, state, batch_size, order, average, memory):
+    """The kernel's pass with ``average`` (IterateAverage or None) and ``memory`` (SAGAMemory or None)."""
+    if not coef.flags.c_contiguous:
+        # The kernel updates C-ordered weight rows in place; the estimator passes such.
+        row_major = np.ascontiguousarray(coef)
+        loss = _run_epoch(objective, row_major, intercept, state, batch_size, order, average, memory)
+        coef[...] = row_major
+        return loss
+    weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1, average)
     reference = state.data_loss
-    total = 0.0
-    for t, start in enumerate(range(0, len(order), batch_size), start=1):
-        rows = order[start : start + batch_size]
-        batch = objective.minibatch(rows)
-        values = weights.gather(batch.features)
-        if lazy:
-            average = np.take(memory.average, batch.features, axis=0)
-            owed = cumulative[t - 1] - cumulative[np.take(memory.caught_up, batch.features)]
-            values -= average * owed.astype(coef.dtype)[:, None]
-        else:
-            average = memory.average
-        loss, residual = objective.minibatch_loss_residual(batch, weights.weights(values), intercept)
-        batch_loss = _batch_mean_loss(loss, batch)
-        if start == 0:
-            reference = _epoch_reference(reference, batch_loss, state.schedule)
-        if _diverged(batch_loss, reference, 100.0):
-            return None
-        change = residual - memory.residuals[rows]
-        memory.residuals[rows] = residual
-        grad_change = np.asarray(batch.X.T @ change)
-        direction = grad_change / dtype(len(rows)) + average
-        average += grad_change / dtype(n)
-        step = min(state.schedule(state.t), largest_step)
-        state.t += 1
-        weights.step(batch.features, values, direction, step)
-        cumulative[t] = cumulative[t - 1] + step / weights.scale
-        if lazy:
-            memory.average[batch.features] = average
-            memory.caught_up[batch.features] = t
-        if objective.fit_intercept:
-            intercept_change = change.sum(axis=0)
-            intercept -= dtype(step * intercept_scale) * (
-                intercept_change / dtype(len(rows)) + memory.average_intercept
-            )
-            memory.average_intercept += intercept_change / dtype(n)
-        total += loss * len(rows)
-        if weights.needs_fold:
-            catch_up_all(t)
-            weights.materialize()
-    catch_up_all(len(cumulative) - 1)
+    while True:
+        scalars = np.array(
+            [state.t, state.samples_seen, 1.0, weights.cumulative]
+            + ([average.scale_sum, average.count] if average is not None else [0.0, 0.0])
+            + [np.nan if reference is None else reference, 0.0]
+        )
+        status = kernel.run_epoch(
+            *_kernel_data(objective),
+            np.ascontiguousarray(order, dtype=np.intp),
+            batch_size,
+            coef,
+            intercept,
+            _or_empty(weights.applied, coef.dtype, 2),
+            scalars,
+            _settings(objective, state, average is not None, memory is not None),
+            *_average_arrays(average),
+            *_memory_arrays(memory, coef.dtype),
+        )
+        if status != kernel.STALE_REFERENCE:
+            break
+        # The first minibatch's loss is already far above the previous epoch's:
+        # the last steps of the previous epoch (or partial_fit call) blew the
+        # loss up. They cannot be undone any more, so the step is made ten
+        # times smaller from now on, and the epoch is judged from where it
+        # starts (judging it by the previous epoch would reject every retry).
+        state.schedule.eta0 /= _BACKOFF_FACTOR
+        reference = None
+    if status == kernel.DIVERGED:
+        return None
+    t, samples_seen, weights.scale, weights.cumulative, scale_sum, count, reference, total = scalars
+    state.t, state.samples_seen = int(t), int(samples_seen)
+    if average is not None:
+        average.scale_sum, average.count = float(scale_sum), int(count)
     return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
+
+
+def _kernel_data(objective):
+    """``X`` as the kernel reads it (CSR's arrays, or a dense C-order buffer), targets and weights."""
+    X = objective.X
+    if sparse.issparse(X):
+        arrays = X.data, X.indices, X.indptr, True
+    else:
+        # A copy only for Fortran-ordered data; the estimator passes on what the user gave.
+        empty = np.empty(0, dtype=np.int32)
+        arrays = np.ascontiguousarray(X).reshape(-1), empty, empty, False
+    targets = np.ascontiguousarray(objective.targets, dtype=objective.dtype)
+    return *arrays, targets, np.ascontiguousarray(objective.weights, dtype=objective.dtype)
+
+
+def _settings(objective, state, averaging, saga):
+    """What the kernel needs to know of the schedule, the penalty and the model, as float64."""
+    schedule = state.schedule
+    penalty = objective.penalty
+    return np.array(
+        [
+            schedule.eta0,
+            schedule.power_t,
+            schedule.kind == "invscaling",
+            max_step(objective),
+            penalty.l2,
+            penalty.l1,
+            objective.fit_intercept,
+            intercept_step_scale(objective),
+            objective.reference_class,
+            state.average_start if averaging else -1,
+            saga,
+        ],
+        dtype=np.float64,
+    )
+
+
+def _or_empty(array, dtype, ndim):
+    """``array``, or an empty one of ``dtype`` where the kernel expects none."""
+    return array if array is not None else np.empty((0,) * ndim, dtype=dtype)
+
+
+def _average_arrays(average):
+    if average is None:
+        return np.empty((0, 0)), np.empty(0)
+    return average.offset, average.intercept_sum
+
+
+def _memory_arrays(memory, dtype):
+    if memory is None:
+        return (
+            np.empty((0, 0), dtype=dtype),
+            np.empty((0, 0), dtype=dtype),
+            np.empty(0, dtype=dtype),
+            np.empty(0, dtype=np.intp),
+        )
+    memory.caught_up[:] = 0
+    return memory.residuals, memory.average, memory.average_intercept, memory.caught_up

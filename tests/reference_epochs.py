@@ -1,0 +1,252 @@
+"""The NumPy SGD and SAGA epochs the compiled kernel replaced, kept as its test reference.
+
+``sklearn_maxent._kernels._epoch.run_epoch`` must compute what these compute,
+on the same row order (``tests/test_epoch_kernel.py``). They are the package's
+former ``_optim._epochs`` with what only they needed: minibatches with
+compacted columns (``Objective.minibatch``), and the per-step methods of
+``LazyWeights`` (gather, step, cumulative L1, the lazy average's bookkeeping).
+Plain NumPy and scipy.sparse, step by step; slow, and written to be read.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from sklearn_maxent._optim._epochs import _BACKOFF_FACTOR, _diverged
+from sklearn_maxent._optim._steps import intercept_step_scale, max_step
+from sklearn_maxent._penalty import IterateAverage, LazyWeights
+from sklearn_maxent._softmax import linear_loss_gradient, linear_loss_residual
+
+
+@dataclass
+class Minibatch:
+    """Rows of the data, restricted to the features they use.
+
+    ``X`` has one column per entry of ``features`` (all features, ``slice(None)``,
+    for dense data). ``weights`` are scaled by ``n_samples / n_rows`` so that
+    loss and gradient are unbiased estimates of the full ones.
+    """
+
+    X: object
+    features: object
+    targets: np.ndarray
+    weights: np.ndarray
+
+
+def minibatch(objective, rows):
+    """The :class:`Minibatch` of ``rows`` (sorted or not)."""
+    weights = objective.weights[rows] * objective.dtype.type(objective.n_samples / len(rows))
+    X = objective.X[rows]
+    features = slice(None)
+    if sparse.issparse(X):
+        slots = vars(objective).setdefault("_reference_slots", np.zeros(X.shape[1], dtype=np.intp))
+        X, features = _compact_columns(X, slots)
+    return Minibatch(X, features, objective.targets[rows], weights)
+
+
+def _compact_columns(X, slots):
+    """Renumber the columns of CSR ``X`` to the distinct features it uses, in O(nnz).
+
+    ``slots`` is scratch space of one entry per feature (the former
+    ``Objective._slots``), so that ``benchmarks/profile_epoch.py --reference``
+    times the NumPy epochs as they ran.
+    """
+    positions = np.arange(X.nnz)
+    # Each feature's slot ends up holding one of its positions (whichever
+    # write lands last); that position stands for the feature.
+    slots[X.indices] = positions
+    representative = slots[X.indices]
+    is_representative = representative == positions
+    features = X.indices[is_representative]
+    compact = (np.cumsum(is_representative) - 1)[representative]
+    X = sparse.csr_matrix((X.data, compact, X.indptr), shape=(X.shape[0], features.size))
+    return X, features
+
+
+def minibatch_loss_gradient(objective, batch, coef_rows, intercept):
+    """Loss and gradient estimates on a minibatch; ``coef_rows`` is ``W[batch.features]``."""
+    loss, grad_rows, grad_intercept = linear_loss_gradient(
+        batch.X, batch.targets, batch.weights, coef_rows, intercept, objective.reference_class
+    )
+    if not objective.fit_intercept:
+        grad_intercept[:] = 0
+    return loss, grad_rows, grad_intercept
+
+
+def minibatch_loss_residual(objective, batch, coef_rows, intercept):
+    """Loss estimate and the rows' score gradients ``n w_i (P_i - Y_i)`` on a minibatch."""
+    loss, residual = linear_loss_residual(
+        batch.X, batch.targets, batch.weights, coef_rows, intercept, objective.reference_class
+    )
+    residual *= objective.dtype.type(len(batch.weights))
+    return loss, residual
+
+
+class SteppedWeights(LazyWeights):
+    """:class:`~sklearn_maxent._penalty.LazyWeights` with its SGD steps done in NumPy."""
+
+    _MIN_SCALE = 1e-9
+
+    def gather(self, rows):
+        """``V[rows]``: a view of all of ``V`` for ``slice(None)`` (dense data), a copy otherwise."""
+        if isinstance(rows, slice):
+            return self.values[rows]
+        return np.take(self.values, rows, axis=0)
+
+    def weights(self, values):
+        """``W`` for rows of ``V`` from :meth:`gather`."""
+        return values * values.dtype.type(self.scale)
+
+    def step(self, rows, values, grad_rows, step):
+        """One SGD step: the penalty on all of ``W``, the gradient on ``W[rows]``; writes ``values`` back."""
+        dtype = self.values.dtype.type
+        self.scale *= 1.0 - step * self.penalty.l2
+        before = values.copy() if self.average is not None else None
+        values -= dtype(step / self.scale) * grad_rows
+        if self.penalty.has_l1:
+            self.cumulative += step * self.penalty.l1
+            self._charge_l1(rows, values)
+        if not isinstance(rows, slice):
+            self.values[rows] = values
+        if self.average is not None:
+            self.average.offset[rows] -= self.average.scale_sum * (values - before)
+            self.average.scale_sum += self.scale
+            self.average.count += 1
+
+    @property
+    def needs_fold(self):
+        return self.scale < self._MIN_SCALE
+
+    def _charge_l1(self, rows, values):
+        dtype = self.values.dtype.type
+        weights = values * dtype(self.scale)
+        applied = self.applied[rows]
+        owed_down = np.maximum(weights - (self.cumulative + applied), 0)
+        owed_up = np.minimum(weights + (self.cumulative - applied), 0)
+        charged = np.where(weights > 0, owed_down, np.where(weights < 0, owed_up, 0))
+        self.applied[rows] = applied + (charged - weights)
+        values[:] = charged / dtype(self.scale)
+
+
+def _epoch_reference(previous, first_batch_loss, schedule):
+    """The loss an epoch's steps are judged against; backs the step off when the previous steps blew up."""
+    if previous is None:
+        return first_batch_loss
+    if _diverged(first_batch_loss, previous, 2.0):
+        schedule.eta0 /= _BACKOFF_FACTOR
+        return first_batch_loss
+    return previous
+
+
+def _batch_mean_loss(loss, batch):
+    total_weight = float(batch.weights.sum())
+    return loss / total_weight if total_weight > 0 else 0.0
+
+
+def _finish_epoch(coef, intercept, state, weights, mean_loss, reference):
+    weights.materialize()
+    if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return None
+    state.data_loss = mean_loss
+    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
+    return mean_loss
+
+
+def sgd_epoch(objective, coef, intercept, state, batch_size, order):
+    """One pass of minibatch SGD over ``order``, in place; the mean minibatch loss or None."""
+    weights = SteppedWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    largest_step = max_step(objective)
+    intercept_scale = intercept_step_scale(objective)
+    reference = state.data_loss
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        if state.average_start is not None and state.samples_seen + len(rows) >= state.average_start:
+            if state.average is None:
+                state.average = IterateAverage.empty(coef, intercept)
+            weights.average = state.average
+        batch = minibatch(objective, rows)
+        values = weights.gather(batch.features)
+        loss, grad_rows, grad_intercept = minibatch_loss_gradient(
+            objective, batch, weights.weights(values), intercept
+        )
+        batch_loss = _batch_mean_loss(loss, batch)
+        if start == 0:
+            reference = _epoch_reference(reference, batch_loss, state.schedule)
+        if _diverged(batch_loss, reference, 100.0):
+            return None
+        step = min(state.schedule(state.t), largest_step)
+        state.t += 1
+        weights.step(batch.features, values, grad_rows, step)
+        if weights.needs_fold:
+            weights.materialize()
+        if objective.fit_intercept:
+            intercept -= intercept.dtype.type(step * intercept_scale) * grad_intercept
+        if weights.average is not None:
+            weights.average.intercept_sum += intercept
+        state.samples_seen += len(batch.weights)
+        total += loss * len(batch.weights)
+    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
+
+
+def saga_epoch(objective, coef, intercept, state, batch_size, order):
+    """One pass of minibatch SAGA over ``order``, in place; returns what :func:`sgd_epoch` returns."""
+    memory = state.memory
+    n = objective.n_samples
+    dtype = objective.dtype.type
+    weights = SteppedWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    largest_step = max_step(objective)
+    intercept_scale = intercept_step_scale(objective)
+    cumulative = np.zeros(-(-len(order) // batch_size) + 1)
+    memory.caught_up[:] = 0
+    lazy = objective.is_sparse
+
+    def catch_up_all(t):
+        if lazy:
+            owed = (cumulative[t] - cumulative[memory.caught_up]).astype(coef.dtype)
+            weights.values -= memory.average * owed[:, None]
+            memory.caught_up[:] = t
+
+    reference = state.data_loss
+    total = 0.0
+    for t, start in enumerate(range(0, len(order), batch_size), start=1):
+        rows = order[start : start + batch_size]
+        batch = minibatch(objective, rows)
+        values = weights.gather(batch.features)
+        if lazy:
+            average = np.take(memory.average, batch.features, axis=0)
+            owed = cumulative[t - 1] - cumulative[np.take(memory.caught_up, batch.features)]
+            values -= average * owed.astype(coef.dtype)[:, None]
+        else:
+            average = memory.average
+        loss, residual = minibatch_loss_residual(objective, batch, weights.weights(values), intercept)
+        batch_loss = _batch_mean_loss(loss, batch)
+        if start == 0:
+            reference = _epoch_reference(reference, batch_loss, state.schedule)
+        if _diverged(batch_loss, reference, 100.0):
+            return None
+        change = residual - memory.residuals[rows]
+        memory.residuals[rows] = residual
+        grad_change = np.asarray(batch.X.T @ change)
+        direction = grad_change / dtype(len(rows)) + average
+        average += grad_change / dtype(n)
+        step = min(state.schedule(state.t), largest_step)
+        state.t += 1
+        weights.step(batch.features, values, direction, step)
+        cumulative[t] = cumulative[t - 1] + step / weights.scale
+        if lazy:
+            memory.average[batch.features] = average
+            memory.caught_up[batch.features] = t
+        if objective.fit_intercept:
+            intercept_change = change.sum(axis=0)
+            intercept -= dtype(step * intercept_scale) * (
+                intercept_change / dtype(len(rows)) + memory.average_intercept
+            )
+            memory.average_intercept += intercept_change / dtype(n)
+        total += loss * len(rows)
+        if weights.needs_fold:
+            catch_up_all(t)
+            weights.materialize()
+    catch_up_all(len(cumulative) - 1)
+    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)

@@ -1,0 +1,171 @@
+"""The compiled SGD and SAGA epochs against the NumPy reference epochs, on the same row orders.
+
+``_optim._epochs`` runs each epoch as one call of the Cython kernel;
+``tests/reference_epochs.py`` keeps the NumPy epochs it replaced. Both run
+several epochs in a row from the same state, and everything they carry must
+agree: float64 to 1e-12 (relative to the largest entry), float32 to 1e-5.
+"""
+
+import numpy as np
+import pytest
+import reference_epochs
+from scipy import sparse
+
+from sklearn_maxent._objective import Objective
+from sklearn_maxent._optim import SGDState, StepSchedule
+from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
+from sklearn_maxent._optim._state import SAGAMemory
+from sklearn_maxent._penalty import ElasticNet
+
+EPOCHS = {"sgd": (_sgd_epoch, reference_epochs.sgd_epoch), "saga": (_saga_epoch, reference_epochs.saga_epoch)}
+PENALTIES = {
+    "l2": ElasticNet(0.01, 0.0),
+    "elastic-net": ElasticNet(0.01, 0.5),
+    "l1": ElasticNet(0.01, 1.0),
+    "none": ElasticNet(0.0, 0.0),
+    # With the step at its cap 1 / (2 l2) every step halves the lazy scale: it is folded
+    # into the weights every 30 steps.
+    "scale-folds": ElasticNet(1.0, 0.0),
+}
+TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+def make_objective(dtype, container, penalty, n_classes, fit_intercept=True, n=97, d=30, seed=0):
+    """Sparse-ish data with soft targets and uneven sample weights."""
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_normal((n, d)) * (rng.uniform(size=(n, d)) < 0.3)).astype(dtype)
+    targets = rng.dirichlet(np.ones(n_classes), n).astype(dtype)
+    weights = rng.uniform(0.2, 3.0, n)
+    return Objective(container(X), targets, weights, penalty, fit_intercept, n_classes == 2)
+
+
+def run_epochs(epoch, objective, state, n_epochs=3, batch_size=8, seed=1):
+    """``n_epochs`` epochs from zero weights, each on its own seeded row order."""
+    coef = np.zeros(objective.parameter_shape, dtype=objective.dtype)
+    intercept = np.zeros(coef.shape[1], dtype=objective.dtype)
+    if state.memory is None and epoch in (_saga_epoch, reference_epochs.saga_epoch):
+        state.memory = SAGAMemory.empty(objective)
+    rng = np.random.RandomState(seed)
+    losses = [
+        epoch(objective, coef, intercept, state, batch_size, rng.permutation(objective.n_samples))
+        for _ in range(n_epochs)
+    ]
+    return coef, intercept, losses
+
+
+def assert_close(actual, expected, dtype, scale=None):
+    """Equal to ``TOLERANCE[dtype]`` relative to ``scale``, by default the largest expected entry."""
+    expected = np.asarray(expected, dtype=np.float64)
+    rtol = TOLERANCE[dtype]
+    atol = rtol * max(np.abs(expected).max(initial=0.0) if scale is None else scale, 1e-30)
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=atol)
+
+
+def assert_same_run(objective, make_state, method, n_epochs=3, batch_size=8):
+    """The kernel and the reference, from equal states, end in equal states."""
+    dtype = objective.dtype.type
+    kernel_epoch, reference_epoch = EPOCHS[method]
+    kernel_state, reference_state = make_state(), make_state()
+    coef, intercept, losses = run_epochs(kernel_epoch, objective, kernel_state, n_epochs, batch_size)
+    expected = run_epochs(reference_epoch, objective, reference_state, n_epochs, batch_size)
+    assert None not in expected[2]
+    assert coef.dtype == intercept.dtype == dtype
+    assert_close(coef, expected[0], dtype)
+    assert_close(intercept, expected[1], dtype)
+    assert_close(losses, expected[2], dtype)
+    assert (kernel_state.t, kernel_state.samples_seen) == (reference_state.t, reference_state.samples_seen)
+    assert kernel_state.schedule.eta0 == reference_state.schedule.eta0
+    assert kernel_state.data_loss == pytest.approx(reference_state.data_loss, rel=TOLERANCE[dtype])
+    assert kernel_state.cumulative_l1 == pytest.approx(reference_state.cumulative_l1, rel=1e-12)
+    if objective.penalty.has_l1:
+        assert_close(kernel_state.applied_l1, reference_state.applied_l1, dtype)
+    if reference_state.memory is not None:
+        # The mean gradients are means of the stored residuals, which nearly cancel: they
+        # are as accurate as the residuals are.
+        scale = np.abs(reference_state.memory.residuals).max()
+        for name in ("residuals", "average", "average_intercept"):
+            assert_close(
+                getattr(kernel_state.memory, name), getattr(reference_state.memory, name), dtype, scale
+            )
+    return (kernel_state, coef, intercept), (reference_state, *expected[:2])
+
+
+@pytest.mark.parametrize("n_classes", [2, 4], ids=["binary", "multiclass"])
+@pytest.mark.parametrize("penalty", PENALTIES)
+@pytest.mark.parametrize("method", EPOCHS)
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_epochs_equal_the_reference(dtype, container, method, penalty, n_classes):
+    objective = make_objective(dtype, container, PENALTIES[penalty], n_classes)
+    eta0 = 1.0 if penalty == "scale-folds" else 0.3
+    assert_same_run(objective, lambda: SGDState(StepSchedule("invscaling", eta0, power_t=0.3)), method)
+
+
+@pytest.mark.parametrize("average_start", [1, 150], ids=["from-the-start", "mid-epoch"])
+@pytest.mark.parametrize("penalty", ["l2", "elastic-net", "scale-folds"])
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_average_equals_the_reference(dtype, container, penalty, average_start):
+    """Averaging from the first step, or from one in the middle of the second epoch (97 rows an epoch)."""
+    objective = make_objective(dtype, container, PENALTIES[penalty], 3)
+    (kernel_state, *kernel_weights), (reference_state, *reference_weights) = assert_same_run(
+        objective, lambda: SGDState(StepSchedule("constant", 0.3), average_start=average_start), "sgd"
+    )
+    assert kernel_state.average.count == reference_state.average.count > 0
+    mean = kernel_state.average.mean(*kernel_weights)
+    expected = reference_state.average.mean(*reference_weights)
+    assert_close(mean[0], expected[0], dtype)
+    assert_close(mean[1], expected[1], dtype)
+
+
+@pytest.mark.parametrize("method", EPOCHS)
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+def test_kernel_without_intercept_on_hard_labels(container, method):
+    objective = make_objective(np.float64, container, PENALTIES["elastic-net"], 3, fit_intercept=False)
+    objective.targets = np.eye(3)[objective.targets.argmax(axis=1)]
+    (_, _, intercept), _ = assert_same_run(objective, lambda: SGDState(StepSchedule("constant", 0.3)), method)
+    np.testing.assert_array_equal(intercept, 0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 13, 97, 200])
+@pytest.mark.parametrize("method", EPOCHS)
+def test_kernel_on_batch_sizes_that_do_not_divide_the_rows(method, batch_size):
+    objective = make_objective(np.float64, sparse.csr_matrix, PENALTIES["l2"], 3)
+    assert_same_run(objective, lambda: SGDState(StepSchedule("constant", 0.1)), method, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("method", EPOCHS)
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+def test_kernel_reports_a_step_that_blows_the_loss_up(container, method):
+    """A huge step: both epochs give None (the DIVERGED status); a moderate one does not."""
+    objective = make_objective(np.float64, container, PENALTIES["none"], 3)
+    for eta0, blows_up in ((1e8, True), (0.1, False)):
+        for epoch in EPOCHS[method]:
+            state = SGDState(StepSchedule("constant", eta0))
+            losses = run_epochs(epoch, objective, state, n_epochs=2)[2]
+            assert (None in losses) == blows_up
+
+
+@pytest.mark.parametrize("method", EPOCHS)
+def test_kernel_backs_off_when_the_previous_steps_blew_the_loss_up(method):
+    """A first minibatch far above the previous epoch's loss: the step is made ten times smaller.
+
+    (The first loss is log(10), over twice the previous 1e-3 plus one nat.)
+    """
+    objective = make_objective(np.float64, sparse.csr_matrix, PENALTIES["l2"], 10)
+
+    def state_after_a_blow_up():
+        state = SGDState(StepSchedule("constant", 3.0))
+        state.data_loss = 1e-3
+        return state
+
+    (kernel_state, *_), _ = assert_same_run(objective, state_after_a_blow_up, method, n_epochs=1)
+    assert kernel_state.schedule.eta0 == pytest.approx(0.3)
+
+
+def test_kernel_reads_csr_with_int64_indices():
+    """CSR from large matrices has int64 indices; the kernel reads them in place."""
+    objective = make_objective(np.float64, sparse.csr_matrix, PENALTIES["elastic-net"], 3)
+    objective.X.indices = objective.X.indices.astype(np.int64)
+    objective.X.indptr = objective.X.indptr.astype(np.int64)
+    assert_same_run(objective, lambda: SGDState(StepSchedule("constant", 0.3)), "saga")
