@@ -59,8 +59,7 @@ from ._softmax import (
     linear_hessian_diagonal,
     linear_hessian_product,
     linear_loss_gradient,
-    linear_scores,
-    softmax,
+    linear_proba,
 )
 
 __all__ = ["DaskMaxEntClassifier"]
@@ -160,7 +159,7 @@ def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
 
 def _worker_proba(coef, intercept, reference_class, *blocks):
     """The probabilities of every block at a point, kept on the worker for Hessian products."""
-    return [softmax(linear_scores(b.X, coef, intercept, reference_class)) for b in blocks]
+    return [linear_proba(b.X, coef, intercept, reference_class) for b in blocks]
 
 
 def _worker_hessian_product(coef_dir, intercept_dir, reference_class, probas, *blocks):

@@ -7,7 +7,14 @@ here is imported by anything but :mod:`sklearn_maxent._softmax`,
 """
 
 try:
-    from ._rowwise import cross_entropy_residual, effective_n_threads
+    from ._csr import csr_dense_product
+    from ._rowwise import (
+        cross_entropy_residual,
+        curvature,
+        effective_n_threads,
+        jacobian_product,
+        softmax_rows,
+    )
 except ImportError as error:  # a source checkout that was never built
     raise ImportError(
         "sklearn_maxent's compiled kernels are not built (" + str(error) + "). Install the package with "
@@ -16,4 +23,11 @@ except ImportError as error:  # a source checkout that was never built
         "'pip install --no-build-isolation --editable .'."
     ) from error
 
-__all__ = ["cross_entropy_residual", "effective_n_threads"]
+__all__ = [
+    "cross_entropy_residual",
+    "csr_dense_product",
+    "curvature",
+    "effective_n_threads",
+    "jacobian_product",
+    "softmax_rows",
+]
