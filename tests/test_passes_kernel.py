@@ -1,7 +1,8 @@
 """The compiled full-batch passes against plain NumPy references and finite differences.
 
 Every pass (loss and gradient, probabilities, Hessian product and diagonal)
-is checked on dense and CSR data (scipy's, and :class:`ThreadedCSR` with its
+is checked on dense data (C-ordered, which takes one fused pass, and
+Fortran-ordered) and CSR data (scipy's, and :class:`ThreadedCSR` with its
 kept transpose, including unsorted and duplicate column indices and empty
 rows), in float32 and float64, for the binary model with a reference class
 and the multiclass one, with sample weights and soft targets; and for giving
@@ -24,7 +25,8 @@ from sklearn_maxent._softmax import (
     softmax_jacobian,
 )
 
-LAYOUTS = ["dense", "csr", "threaded_csr"]
+# "dense" (C-ordered) takes the fused dense pass, "dense_fortran" BLAS products around the row kernels.
+LAYOUTS = ["dense", "dense_fortran", "csr", "threaded_csr"]
 
 
 def awkward_csr(X_dense, rng):
@@ -60,6 +62,7 @@ def problem(layout, dtype, reference_class, soft, n=700, d=300, seed=0):
     intercept = rng.standard_normal(n_free)
     X = {
         "dense": lambda: X_dense,
+        "dense_fortran": lambda: np.asfortranarray(X_dense),
         "csr": lambda: awkward_csr(X_dense, rng),
         "threaded_csr": lambda: ThreadedCSR(awkward_csr(X_dense, rng)),
     }[layout]()

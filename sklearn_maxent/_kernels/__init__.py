@@ -11,6 +11,7 @@ try:
     from ._rowwise import (
         cross_entropy_residual,
         curvature,
+        dense_loss_gradient,
         effective_n_threads,
         jacobian_product,
         softmax_rows,
@@ -19,7 +20,7 @@ except ImportError as error:  # a source checkout that was never built
     raise ImportError(
         "sklearn_maxent's compiled kernels are not built (" + str(error) + "). Install the package with "
         "'pip install .' (it needs a C compiler), or for development build it in place with "
-        "'pip install meson-python meson ninja cython numpy' then "
+        "'pip install meson-python meson ninja cython numpy scipy' then "
         "'pip install --no-build-isolation --editable .'."
     ) from error
 
@@ -27,6 +28,7 @@ __all__ = [
     "cross_entropy_residual",
     "csr_dense_product",
     "curvature",
+    "dense_loss_gradient",
     "effective_n_threads",
     "jacobian_product",
     "softmax_rows",

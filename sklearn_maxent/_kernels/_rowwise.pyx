@@ -1,10 +1,13 @@
-"""Row-wise softmax work of a full-batch pass, compiled: everything but the matrix products.
+"""Row-wise softmax work of a full-batch pass, compiled, and the whole pass on dense rows.
 
 A pass over the data is ``S = X W`` (BLAS, or :mod:`._csr`), this row-wise
 part, and ``X^T R`` (BLAS, or :mod:`._csr`). Done in NumPy the row-wise part
 takes a dozen passes over ``n x K`` temporaries (intercept, reference column,
 shift, exp, sum, log, divide, subtract, scale, slice); here it is one pass
-over each row, threaded over rows with OpenMP.
+over each row, threaded over rows with OpenMP. For dense C-ordered ``X``,
+:func:`dense_loss_gradient` does the loss-and-gradient pass whole, a block of
+rows at a time, calling BLAS (scipy's ``cython_blas``) on each block from
+the OpenMP threads, so that ``X`` is read from memory once instead of twice.
 
 Every kernel takes the free scores ``X W`` (``n_free`` columns) and adds the
 intercept itself; with ``reference_class`` the model has a class 0 whose
@@ -13,12 +16,14 @@ score is fixed at 0 that is not stored (the binary logistic model), so
 ``n_free``, the free classes only.
 
 Determinism: every row is computed by one thread on its own, and sums over
-rows are returned per row (``losses``) for the caller to add in a fixed
-order, so results do not depend on the number of threads.
+rows are returned per row (``losses``) or per chunk of rows fixed by the
+caller, for the caller to add in a fixed order, so results do not depend on
+the number of threads.
 """
 
 from cython.parallel cimport prange
 from libc.math cimport exp, log
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cimport openmp
 
@@ -50,6 +55,39 @@ cdef inline double row_maximum(
     return largest
 
 
+cdef inline double row_cross_entropy_residual(
+    floating* row,
+    const floating* intercept,
+    const floating* target,
+    double weight,
+    Py_ssize_t n_free,
+    bint reference_class,
+) noexcept nogil:
+    """Turn one row of free scores into ``s_i (P_i - Y_i)`` in place; return ``s_i CE_i``.
+
+    ``target`` has the reference class's entry first when ``reference_class``.
+    """
+    cdef double largest = row[0] + intercept[0]
+    cdef double shifted, norm = 0.0, observed = 0.0
+    cdef Py_ssize_t k
+    for k in range(1, n_free):
+        if row[k] + intercept[k] > largest:
+            largest = row[k] + intercept[k]
+    if reference_class:
+        largest = max(largest, 0.0)
+        norm = exp(-largest)
+        observed = -target[0] * largest
+        target = target + 1
+    for k in range(n_free):
+        shifted = row[k] + intercept[k] - largest
+        observed += target[k] * shifted
+        row[k] = <floating>exp(shifted)
+        norm += row[k]
+    for k in range(n_free):
+        row[k] = <floating>(weight * (row[k] / norm - target[k]))
+    return weight * (log(norm) - observed)
+
+
 def cross_entropy_residual(
     floating[:, ::1] scores,
     const floating[::1] intercept,
@@ -66,27 +104,77 @@ def cross_entropy_residual(
     (S_ik + b_k - m_i)``, which holds because the rows of ``Y`` sum to one.
     Sums run in double precision for float32 data too.
     """
-    cdef Py_ssize_t n = scores.shape[0]
-    cdef Py_ssize_t n_free = scores.shape[1]
-    cdef Py_ssize_t i, k
-    cdef double largest, shifted, norm, observed, weight
+    cdef Py_ssize_t i
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
-            largest = row_maximum(scores, intercept, i, reference_class)
-            norm = 0.0
-            observed = 0.0
-            if reference_class:
-                norm = exp(-largest)
-                observed = -targets[i, 0] * largest
-            for k in range(n_free):
-                shifted = scores[i, k] + intercept[k] - largest
-                observed = observed + targets[i, k + reference_class] * shifted
-                scores[i, k] = <floating>exp(shifted)
-                norm = norm + scores[i, k]
-            weight = weights[i]
-            losses[i] = weight * (log(norm) - observed)
-            for k in range(n_free):
-                scores[i, k] = <floating>(weight * (scores[i, k] / norm - targets[i, k + reference_class]))
+        for i in prange(scores.shape[0], num_threads=n_threads, schedule="static"):
+            losses[i] = row_cross_entropy_residual(
+                &scores[i, 0], &intercept[0], &targets[i, 0], weights[i], scores.shape[1], reference_class
+            )
+
+
+cdef inline void gemm(
+    char* transpose_a, char* transpose_b, int m, int n, int k,
+    const floating* a, int lda, const floating* b, int ldb, floating beta, floating* c, int ldc,
+) noexcept nogil:
+    """``C = op(A) op(B) + beta C`` by BLAS (column-major, as Fortran's)."""
+    cdef floating one = 1.0
+    if floating is double:
+        dgemm(transpose_a, transpose_b, &m, &n, &k, &one, <double*>a, &lda, <double*>b, &ldb, &beta, c, &ldc)
+    else:
+        sgemm(transpose_a, transpose_b, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &beta, c, &ldc)
+
+
+def dense_loss_gradient(
+    const floating[:, ::1] X,
+    const floating[:, ::1] coef,
+    const floating[::1] intercept,
+    const floating[:, ::1] targets,
+    const floating[::1] weights,
+    bint reference_class,
+    double[::1] losses,
+    floating[:, :, ::1] grad_chunks,
+    floating[:, ::1] intercept_chunks,
+    floating[:, :, ::1] scratch,
+    int n_threads,
+):
+    """The whole loss-and-gradient pass on dense ``X``, reading each block of rows once.
+
+    Rows go in blocks of ``scratch.shape[1]``: ``S_b = X_b W`` (BLAS), the
+    row-wise residual, ``G += X_b^T R_b`` (BLAS), while ``X_b`` is still in
+    cache. Blocks are dealt to ``grad_chunks.shape[0]`` chunks of consecutive
+    blocks, a number fixed by the caller; each chunk, on one thread, adds its
+    gradient into ``grad_chunks[c]`` and its residuals' column sums into
+    ``intercept_chunks[c]`` (both zeroed by the caller) in block order, and the
+    caller sums the chunks in order: the result does not depend on the number
+    of threads. BLAS must be limited to one thread around this call.
+    """
+    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], n_free = coef.shape[1]
+    cdef Py_ssize_t block_rows = scratch.shape[1], n_chunks = grad_chunks.shape[0]
+    cdef Py_ssize_t n_blocks = (n + block_rows - 1) // block_rows
+    cdef Py_ssize_t per_chunk = (n_blocks + n_chunks - 1) // n_chunks
+    cdef Py_ssize_t chunk, block, start, rows, i, k
+    with nogil:
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            for block in range(chunk * per_chunk, min((chunk + 1) * per_chunk, n_blocks)):
+                start = block * block_rows
+                rows = min(block_rows, n - start)
+                # Row-major S_b (rows x n_free) is column-major S_b^T = W^T X_b^T.
+                gemm(
+                    "N", "N", n_free, rows, n_features, &coef[0, 0], n_free, &X[start, 0], n_features,
+                    0.0, &scratch[chunk, 0, 0], n_free,
+                )
+                for i in range(rows):
+                    losses[start + i] = row_cross_entropy_residual(
+                        &scratch[chunk, i, 0], &intercept[0], &targets[start + i, 0], weights[start + i],
+                        n_free, reference_class,
+                    )
+                    for k in range(n_free):
+                        intercept_chunks[chunk, k] += scratch[chunk, i, k]
+                # Row-major G (n_features x n_free) is column-major G^T += R_b^T X_b.
+                gemm(
+                    "N", "T", n_free, n_features, rows, &scratch[chunk, 0, 0], n_free, &X[start, 0],
+                    n_features, 1.0, &grad_chunks[chunk, 0, 0], n_free,
+                )
 
 
 def softmax_rows(
