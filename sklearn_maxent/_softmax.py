@@ -31,17 +31,17 @@ from ._kernels import (
     cross_entropy_residual,
     csr_dense_product,
     curvature,
-    dense_loss_gradient,
+    dense_pass,
     effective_n_threads,
     jacobian_product,
     softmax_rows,
 )
 
-# The dense loss-and-gradient pass deals its blocks of rows to this many chunks, each summed
+# The dense passes deal their blocks of rows to this many chunks, each summed
 # on its own and then all in order: a number fixed here, not by the thread count, so that
 # results do not depend on it. 16 dynamic chunks keep 2 threads evenly busy.
 DENSE_CHUNKS = 16
-# Bytes per block of rows of that pass: a block of X should stay in a core's L2 cache (1 MiB
+# Bytes per block of rows of those passes: a block of X should stay in a core's L2 cache (1 MiB
 # here) between its two products. Measured on 300,000 x 64 x 8 float64, one thread, medians
 # of 7 on a machine shared with other jobs: 256 rows (128 KiB) 0.098 s; 128 and 512 rows
 # 0.110 s; 2048 rows 0.142 s; the two products alone (BLAS) 0.151 s.
@@ -338,8 +338,8 @@ def linear_loss_gradient(X, targets, sample_weight, coef, intercept, reference_c
     grad_intercept : ndarray of shape (n_free,)
         ``sum_i R_i``.
     """
-    if isinstance(X, np.ndarray) and X.flags.c_contiguous and X.dtype == coef.dtype:
-        return _dense_loss_gradient(X, targets, sample_weight, coef, intercept, reference_class)
+    if _is_dense_rows(X, coef):
+        return _dense_pass(X, coef, intercept, targets, sample_weight, reference_class, hessian=False)
     loss, residual = linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_class)
     return loss, _transpose_product(X, residual), residual.sum(axis=0)
 
@@ -350,30 +350,44 @@ def _blas_threads():
     return ThreadpoolController()
 
 
-def _dense_loss_gradient(X, targets, sample_weight, coef, intercept, reference_class):
-    """:func:`linear_loss_gradient` for C-contiguous ``X``, in one compiled pass over its rows."""
+def _is_dense_rows(X, coef):
+    """Whether :func:`_dense_pass` takes ``X``: a C-ordered array in the dtype of ``coef``."""
+    return isinstance(X, np.ndarray) and X.flags.c_contiguous and X.dtype == coef.dtype
+
+
+def _dense_pass(X, coef, shift, row_data, sample_weight, reference_class, hessian):
+    """One compiled pass over the rows of dense ``X``: the loss and gradient, or a Hessian product.
+
+    Returns
+    -------
+    loss : float
+        0 for a Hessian product.
+    grad_coef : ndarray of shape (n_features, n_free)
+    grad_intercept : ndarray of shape (n_free,)
+    """
     dtype = X.dtype
     n_free = coef.shape[1]
     block_rows = max(1, DENSE_BLOCK_BYTES // (X.shape[1] * dtype.itemsize))
     grad_chunks = np.zeros((DENSE_CHUNKS, X.shape[1], n_free), dtype)
-    intercept_chunks = np.zeros((DENSE_CHUNKS, n_free), dtype)
-    losses = np.empty(len(X))
+    shift_chunks = np.zeros((DENSE_CHUNKS, n_free), dtype)
+    losses = np.zeros(len(X))
     # The pass calls BLAS from every OpenMP thread, each call on one block: BLAS on one thread.
     with _blas_threads().limit(limits=1, user_api="blas"):
-        dense_loss_gradient(
+        dense_pass(
             X,
             np.ascontiguousarray(coef),
-            np.ascontiguousarray(intercept, dtype=dtype),
-            np.ascontiguousarray(targets, dtype=dtype),
+            np.ascontiguousarray(shift, dtype=dtype),
+            np.ascontiguousarray(row_data, dtype=dtype),
             np.ascontiguousarray(sample_weight, dtype=dtype),
             reference_class,
+            hessian,
             losses,
             grad_chunks,
-            intercept_chunks,
+            shift_chunks,
             np.empty((DENSE_CHUNKS, block_rows, n_free), dtype),
             effective_n_threads(),
         )
-    return float(losses.sum()), grad_chunks.sum(axis=0), intercept_chunks.sum(axis=0)
+    return float(losses.sum()), grad_chunks.sum(axis=0), shift_chunks.sum(axis=0)
 
 
 def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, reference_class):
@@ -399,6 +413,11 @@ def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, ref
     hess_coef : ndarray of shape (n_features, n_free)
     hess_intercept : ndarray of shape (n_free,)
     """
+    if _is_dense_rows(X, coef_dir):
+        _, hess_coef, hess_intercept = _dense_pass(
+            X, coef_dir, intercept_dir, proba, sample_weight, reference_class, hessian=True
+        )
+        return hess_coef, hess_intercept
     product = _product(X, coef_dir)
     dtype = product.dtype
     jacobian_product(

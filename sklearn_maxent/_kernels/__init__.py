@@ -11,7 +11,7 @@ try:
     from ._rowwise import (
         cross_entropy_residual,
         curvature,
-        dense_loss_gradient,
+        dense_pass,
         effective_n_threads,
         jacobian_product,
         softmax_rows,
@@ -28,7 +28,7 @@ __all__ = [
     "cross_entropy_residual",
     "csr_dense_product",
     "curvature",
-    "dense_loss_gradient",
+    "dense_pass",
     "effective_n_threads",
     "jacobian_product",
     "softmax_rows",

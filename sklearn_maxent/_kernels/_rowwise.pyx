@@ -5,7 +5,7 @@ part, and ``X^T R`` (BLAS, or :mod:`._csr`). Done in NumPy the row-wise part
 takes a dozen passes over ``n x K`` temporaries (intercept, reference column,
 shift, exp, sum, log, divide, subtract, scale, slice); here it is one pass
 over each row, threaded over rows with OpenMP. For dense C-ordered ``X``,
-:func:`dense_loss_gradient` does the loss-and-gradient pass whole, a block of
+:func:`dense_pass` does the loss-and-gradient or Hessian-product pass whole, a block of
 rows at a time, calling BLAS (scipy's ``cython_blas``) on each block from
 the OpenMP threads, so that ``X`` is read from memory once instead of twice.
 
@@ -124,27 +124,34 @@ cdef inline void gemm(
         sgemm(transpose_a, transpose_b, &m, &n, &k, &one, <float*>a, &lda, <float*>b, &ldb, &beta, c, &ldc)
 
 
-def dense_loss_gradient(
+def dense_pass(
     const floating[:, ::1] X,
     const floating[:, ::1] coef,
-    const floating[::1] intercept,
-    const floating[:, ::1] targets,
+    const floating[::1] shift,
+    const floating[:, ::1] row_data,
     const floating[::1] weights,
     bint reference_class,
+    bint hessian,
     double[::1] losses,
     floating[:, :, ::1] grad_chunks,
-    floating[:, ::1] intercept_chunks,
+    floating[:, ::1] shift_chunks,
     floating[:, :, ::1] scratch,
     int n_threads,
 ):
-    """The whole loss-and-gradient pass on dense ``X``, reading each block of rows once.
+    """A whole full-batch pass on dense ``X``, reading each block of rows once.
 
     Rows go in blocks of ``scratch.shape[1]``: ``S_b = X_b W`` (BLAS), the
-    row-wise residual, ``G += X_b^T R_b`` (BLAS), while ``X_b`` is still in
-    cache. Blocks are dealt to ``grad_chunks.shape[0]`` chunks of consecutive
+    row-wise step, ``G += X_b^T R_b`` (BLAS), while ``X_b`` is still in
+    cache. The row-wise step is the residual of :func:`cross_entropy_residual`
+    (``W`` the coefficients, ``shift`` the intercept, ``row_data`` the
+    targets; ``losses`` receives ``s_i CE_i``), or with ``hessian`` the
+    Jacobian product of :func:`jacobian_product` (``W`` and ``shift`` the
+    direction, ``row_data`` the probabilities; ``losses`` is untouched).
+
+    Blocks are dealt to ``grad_chunks.shape[0]`` chunks of consecutive
     blocks, a number fixed by the caller; each chunk, on one thread, adds its
-    gradient into ``grad_chunks[c]`` and its residuals' column sums into
-    ``intercept_chunks[c]`` (both zeroed by the caller) in block order, and the
+    ``X^T R`` into ``grad_chunks[c]`` and the column sums of ``R`` into
+    ``shift_chunks[c]`` (both zeroed by the caller) in block order, and the
     caller sums the chunks in order: the result does not depend on the number
     of threads. BLAS must be limited to one thread around this call.
     """
@@ -164,12 +171,18 @@ def dense_loss_gradient(
                     0.0, &scratch[chunk, 0, 0], n_free,
                 )
                 for i in range(rows):
-                    losses[start + i] = row_cross_entropy_residual(
-                        &scratch[chunk, i, 0], &intercept[0], &targets[start + i, 0], weights[start + i],
-                        n_free, reference_class,
-                    )
+                    if hessian:
+                        row_jacobian_product(
+                            &scratch[chunk, i, 0], &shift[0], &row_data[start + i, 0], weights[start + i],
+                            n_free, reference_class,
+                        )
+                    else:
+                        losses[start + i] = row_cross_entropy_residual(
+                            &scratch[chunk, i, 0], &shift[0], &row_data[start + i, 0], weights[start + i],
+                            n_free, reference_class,
+                        )
                     for k in range(n_free):
-                        intercept_chunks[chunk, k] += scratch[chunk, i, k]
+                        shift_chunks[chunk, k] += scratch[chunk, i, k]
                 # Row-major G (n_features x n_free) is column-major G^T += R_b^T X_b.
                 gemm(
                     "N", "T", n_free, n_features, rows, &scratch[chunk, 0, 0], n_free, &X[start, 0],
@@ -206,6 +219,27 @@ def softmax_rows(
                 proba[i, k] = <floating>(proba[i, k] / norm)
 
 
+cdef inline void row_jacobian_product(
+    floating* row,
+    const floating* intercept_dir,
+    const floating* proba,
+    double weight,
+    Py_ssize_t n_free,
+    bint reference_class,
+) noexcept nogil:
+    """Turn one row of free direction scores into ``s_i P_ik (d_ik - <P_i, d_i>)`` in place.
+
+    ``proba`` has the reference class's entry first when ``reference_class``.
+    """
+    cdef double mean = 0.0
+    cdef Py_ssize_t k
+    proba = proba + reference_class
+    for k in range(n_free):
+        mean += proba[k] * (row[k] + intercept_dir[k])
+    for k in range(n_free):
+        row[k] = <floating>(weight * proba[k] * (row[k] + intercept_dir[k] - mean))
+
+
 def jacobian_product(
     const floating[:, ::1] proba,
     const floating[::1] weights,
@@ -221,20 +255,12 @@ def jacobian_product(
     Jacobian of equation (7) applied row by row, restricted to the free
     classes.
     """
-    cdef Py_ssize_t n = direction.shape[0]
-    cdef Py_ssize_t n_free = direction.shape[1]
-    cdef Py_ssize_t i, k
-    cdef double mean, weight
+    cdef Py_ssize_t i
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule="static"):
-            mean = 0.0
-            for k in range(n_free):
-                mean = mean + proba[i, k + reference_class] * (direction[i, k] + intercept_dir[k])
-            weight = weights[i]
-            for k in range(n_free):
-                direction[i, k] = <floating>(
-                    weight * proba[i, k + reference_class] * (direction[i, k] + intercept_dir[k] - mean)
-                )
+        for i in prange(direction.shape[0], num_threads=n_threads, schedule="static"):
+            row_jacobian_product(
+                &direction[i, 0], &intercept_dir[0], &proba[i, 0], weights[i], direction.shape[1], reference_class
+            )
 
 
 def curvature(
