@@ -31,7 +31,9 @@ from ._kernels import (
     cross_entropy_residual,
     csr_dense_product,
     curvature,
+    dense_hessian_diagonal,
     dense_pass,
+    dense_product,
     effective_n_threads,
     jacobian_product,
     softmax_rows,
@@ -289,7 +291,14 @@ def linear_proba(X, coef, intercept, reference_class):
     -------
     proba : ndarray of shape (n_samples, n_free + reference_class)
     """
-    scores = _product(X, coef)
+    if _is_dense_rows(X, coef):
+        # Threaded over blocks of rows, BLAS on one thread per block: numpy's OpenBLAS on two
+        # threads took 3.5 times as long as on one for 300,000 x 64 times 64 x 8.
+        scores = np.empty((len(X), coef.shape[1]), X.dtype)
+        with _blas_threads().limit(limits=1, user_api="blas"):
+            dense_product(X, np.ascontiguousarray(coef), scores, _dense_block_rows(X), effective_n_threads())
+    else:
+        scores = _product(X, coef)
     proba = np.empty((len(scores), scores.shape[1] + 1), scores.dtype) if reference_class else scores
     intercept = np.ascontiguousarray(intercept, dtype=scores.dtype)
     softmax_rows(scores, intercept, reference_class, proba, effective_n_threads())
@@ -350,9 +359,14 @@ def _blas_threads():
     return ThreadpoolController()
 
 
-def _is_dense_rows(X, coef):
-    """Whether :func:`_dense_pass` takes ``X``: a C-ordered array in the dtype of ``coef``."""
-    return isinstance(X, np.ndarray) and X.flags.c_contiguous and X.dtype == coef.dtype
+def _is_dense_rows(X, other):
+    """Whether the dense passes take ``X``: a C-ordered array in the dtype of ``other``."""
+    return isinstance(X, np.ndarray) and X.flags.c_contiguous and X.dtype == other.dtype
+
+
+def _dense_block_rows(X):
+    """Rows per block of the dense passes (``DENSE_BLOCK_BYTES`` of ``X``)."""
+    return max(1, DENSE_BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
 
 
 def _dense_pass(X, coef, shift, row_data, sample_weight, reference_class, hessian):
@@ -367,7 +381,7 @@ def _dense_pass(X, coef, shift, row_data, sample_weight, reference_class, hessia
     """
     dtype = X.dtype
     n_free = coef.shape[1]
-    block_rows = max(1, DENSE_BLOCK_BYTES // (X.shape[1] * dtype.itemsize))
+    block_rows = _dense_block_rows(X)
     grad_chunks = np.zeros((DENSE_CHUNKS, X.shape[1], n_free), dtype)
     shift_chunks = np.zeros((DENSE_CHUNKS, n_free), dtype)
     losses = np.zeros(len(X))
@@ -444,6 +458,8 @@ def linear_hessian_diagonal(X, proba, sample_weight, reference_class, block_rows
     diag_coef : ndarray of shape (n_features, n_free)
     diag_intercept : ndarray of shape (n_free,)
     """
+    if _is_dense_rows(X, proba):
+        return _dense_hessian_diagonal(X, proba, sample_weight, reference_class)
     proba = np.ascontiguousarray(proba)
     curvatures = np.empty((proba.shape[0], proba.shape[1] - reference_class), dtype=proba.dtype)
     curvature(
@@ -455,3 +471,25 @@ def linear_hessian_diagonal(X, proba, sample_weight, reference_class, block_rows
     )
     diag_coef = _transpose_product(X, curvatures, squared=True, block_rows=block_rows)
     return diag_coef, curvatures.sum(axis=0)
+
+
+def _dense_hessian_diagonal(X, proba, sample_weight, reference_class):
+    """:func:`linear_hessian_diagonal` for C-ordered ``X``, in one compiled pass over its rows."""
+    dtype = X.dtype
+    n_free = proba.shape[1] - reference_class
+    block_rows = _dense_block_rows(X)
+    diag_chunks = np.zeros((DENSE_CHUNKS, X.shape[1], n_free), dtype)
+    intercept_chunks = np.zeros((DENSE_CHUNKS, n_free), dtype)
+    with _blas_threads().limit(limits=1, user_api="blas"):
+        dense_hessian_diagonal(
+            X,
+            np.ascontiguousarray(proba),
+            np.ascontiguousarray(sample_weight, dtype=dtype),
+            reference_class,
+            diag_chunks,
+            intercept_chunks,
+            np.empty((DENSE_CHUNKS, block_rows, n_free), dtype),
+            np.empty((DENSE_CHUNKS, block_rows, X.shape[1]), dtype),
+            effective_n_threads(),
+        )
+    return diag_chunks.sum(axis=0), intercept_chunks.sum(axis=0)

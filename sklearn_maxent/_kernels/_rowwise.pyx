@@ -5,7 +5,8 @@ part, and ``X^T R`` (BLAS, or :mod:`._csr`). Done in NumPy the row-wise part
 takes a dozen passes over ``n x K`` temporaries (intercept, reference column,
 shift, exp, sum, log, divide, subtract, scale, slice); here it is one pass
 over each row, threaded over rows with OpenMP. For dense C-ordered ``X``,
-:func:`dense_pass` does the loss-and-gradient or Hessian-product pass whole, a block of
+:func:`dense_pass` does the loss-and-gradient or Hessian-product pass whole
+(:func:`dense_hessian_diagonal` the diagonal's, :func:`dense_product` ``X W``), a block of
 rows at a time, calling BLAS (scipy's ``cython_blas``) on each block from
 the OpenMP threads, so that ``X`` is read from memory once instead of twice.
 
@@ -188,6 +189,72 @@ def dense_pass(
                     "N", "T", n_free, n_features, rows, &scratch[chunk, 0, 0], n_free, &X[start, 0],
                     n_features, 1.0, &grad_chunks[chunk, 0, 0], n_free,
                 )
+
+
+def dense_hessian_diagonal(
+    const floating[:, ::1] X,
+    const floating[:, ::1] proba,
+    const floating[::1] weights,
+    bint reference_class,
+    floating[:, :, ::1] diag_chunks,
+    floating[:, ::1] intercept_chunks,
+    floating[:, :, ::1] scratch,
+    floating[:, :, ::1] squares,
+    int n_threads,
+):
+    """The Hessian-diagonal pass on dense ``X``: ``(X * X)^T C`` and ``sum_i C_i``, by blocks of rows.
+
+    ``C_ik = s_i P_ik (1 - P_ik)`` (:func:`curvature`) for a block goes into
+    ``scratch``, the block's squared entries into ``squares``, and BLAS adds
+    their product into the block's chunk, as in :func:`dense_pass` (same
+    chunks, same order, BLAS on one thread around the call).
+    """
+    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], n_free = scratch.shape[2]
+    cdef Py_ssize_t block_rows = scratch.shape[1], n_chunks = diag_chunks.shape[0]
+    cdef Py_ssize_t n_blocks = (n + block_rows - 1) // block_rows
+    cdef Py_ssize_t per_chunk = (n_blocks + n_chunks - 1) // n_chunks
+    cdef Py_ssize_t chunk, block, start, rows, i, j, k
+    cdef double p
+    with nogil:
+        for chunk in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            for block in range(chunk * per_chunk, min((chunk + 1) * per_chunk, n_blocks)):
+                start = block * block_rows
+                rows = min(block_rows, n - start)
+                for i in range(rows):
+                    for k in range(n_free):
+                        p = proba[start + i, k + reference_class]
+                        scratch[chunk, i, k] = <floating>(weights[start + i] * p * (1.0 - p))
+                        intercept_chunks[chunk, k] += scratch[chunk, i, k]
+                    for j in range(n_features):
+                        squares[chunk, i, j] = X[start + i, j] * X[start + i, j]
+                gemm(
+                    "N", "T", n_free, n_features, rows, &scratch[chunk, 0, 0], n_free, &squares[chunk, 0, 0],
+                    n_features, 1.0, &diag_chunks[chunk, 0, 0], n_free,
+                )
+
+
+def dense_product(
+    const floating[:, ::1] X,
+    const floating[:, ::1] coef,
+    floating[:, ::1] out,
+    Py_ssize_t block_rows,
+    int n_threads,
+):
+    """``out = X W`` by BLAS on blocks of ``block_rows`` rows, the blocks threaded by OpenMP.
+
+    Every row of ``out`` is one BLAS call's, whatever the thread count. BLAS
+    must be limited to one thread around this call.
+    """
+    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], n_free = coef.shape[1]
+    cdef Py_ssize_t block, start, rows
+    with nogil:
+        for block in prange((n + block_rows - 1) // block_rows, num_threads=n_threads, schedule="static"):
+            start = block * block_rows
+            rows = min(block_rows, n - start)
+            gemm(
+                "N", "N", n_free, rows, n_features, &coef[0, 0], n_free, &X[start, 0], n_features,
+                0.0, &out[start, 0], n_free,
+            )
 
 
 def softmax_rows(
