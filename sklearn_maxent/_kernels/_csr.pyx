@@ -9,6 +9,16 @@ on the number of threads.
 
 from cython.parallel cimport prange
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define SKLEARN_MAXENT_PREFETCH(address) __builtin_prefetch(address)
+    #else
+    #define SKLEARN_MAXENT_PREFETCH(address) ((void)0)
+    #endif
+    """
+    void prefetch "SKLEARN_MAXENT_PREFETCH"(const void* address) nogil
+
 ctypedef fused floating:
     float
     double
@@ -37,7 +47,7 @@ def csr_dense_product(
     cdef Py_ssize_t n_rows = out.shape[0]
     cdef Py_ssize_t n_columns = out.shape[1]
     cdef Py_ssize_t row, k
-    cdef index position, column
+    cdef index position, column, end
     cdef floating value
     with nogil:
         # Rows are of very unequal length for X.T: on the text benchmark (50,000 x 2**17,
@@ -46,7 +56,14 @@ def csr_dense_product(
         for row in prange(n_rows, num_threads=n_threads, schedule="dynamic", chunksize=64):
             for k in range(n_columns):
                 out[row, k] = 0
-            for position in range(indptr[row], indptr[row + 1]):
+            end = indptr[row + 1]
+            for position in range(indptr[row], end):
+                # The dense row an entry needs is a cache miss (W of the text data is 12 MiB,
+                # read in random order): asking for it 8 entries ahead took X @ W on the
+                # text data from scipy's time (0.130 s vs 0.136 s) to 0.091 s vs 0.157 s
+                # (one thread, medians of 7, shared machine).
+                if position + 8 < end:
+                    prefetch(&dense[indices[position + 8], 0])
                 column = indices[position]
                 value = data[position]
                 if squared:
