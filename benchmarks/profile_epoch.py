@@ -8,10 +8,10 @@ lower bound (``X @ W`` and ``X.T @ G`` over the whole data, as in ``run.py``) is
 the same run.
 
 The full-batch loss and gradient (what L-BFGS and Newton call, ``Objective.data_loss_gradient``)
-is timed on 1 and 2 threads (BLAS and OpenMP) against the two matrix products it does and
-against scikit-learn's ``LinearModelLoss.loss_gradient``, on dense 300,000 x 64 data with 8
-classes and on the sparse text data (50,000 x 2**17, 12 classes). Writes
-``benchmarks/results/PROFILE.md``.
+is timed on 1 and 2 threads (BLAS and OpenMP) against the two matrix products (``X @ W``,
+``X.T @ R``) and against scikit-learn's ``LinearModelLoss.loss_gradient``, on dense
+300,000 x 64 data with 8 classes and on the sparse text data (50,000 x 2**17, 12 classes).
+Writes ``benchmarks/results/PROFILE.md``.
 
 Usage, from the repository root::
 
@@ -210,10 +210,12 @@ def full_batch_markdown(report):
     lines = [
         "## Full-batch loss and gradient",
         "",
-        "`Objective.data_loss_gradient` (compiled row-wise pass, threaded products) on 1 and 2 threads"
-        " (BLAS and OpenMP), against the two products it does (`X @ W` and `X.T @ R`: BLAS for dense"
-        " data, the threaded CSR kernel for sparse) and scikit-learn's `LinearModelLoss(base_loss="
-        "HalfMultinomialLoss(n_classes=K), fit_intercept=True).loss_gradient` with `n_threads` alike;"
+        "`Objective.data_loss_gradient` on 1 and 2 threads (BLAS and OpenMP limited alike): for dense"
+        " data one compiled pass over blocks of rows (BLAS on each block, one thread each), for"
+        " sparse data the threaded CSR kernels around the compiled row-wise pass. Against the two"
+        " products alone (`X @ W` and `X.T @ R`: numpy's BLAS for dense data, the threaded CSR kernels"
+        " for sparse) and scikit-learn's `LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=K),"
+        " fit_intercept=True).loss_gradient` with `n_threads` alike;"
         f" medians of {FULL_BATCH_REPEATS} interleaved rounds. OpenBLAS kernels: {blas}.",
         "",
         "| data | threads | loss+gradient (s) | products (s) | / products | LinearModelLoss (s)"
