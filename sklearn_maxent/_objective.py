@@ -11,12 +11,13 @@ from scipy import sparse
 
 from . import _duality
 from ._softmax import (
+    ThreadedCSR,
     cross_entropy,
     linear_hessian_diagonal,
     linear_hessian_product,
     linear_loss_gradient,
+    linear_proba,
     linear_scores,
-    softmax,
 )
 
 
@@ -60,6 +61,8 @@ class Objective(SmoothPart):
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.reference_class = reference_class
+        # What the full-batch passes multiply by: sparse X keeps its transpose for threaded X.T @ R.
+        self._full_X = ThreadedCSR(X) if sparse.issparse(X) else X
 
     @property
     def is_sparse(self):
@@ -106,7 +109,7 @@ class Objective(SmoothPart):
         grad_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.
         """
-        return self._loss_gradient(self.X, self.targets, self.weights, coef, intercept)
+        return self._loss_gradient(self._full_X, self.targets, self.weights, coef, intercept)
 
     def _loss_gradient(self, X, targets, weights, coef, intercept):
         loss, grad_coef, grad_intercept = linear_loss_gradient(
@@ -169,19 +172,21 @@ class Objective(SmoothPart):
         diag_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.
         """
-        proba = softmax(linear_scores(self.X, coef, intercept, self.reference_class))
+        proba = linear_proba(self._full_X, coef, intercept, self.reference_class)
         l2 = self.penalty.l2
 
         def product(coef_dir, intercept_dir):
             hess_coef, hess_intercept = linear_hessian_product(
-                self.X, proba, self.weights, coef_dir, intercept_dir, self.reference_class
+                self._full_X, proba, self.weights, coef_dir, intercept_dir, self.reference_class
             )
             hess_coef += l2 * coef_dir
             if not self.fit_intercept:
                 hess_intercept[:] = 0
             return hess_coef, hess_intercept
 
-        diag_coef, diag_intercept = linear_hessian_diagonal(self.X, proba, self.weights, self.reference_class)
+        diag_coef, diag_intercept = linear_hessian_diagonal(
+            self._full_X, proba, self.weights, self.reference_class
+        )
         diag_coef += l2
         if not self.fit_intercept:
             diag_intercept[:] = 0

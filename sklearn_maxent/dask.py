@@ -61,8 +61,8 @@ from ._softmax import (
     linear_hessian_diagonal,
     linear_hessian_product,
     linear_loss_gradient,
+    linear_proba,
     linear_scores,
-    softmax,
 )
 
 __all__ = ["DaskMaxEntClassifier"]
@@ -162,7 +162,7 @@ def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
 
 def _worker_proba(coef, intercept, reference_class, *blocks):
     """The probabilities of every block at a point, kept on the worker for Hessian products."""
-    return [softmax(linear_scores(b.X, coef, intercept, reference_class)) for b in blocks]
+    return [linear_proba(b.X, coef, intercept, reference_class) for b in blocks]
 
 
 def _worker_hessian_product(coef_dir, intercept_dir, reference_class, probas, *blocks):
@@ -193,7 +193,7 @@ def _worker_hessian_diagonal(reference_class, probas, *blocks):
 
 def _certificate_probas(coef, intercept, reference_class, *blocks):
     """Each block's float64 scores' probabilities, kept on the worker for the certificate's rounds."""
-    return [softmax(linear_scores(b.X.astype(np.float64), coef, intercept, reference_class)) for b in blocks]
+    return [linear_proba(b.X.astype(np.float64), coef, intercept, reference_class) for b in blocks]
 
 
 def _worker_certificate_means(coef, intercept, reference_class, probas, *blocks):

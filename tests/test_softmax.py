@@ -14,7 +14,6 @@ from sklearn_maxent._softmax import (
     log_softmax,
     softmax,
     softmax_jacobian,
-    softmax_jacobian_product,
 )
 
 RNG = np.random.default_rng(0)
@@ -93,13 +92,6 @@ def test_jacobian_is_equation_7():
             for j in range(4):
                 expected = proba[n, i] * (1.0 - proba[n, j]) if i == j else -proba[n, i] * proba[n, j]
                 assert jac[n, i, j] == pytest.approx(expected, rel=1e-14)
-
-
-def test_jacobian_product_equals_jacobian_times_direction():
-    proba = softmax(RNG.standard_normal((6, 5)))
-    direction = RNG.standard_normal((6, 5))
-    expected = np.einsum("nij,nj->ni", softmax_jacobian(proba), direction)
-    np.testing.assert_allclose(softmax_jacobian_product(proba, direction), expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("soft", [False, True])

@@ -8,13 +8,34 @@ here is imported by anything but :mod:`sklearn_maxent._softmax`,
 
 try:
     from . import _epoch as epoch
-    from ._rowwise import cross_entropy_residual, effective_n_threads
+    from ._csr import csr_dense_product
+    from ._rowwise import (
+        cross_entropy_residual,
+        curvature,
+        dense_hessian_diagonal,
+        dense_pass,
+        dense_product,
+        effective_n_threads,
+        jacobian_product,
+        softmax_rows,
+    )
 except ImportError as error:  # a source checkout that was never built
     raise ImportError(
         "sklearn_maxent's compiled kernels are not built (" + str(error) + "). Install the package with "
         "'pip install .' (it needs a C compiler), or for development build it in place with "
-        "'pip install meson-python meson ninja cython numpy' then "
+        "'pip install meson-python meson ninja cython numpy scipy' then "
         "'pip install --no-build-isolation --editable .'."
     ) from error
 
-__all__ = ["cross_entropy_residual", "effective_n_threads", "epoch"]
+__all__ = [
+    "cross_entropy_residual",
+    "csr_dense_product",
+    "curvature",
+    "dense_hessian_diagonal",
+    "dense_pass",
+    "dense_product",
+    "effective_n_threads",
+    "epoch",
+    "jacobian_product",
+    "softmax_rows",
+]
