@@ -6,12 +6,15 @@ a repeated row. This module binds the data to the softmax core and the
 penalty; the optimizers only ever see :class:`Objective`.
 """
 
+from functools import cached_property
+
 import numpy as np
 from scipy import sparse
 
 from . import _duality
 from ._softmax import (
     ThreadedCSR,
+    _transpose_product,
     cross_entropy,
     linear_hessian_diagonal,
     linear_hessian_product,
@@ -127,9 +130,11 @@ class Objective(SmoothPart):
     def certified_gap(self, coef, intercept):
         """``J(W, b)`` and a certified bound on ``(J(W, b) - J*) / J*`` (:mod:`~sklearn_maxent._duality`).
 
-        One pass over the data (two products), in float64 whatever the data's
-        dtype: float32 rounding of the scores (about 1e-7 of each) would
-        otherwise blur a bound meant to reach 1e-6.
+        One loss-and-gradient pass and one probability pass (threaded, in
+        the data's dtype; the dual's own arithmetic in float64). ``X^T V``
+        comes from the gradient and two fixed moments of the data
+        (:func:`~sklearn_maxent._duality.dual_from_gradient`), made at the
+        first call: no product of its own.
 
         Returns
         -------
@@ -138,20 +143,28 @@ class Objective(SmoothPart):
             nan without a penalty (no certificate exists), inf where the dual
             point is still useless (``D <= 0``).
         """
-        X = self.X if self.dtype == np.float64 else self.X.astype(np.float64)
-        coef = coef.astype(np.float64)
-        scores = linear_scores(X, coef, intercept.astype(np.float64), self.reference_class)
-        primal, dual = _duality.primal_dual(
-            X,
-            scores,
+        loss, gradient, _ = self.data_loss_gradient(coef, intercept)
+        primal = loss + self.penalty.value(coef)
+        proba = linear_proba(self._full_X, coef, intercept, self.reference_class).astype(np.float64)
+        column_means, observed_moments = self._moments
+        dual = _duality.dual_from_gradient(
+            proba,
             self.targets.astype(np.float64),
             self.weights.astype(np.float64),
+            gradient,
+            column_means,
+            observed_moments,
             self.penalty,
-            coef,
             self.fit_intercept,
-            self.reference_class,
         )
         return primal, _duality.relative_gap(primal, dual)
+
+    @cached_property
+    def _moments(self):
+        """``X^T w`` and the observed moments ``X^T w Y`` (free columns), in float64: fixed for the data."""
+        weighted = self.weights[:, None] * np.hstack([np.ones((self.n_samples, 1), self.dtype), self.targets])
+        moments = _transpose_product(self._full_X, np.ascontiguousarray(weighted)).astype(np.float64)
+        return moments[:, 0], moments[:, 1 + self.reference_class :]
 
     def accuracy(self, coef, intercept):
         """Weighted share of rows whose most probable class is the target's."""

@@ -57,6 +57,8 @@ class ElasticNet:
         it is 0 where ``|z| <= l1`` and infinite elsewhere (see
         :meth:`feasible_scale`).
         """
+        if not self.has_l1 and self.l2 > 0:
+            return float(np.vdot(dual, dual)) / (2.0 * self.l2)
         excess = np.maximum(np.abs(dual) - self.l1, 0.0)
         if self.l2 > 0:
             return float(np.vdot(excess, excess)) / (2.0 * self.l2)

@@ -192,8 +192,8 @@ def _worker_hessian_diagonal(reference_class, probas, *blocks):
 
 
 def _certificate_probas(coef, intercept, reference_class, *blocks):
-    """Each block's float64 scores' probabilities, kept on the worker for the certificate's rounds."""
-    return [linear_proba(b.X.astype(np.float64), coef, intercept, reference_class) for b in blocks]
+    """Each block's probabilities (float64), kept on the worker for the certificate's rounds."""
+    return [linear_proba(b.X, coef, intercept, reference_class).astype(np.float64) for b in blocks]
 
 
 def _worker_certificate_means(coef, intercept, reference_class, probas, *blocks):
@@ -201,7 +201,7 @@ def _worker_certificate_means(coef, intercept, reference_class, probas, *blocks)
     loss, expected, observed, rows = 0.0, 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
         weights, targets = block.weights.astype(np.float64), block.targets.astype(np.float64)
-        scores = linear_scores(block.X.astype(np.float64), coef, intercept, reference_class)
+        scores = linear_scores(block.X, coef, intercept, reference_class).astype(np.float64)
         loss += cross_entropy(scores, targets, weights)
         expected = expected + weights @ proba
         observed = observed + weights @ targets
@@ -222,7 +222,7 @@ def _worker_expectation_terms(balance, scale, reference_class, probas, *blocks):
         expected = proba if balance is None else _duality.balanced(proba, *balance)
         expected = scale * expected + (1.0 - scale) * targets
         block_entropy, block_gap = _duality.expectation_terms(
-            block.X.astype(np.float64), expected, targets, weights, reference_class
+            block.X, expected, targets, weights, reference_class
         )
         entropy_sum += block_entropy
         gap = gap + block_gap

@@ -18,7 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_maxent import MaxEntClassifier
-from sklearn_maxent._duality import balanced_expectations, entropy, primal_dual
+from sklearn_maxent._duality import balanced_expectations, entropy, primal_dual, relative_gap
+from sklearn_maxent._objective import Objective
 from sklearn_maxent._penalty import ElasticNet
 
 
@@ -246,3 +247,25 @@ def test_saga_on_four_dense_rows_reaches_the_optimum():
         )
     np.testing.assert_allclose(model.coef_, reference.coef_, atol=1e-6)
     np.testing.assert_allclose(model.intercept_, reference.intercept_, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", PROBLEMS)
+def test_objective_takes_the_dual_from_the_gradient_as_the_direct_formula_does(name):
+    """Objective.certified_gap gets X^T V from the gradient and two moments; primal_dual multiplies."""
+    X, target, Y, s, params, sample_weight = problem(**PROBLEMS[name])
+    binary = Y.shape[1] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MaxEntClassifier(solver="lbfgs", max_iter=8, **params).fit(
+            X, target, sample_weight=sample_weight
+        )
+    coef, intercept = model.coef_.T, model.intercept_
+    penalty = ElasticNet(params["alpha"], params["l1_ratio"])
+    scores = np.asarray(X @ coef) + intercept
+    if binary:
+        scores = np.hstack([np.zeros((len(Y), 1)), scores])
+    primal, dual = primal_dual(X, scores, Y, s / s.sum(), penalty, coef, params["fit_intercept"], binary)
+    value, gap = Objective(X, Y, s, penalty, params["fit_intercept"], binary).certified_gap(coef, intercept)
+    assert value == pytest.approx(primal, rel=1e-12)
+    assert np.isfinite(gap)
+    assert gap == pytest.approx(relative_gap(primal, dual), rel=1e-8)
