@@ -7,6 +7,8 @@ References are ``LogisticRegression``'s objective values and the optimality
 (KKT) conditions, never numbers of our own.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -71,3 +73,25 @@ def test_newton_from_opposite_signs_on_identical_columns_converges():
     assert result.converged
     assert _largest_gradient(objective, coef, intercept)[1] <= 1e-10
     assert coef[-2, 0] * coef[-1, 0] >= 0
+
+
+@pytest.mark.parametrize("solver", ["auto", "saga", "sgd", "lbfgs"])
+@pytest.mark.parametrize("fit_intercept", [False, True])
+@pytest.mark.parametrize(("alpha", "l1_ratio"), [(1e-4, 0.0), (0.0, 0.0), (0.01, 1.0)])
+def test_all_zero_design_fits_the_prior(solver, fit_intercept, alpha, l1_ratio):
+    """No feature carries information: the model is the class frequencies (uniform without an intercept)."""
+    y = np.arange(20) % 3
+    y[:3] = 0  # unequal frequencies
+    clf = MaxEntClassifier(solver=solver, fit_intercept=fit_intercept, alpha=alpha, l1_ratio=l1_ratio)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning, no ConvergenceWarning
+        clf.fit(np.zeros((20, 3)), y)
+    np.testing.assert_array_equal(clf.coef_, 0)
+    prior = np.bincount(y) / len(y) if fit_intercept else np.full(3, 1 / 3)
+    np.testing.assert_allclose(clf.predict_proba(np.zeros((2, 3))), [prior, prior], atol=1e-3)
+
+
+def test_all_zero_design_in_partial_fit():
+    clf = MaxEntClassifier(fit_intercept=False, random_state=0)
+    clf.partial_fit(np.zeros((20, 3)), np.arange(20) % 2, classes=[0, 1])
+    np.testing.assert_array_equal(clf.coef_, 0)
