@@ -115,8 +115,28 @@ def _sorted_labels(values, what="y"):
         ) from error
 
 
+def _floating_point_advice(X, eta0):
+    """What to do about a floating-point failure in fitting, blaming the features only when plausible.
+
+    Feature scale is the plausible cause where a product of four features
+    can overflow the dtype (SGD's step-size estimate forms ``||x||^4``):
+    magnitudes above about 1e77 in float64, 4e9 in float32. Below that, a
+    step set by hand is the next suspect; otherwise the solver failed on
+    moderate data, which is a bug to report.
+    """
+    largest = float(abs(X).max()) if X.shape[0] * X.shape[1] else 0.0
+    if largest > float(np.finfo(X.dtype).max) ** 0.25:
+        return f"The largest feature magnitude is {largest:.3g}: scale the features (e.g. StandardScaler)."
+    if eta0 != "auto":
+        return f"The features are moderate (largest magnitude {largest:.3g}): lower eta0={eta0!r}."
+    return (
+        f"The features are moderate (largest magnitude {largest:.3g}), so scaling them will not help: "
+        "this is a numerical failure of the solver; please report it, and try another solver."
+    )
+
+
 @contextmanager
-def _overflow_is_an_error(X):
+def _overflow_is_an_error(X, eta0):
     """Turn a floating-point overflow or invalid operation in the optimizer into a clear error.
 
     Non-finite intermediate values would otherwise end as NaN or useless
@@ -126,12 +146,19 @@ def _overflow_is_an_error(X):
         with np.errstate(over="raise", invalid="raise"):
             yield
     except FloatingPointError as error:
-        largest = abs(X).max() if X.shape[0] * X.shape[1] else 0.0
         raise FloatingPointError(
             f"Floating-point error while fitting ({error}); the model was not updated. "
-            f"The largest feature magnitude is {float(largest):.3g}: scale the features "
-            "(e.g. StandardScaler), or lower eta0."
+            + _floating_point_advice(X, eta0)
         ) from error
+
+
+def _check_finite_weights(coef, intercept, X, eta0):
+    """A ``FloatingPointError`` for non-finite weights, before they are stored."""
+    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        raise FloatingPointError(
+            "The optimizer produced non-finite weights; the model was not updated. "
+            + _floating_point_advice(X, eta0)
+        )
 
 
 def class_weights(class_weight, classes, class_count):
@@ -489,7 +516,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             objective, validation = self._training_objectives(X, targets, weights, rng)
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             state = self._new_sgd_state()
-            with _overflow_is_an_error(X):
+            with _overflow_is_an_error(X, self.eta0):
                 result = minimize(
                     objective,
                     coef,
@@ -505,6 +532,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     rng=rng,
                     verbose=self.verbose,
                 )
+            _check_finite_weights(coef, intercept, X, self.eta0)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, validation is not None)
         if not result.converged:
@@ -574,7 +602,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 coef = self.coef_.T.astype(X.dtype)
                 intercept = self.intercept_.astype(X.dtype)
                 state = copy.deepcopy(self._sgd_state_)
-            with _overflow_is_an_error(X):
+            with _overflow_is_an_error(X, self.eta0):
                 result = sgd(
                     objective,
                     coef,
@@ -588,6 +616,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     rng=rng,
                     verbose=self.verbose,
                 )
+            _check_finite_weights(coef, intercept, X, self.eta0)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, early_stopping=False)
         return self
@@ -882,11 +911,6 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         return SGDState(schedule, average_start=int(self.average) if self.average else None)
 
     def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
-        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
-            raise FloatingPointError(
-                "The optimizer produced non-finite weights; the model was not updated. "
-                "Scale the features or lower eta0."
-            )
         if self.fit_intercept and classes.size > 2:
             intercept -= intercept.mean()
         self.classes_ = classes

@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
 from sklearn_maxent import MaxEntClassifier
+from sklearn_maxent._classifier import _floating_point_advice
 from sklearn_maxent._objective import Objective
 from sklearn_maxent._optim import newton
 from sklearn_maxent._optim._newton import _largest_gradient
@@ -95,3 +96,36 @@ def test_all_zero_design_in_partial_fit():
     clf = MaxEntClassifier(fit_intercept=False, random_state=0)
     clf.partial_fit(np.zeros((20, 3)), np.arange(20) % 2, classes=[0, 1])
     np.testing.assert_array_equal(clf.coef_, 0)
+
+
+@pytest.mark.parametrize(
+    ("largest", "dtype", "eta0", "blamed"),
+    [
+        (1e150, np.float64, "auto", "scale the features"),
+        (1e10, np.float32, "auto", "scale the features"),
+        (4.7, np.float64, "auto", "report it"),
+        (1e30, np.float64, "auto", "report it"),
+        (4.7, np.float64, 1e8, "lower eta0=100000000.0"),
+    ],
+)
+def test_floating_point_advice_blames_the_scale_only_when_it_can_overflow(largest, dtype, eta0, blamed):
+    X = np.full((3, 2), largest, dtype=dtype)
+    advice = _floating_point_advice(X, eta0)
+    assert blamed in advice
+    if blamed != "scale the features":
+        assert "scale the features" not in advice
+
+
+def test_a_solver_failure_on_moderate_features_does_not_blame_their_scale(monkeypatch):
+    """The issue's message told the user to scale features whose largest value was 4.7."""
+    from sklearn_maxent import _classifier
+
+    def failing_minimize(*args, **kwargs):
+        raise FloatingPointError("invalid value encountered in multiply")
+
+    monkeypatch.setattr(_classifier, "minimize", failing_minimize)
+    X, y = dependent_columns(0, 2)
+    with pytest.raises(FloatingPointError, match="the model was not updated") as error:
+        MaxEntClassifier(alpha=ALPHA, l1_ratio=1).fit(X, y)
+    assert "scale the features" not in str(error.value)
+    assert f"largest magnitude {np.abs(X).max():.3g}" in str(error.value)
