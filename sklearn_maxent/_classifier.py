@@ -353,6 +353,14 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         ``partial_fit`` calls.
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
         Weights; one row for two classes. In the dtype of the training data.
+        With more than two classes and no L2 part in the penalty, adding
+        the same number to a feature's weights in every class may leave
+        ``J`` unchanged; ``fit`` then returns the canonical solution: with
+        ``alpha=0`` the centred one (each feature's weights sum to 0 over
+        the classes), as ``LogisticRegression`` does; with ``l1_ratio=1``
+        the one closest to centred among those of equal ``J`` that keeps
+        every exact zero (``LogisticRegression(solver="saga")`` returns
+        wherever its path ends). ``partial_fit`` does not shift.
     intercept_ : ndarray of shape (1,) or (n_classes,)
         Intercepts; centered to sum to 0 for more than two classes (the
         softmax is unchanged by a common shift).
@@ -533,6 +541,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     verbose=self.verbose,
                 )
             _check_finite_weights(coef, intercept, X, self.eta0)
+            if not objective.reference_class:
+                coef = objective.penalty.canonical_shift(coef)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, validation is not None)
         if not result.converged:
