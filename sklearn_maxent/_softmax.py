@@ -139,7 +139,7 @@ def linear_scores(X, coef, intercept, reference_class):
     Parameters
     ----------
     X : ndarray or scipy sparse matrix of shape (n_samples, n_features)
-    coef : ndarray of shape (n_features, n_free)
+    coef : ndarray or scipy sparse matrix of shape (n_features, n_free)
     intercept : ndarray of shape (n_free,)
     reference_class : bool
         When True the model has a first class whose score is fixed at 0 (the
@@ -151,6 +151,8 @@ def linear_scores(X, coef, intercept, reference_class):
     scores : ndarray of shape (n_samples, n_free + reference_class)
     """
     scores = X @ coef
+    if sparse.issparse(scores):  # sparse X times sparsified weights; the scores are used dense
+        scores = scores.toarray()
     scores += intercept
     if reference_class:
         scores = np.hstack([np.zeros_like(scores[:, :1]), scores])
