@@ -793,9 +793,12 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         """Store ``coef_`` as a scipy sparse CSR matrix, as ``SGDClassifier`` and ``LogisticRegression`` do.
 
         For an L1 model with mostly zero weights this shrinks the model (in
-        memory, pickle and skops files) and speeds up ``predict`` on sparse
-        input, whose product with sparse weights costs the non-zeros of
-        both. Predictions stay the same (the scores agree to rounding). As
+        memory, pickle and skops files); ``predict`` on sparse input then
+        multiplies sparse by sparse. That is not faster by itself: on
+        3,000 x 20,000 text-like data with 99.8 % zero weights and 3 classes,
+        ``predict`` took the same time either way, as the dense product
+        already costs only the non-zeros of ``X`` times the number of
+        classes. Predictions stay the same (the scores agree to rounding). As
         in scikit-learn, training does not continue from sparse weights:
         ``partial_fit`` and ``fit`` with ``warm_start=True`` raise a
         ``ValueError`` until :meth:`densify` is called (a ``fit`` from
