@@ -75,6 +75,48 @@ class ElasticNet:
         largest = float(np.abs(dual).max(initial=0.0))
         return 1.0 if largest <= self.l1 else self.l1 / largest
 
+    def canonical_shift(self, coef):
+        """``coef`` moved, along the shifts that leave the penalty unchanged, to a canonical point.
+
+        Adding ``c_j`` to the weights of feature ``j`` in every class leaves
+        every softmax probability, so the data loss, unchanged; the penalty
+        decides which shifts leave ``J`` unchanged:
+
+        * with an L2 part, none: the optimum is unique, ``coef`` is returned;
+        * with no penalty, all: the centred point (weights of each feature
+          summing to 0 over the classes) is returned, as
+          ``LogisticRegression`` does;
+        * with a pure L1 penalty, those keeping ``-c_j`` in the median
+          interval of the feature's weights, which ``sum_k |w_jk + c_j|``
+          is smallest on: a single point for an odd number of classes (no
+          shift), a segment for an even one. The point of it closest to the
+          centred one is returned (the limit of the elastic net as its L2
+          part vanishes), except that features with a weight of exactly 0
+          are left as they are, so no zero is lost.
+
+        Parameters
+        ----------
+        coef : ndarray of shape (n_features, n_classes)
+            Weights of a model without a reference class.
+
+        Returns
+        -------
+        ndarray of shape (n_features, n_classes)
+        """
+        if self.l2 > 0:
+            return coef
+        shift = -coef.mean(axis=1, keepdims=True)
+        if self.has_l1:
+            ordered = np.sort(coef, axis=1)
+            n_classes = coef.shape[1]
+            lower, upper = ordered[:, (n_classes - 1) // 2, None], ordered[:, n_classes // 2, None]
+            shift = np.clip(shift, -upper, -lower)
+            # Where 0 is outside the median interval (not at an optimum), a shift
+            # within it would lower the L1 term, so J would change.
+            keep = (lower > 0) | (upper < 0) | (coef == 0).any(axis=1, keepdims=True)
+            shift[keep] = 0
+        return coef + shift
+
 
 @dataclass
 class IterateAverage:

@@ -277,7 +277,7 @@ def linear_scores(X, coef, intercept, reference_class):
     Parameters
     ----------
     X : ndarray, scipy sparse matrix or ThreadedCSR of shape (n_samples, n_features)
-    coef : ndarray of shape (n_features, n_free)
+    coef : ndarray or scipy sparse matrix of shape (n_features, n_free)
     intercept : ndarray of shape (n_free,)
     reference_class : bool
         When True the model has a first class whose score is fixed at 0 (the
@@ -288,7 +288,11 @@ def linear_scores(X, coef, intercept, reference_class):
     -------
     scores : ndarray of shape (n_samples, n_free + reference_class)
     """
-    scores = _product(X, coef)
+    if sparse.issparse(coef):  # sparsified weights; the scores are used dense
+        scores = X @ coef
+        scores = scores.toarray() if sparse.issparse(scores) else np.asarray(scores)
+    else:
+        scores = _product(X, coef)
     scores += intercept
     if reference_class:
         scores = np.hstack([np.zeros_like(scores[:, :1]), scores])

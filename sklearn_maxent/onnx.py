@@ -28,6 +28,7 @@ values) or strings; other label types cannot be converted.
 """
 
 import numpy as np
+from scipy import sparse
 
 try:
     from skl2onnx import update_registered_converter
@@ -169,7 +170,9 @@ def convert_maxent_classifier(scope, operator, container):
 
     # Scores of all classes; for two classes the first one's is fixed at 0,
     # which a zero column of weights and a zero intercept give exactly.
-    coef = np.asarray(model.coef_, dtype=dtype).T
+    # A sparsified coef_ is written dense (Gemm takes dense weights); the model is left as it is.
+    coef = model.coef_.toarray() if sparse.issparse(model.coef_) else model.coef_
+    coef = np.asarray(coef, dtype=dtype).T
     intercept = np.asarray(model.intercept_, dtype=dtype).reshape(-1)
     if coef.shape[1] == 1:
         coef = np.hstack([np.zeros_like(coef), coef])

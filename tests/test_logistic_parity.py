@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 from scipy import sparse
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine, make_classification
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from sklearn.metrics import log_loss
+from sklearn.preprocessing import StandardScaler, scale
 from sklearn.utils.class_weight import compute_class_weight
 
 from sklearn_maxent import MaxEntClassifier
@@ -148,3 +149,63 @@ def test_lazy_l1_sgd_on_sparse_data_gives_exact_zeros():
     theirs = elastic_net_objective(lr, X, y, alpha, 0.5)
     assert elastic_net_objective(ours, X, y, alpha, 0.5) <= theirs * (1 + 5e-2)
     assert np.mean(ours.coef_ == 0) >= 0.9 * np.mean(lr.coef_ == 0)
+
+
+# ------------------------------------------------------------------ shifts the objective does not see
+
+
+def three_overlapping_classes():
+    """The issue's data: 3 classes that overlap, so the unpenalized optimum is finite."""
+    X, y = make_classification(
+        n_samples=300, n_features=4, n_informative=3, n_redundant=0, n_classes=3, random_state=0
+    )
+    return scale(X), y
+
+
+@pytest.mark.parametrize("warm_start_shift", [None, 5.0])
+def test_unpenalized_multinomial_coef_is_centred_as_in_logistic_regression(warm_start_shift):
+    """alpha=0: a shift common to all classes changes nothing; LogisticRegression returns the centred coef."""
+    X, y = three_overlapping_classes()
+    ours = MaxEntClassifier(alpha=0.0)
+    if warm_start_shift is not None:  # a warm start from a shifted solution must not keep the shift
+        ours.fit(X, y)
+        ours.coef_ += warm_start_shift
+        ours.set_params(warm_start=True)
+    ours.fit(X, y)
+    lr = reference(X, y, C=np.inf)
+    np.testing.assert_allclose(lr.coef_.sum(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(ours.coef_.sum(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), lr.predict_proba(X), atol=1e-6)
+    np.testing.assert_allclose(ours.coef_, lr.coef_, atol=1e-5)
+
+
+def test_pure_l1_multinomial_coef_is_the_canonical_one_of_equal_objectives():
+    """l1_ratio=1, 4 classes: a feature's weights may shift within their median interval at no cost.
+
+    LogisticRegression(saga) returns whichever point of that segment its path
+    ends at. We return the one closest to centred that loses no exact zero:
+    so a feature with no zero weight sums to 0 over the classes, at
+    LogisticRegression's objective value and probabilities.
+    """
+    X, y = make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_redundant=0, n_classes=4, random_state=0
+    )
+    X = scale(X)
+    alpha = 0.02
+    ours = MaxEntClassifier(alpha=alpha, l1_ratio=1).fit(X, y)
+    saga = LogisticRegression(
+        C=1 / (alpha * len(y)), l1_ratio=1, solver="saga", tol=1e-10, max_iter=100_000, random_state=0
+    ).fit(X, y)
+
+    def objective(model):
+        return log_loss(y, model.predict_proba(X)) + alpha * np.abs(model.coef_).sum()
+
+    assert objective(ours) <= objective(saga) + 1e-12
+    np.testing.assert_allclose(ours.predict_proba(X), saga.predict_proba(X), atol=1e-6)
+    ordered = np.sort(ours.coef_, axis=0)  # each feature's weights over the 4 classes
+    # 0 lies in each feature's median interval: no shift could lower the L1 term.
+    assert (ordered[1] <= 0).all()
+    assert (ordered[2] >= 0).all()
+    no_zero = (ours.coef_ != 0).all(axis=0)
+    assert no_zero.any()
+    np.testing.assert_allclose(ours.coef_[:, no_zero].sum(axis=0), 0, atol=1e-10)

@@ -89,6 +89,31 @@ def _forcing_term(penalty, criterion, gradient_norm, value, gap_tol):
     return max(forcing, min(0.1, 0.25 * needed / gradient_norm))
 
 
+def _damping(rhs, diagonal):
+    """The Levenberg-Marquardt term ``mu * D`` added to the Hessian of a Newton step, as a vector.
+
+    Used only where the penalty has no L2 part, where the Hessian is only
+    positive semi-definite: linearly dependent columns (and, for more than two classes, a
+    shift common to all classes) leave directions of zero curvature, along
+    which the L1 pseudo-gradient or the rounding residue of the gradient need
+    not vanish. Conjugate gradients then diverge, or break down on a zero
+    curvature ``p^T H p`` (0/0). Solving ``(H + mu D) d = -g`` instead, with
+    ``D`` the Hessian's diagonal and ``mu = max_i |g_i| / sqrt(D_i)``
+    (dimensionless, so unchanged by a scaling of the features; the largest
+    entry rather than the norm, which grows with the number of weights and
+    would slow the steps of large sparse problems), bounds the step in every
+    direction and leaves the fixed points (``g = 0``) unchanged; as ``mu``
+    shrinks with the gradient, convergence stays quadratic (Li, Fukushima,
+    Qi & Yamashita, 2004, "Regularized Newton methods for convex minimization
+    problems with singular solutions"). The damped diagonal is ``(1 + mu) D``,
+    so the Jacobi preconditioner ``D`` stays as good. It is not used where the
+    Hessian is positive definite: there it would only slow the steps (on
+    nearly separable data, whose saturated probabilities make ``D`` tiny and
+    ``mu`` large, :func:`_damped_step` found no lower gradient norm).
+    """
+    return float(np.abs(rhs / np.sqrt(diagonal)).max(initial=0.0)) * diagonal
+
+
 def _largest(array):
     return float(np.abs(array).max(initial=0.0))
 
@@ -186,14 +211,17 @@ def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0
         # spans orders of magnitude, and plain CG then runs out of iterations.
         diagonal = np.concatenate([np.where(free, diag_coef.ravel(), 1.0), diag_intercept]).astype(np.float64)
         diagonal[~(diagonal > 0)] = 1.0
+        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), centered(grad_intercept)])
+        # With an L2 part the Hessian is at least l2 * I: positive definite, no damping needed.
+        damping = _damping(rhs, diagonal) if objective.penalty.l2 == 0 else 0.0
 
-        def matvec(vector, hessian=hessian, free=free):
+        def matvec(vector, hessian=hessian, free=free, damping=damping):
             step = np.where(free, vector[:size], 0).reshape(coef.shape).astype(dtype)
             hess_coef, hess_intercept = hessian(step, vector[size:].astype(dtype))
-            return np.concatenate([np.where(free, hess_coef.ravel(), 0), centered(hess_intercept)])
+            product = np.concatenate([np.where(free, hess_coef.ravel(), 0), centered(hess_intercept)])
+            return product + damping * np.concatenate([np.where(free, vector[:size], 0), vector[size:]])
 
         operator = LinearOperator((size + n_free,) * 2, matvec=matvec, dtype=np.float64)
-        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), centered(grad_intercept)])
         direction, _ = cg(
             operator,
             rhs.astype(np.float64),

@@ -59,7 +59,10 @@ def top_eigenvalue(X, intercept_scale, rng, n_rows=2_000, n_power_iter=20):
     v = rng.standard_normal(X.shape[1] + has_intercept)
     eigenvalue = 0.0
     for _ in range(n_power_iter):
-        v /= np.linalg.norm(v)
+        length = np.linalg.norm(v)
+        if length == 0:  # X^T X v = 0: all-zero rows (and no intercept), whose top eigenvalue is 0
+            return 0.0
+        v /= length
         Xv = X @ v[: X.shape[1]]
         if has_intercept:
             Xv = Xv + column * v[-1]
@@ -105,7 +108,9 @@ def default_step(objective, batch_size, rng):
         float(np.max(row_scale * (row_norms + intercept_scale))),
         float(row_scale.max()) * top_eigenvalue(X, intercept_scale, rng),
     )
-    return 1.0 / bound
+    # No curvature at all (all-zero rows, no intercept, no L2 part): the
+    # gradient of the smooth part is zero everywhere, so any step is safe.
+    return 1.0 / bound if bound > 0 else 1.0
 
 
 def max_step(objective):
