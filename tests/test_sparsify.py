@@ -61,7 +61,10 @@ def test_sparsified_model_predicts_as_the_dense_one(dtype, binary):
         for method in ("decision_function", "predict_proba", "predict_log_proba"):
             theirs, ours = getattr(dense, method)(data), getattr(sparsified, method)(data)
             assert ours.dtype == theirs.dtype
-            np.testing.assert_allclose(ours, theirs, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-12)
+            # float32: the two products add in other orders; log-probabilities near 0 keep an
+            # absolute error of a few rounding errors of the scores (about 1e-7 here).
+            tolerance = (1e-5, 1e-6) if dtype == np.float32 else (1e-12, 1e-12)
+            np.testing.assert_allclose(ours, theirs, *tolerance)
     assert sparsified.score(X, y) == dense.score(X, y)
     np.testing.assert_allclose(sparsified.expectation_gap(X, y), dense.expectation_gap(X, y))
 
