@@ -89,8 +89,9 @@ def full_batch_markdown(report):
         "`Objective.data_loss_gradient` on 1 and 2 threads (BLAS and OpenMP limited alike): for dense"
         " data one compiled pass over blocks of rows (BLAS on each block, one thread each), for"
         " sparse data the threaded CSR kernels around the compiled row-wise pass. Against the two"
-        " products alone (`X @ W` and `X.T @ R`: numpy's BLAS for dense data, the threaded CSR kernels"
-        " for sparse) and scikit-learn's `LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=K),"
+        " products alone (`X @ W` and `X.T @ R`: for dense data the threaded block kernel and"
+        " numpy's BLAS, the threaded CSR kernels for sparse) and scikit-learn's"
+        " `LinearModelLoss(base_loss=HalfMultinomialLoss(n_classes=K),"
         " fit_intercept=True).loss_gradient` with `n_threads` alike;"
         f" medians of {FULL_BATCH_REPEATS} interleaved rounds. OpenBLAS kernels: {blas}.",
         "",

@@ -496,7 +496,11 @@ def markdown(report):
                 solver,
                 _number(r["time_to_target"], ".3g", "not reached"),
                 _number(r["ratio_to_best_lr"], ".2f", "-"),
-                _number(r.get("time_to_tight_target"), ".3g", "not reached"),
+                _number(
+                    r.get("time_to_tight_target"),
+                    ".3g",
+                    "not reached" if "points" in r and "time_to_tight_target" in r else "not measured",
+                ),
                 _number(r.get("ratio_to_best_lr_tight"), ".2f", "-"),
                 f"{r['final_gap']:.1e}",
                 r["sweep_ended"],
