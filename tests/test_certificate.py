@@ -269,3 +269,12 @@ def test_objective_takes_the_dual_from_the_gradient_as_the_direct_formula_does(n
     assert value == pytest.approx(primal, rel=1e-12)
     assert np.isfinite(gap)
     assert gap == pytest.approx(relative_gap(primal, dual), rel=1e-8)
+
+
+@pytest.mark.parametrize("solver", ["auto", "lbfgs"])
+def test_tol_none_runs_the_full_batch_methods_to_precision(larger_problem, solver):
+    X, y, j_star = larger_problem
+    model = MaxEntClassifier(alpha=ALPHA, solver=solver, tol=None, random_state=0).fit(X, y)
+    value = objective(model.coef_, model.intercept_, X, np.eye(5)[y], np.ones(len(y)), ALPHA, 0.0)
+    assert (value - j_star) / j_star < 1e-10
+    assert model.duality_gap_ < 1e-8

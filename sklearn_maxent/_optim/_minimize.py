@@ -110,8 +110,8 @@ def minimize(
             **sgd_options,
         )
         n_iter, curve = result.n_iter, list(result.loss_curve)
-        if result.gap <= tol or n_iter >= max_iter:
-            return _with_gap(objective, coef, intercept, Result(n_iter, result.gap <= tol, curve, result.gap))
+        if _certified(result, gap_tol) or n_iter >= max_iter:
+            return _with_gap(objective, coef, intercept, _ended(result, n_iter, curve, gap_tol))
     # L-BFGS is the cheaper way down to a moderate gradient; from there
     # Newton's quadratic convergence reaches a tight tol in a few steps.
     result = lbfgs(
@@ -124,10 +124,8 @@ def minimize(
         verbose=verbose,
     )
     n_iter, curve = n_iter + result.n_iter, curve + result.loss_curve
-    # newton() first checks where L-BFGS ended: when that is within tol it
-    # takes no step, so that one pass decides for both methods.
-    if result.gap <= tol or n_iter >= max_iter:
-        return _with_gap(objective, coef, intercept, Result(n_iter, result.gap <= tol, curve, result.gap))
+    if _certified(result, gap_tol) or n_iter >= max_iter:
+        return _with_gap(objective, coef, intercept, _ended(result, n_iter, curve, gap_tol))
     result = newton(
         objective,
         coef,
@@ -165,6 +163,16 @@ def _stopping_rules(objective, tol):
     if objective.penalty.alpha == 0 or tol is None:
         return None, max(tol or 0.0, floor)
     return tol, floor
+
+
+def _certified(result, gap_tol):
+    """Whether a phase ended with its gap certified within ``gap_tol`` (never without one)."""
+    return gap_tol is not None and result.gap <= gap_tol
+
+
+def _ended(result, n_iter, curve, gap_tol):
+    """The chain's result when a phase before the last ends it (certified, or out of iterations)."""
+    return Result(n_iter, _certified(result, gap_tol), curve, result.gap)
 
 
 def _with_gap(objective, coef, intercept, result):
