@@ -1,4 +1,4 @@
-"""The demo: ``python -m sklearn_maxent``.
+"""The demo: the ``sklearn-maxent`` command, or ``python -m sklearn_maxent``.
 
 Tunes ``Pipeline(StandardScaler, MaxEntClassifier)`` by ``GridSearchCV`` over
 ``alpha`` on a data set bundled with scikit-learn, then fits
@@ -29,7 +29,7 @@ LOADERS = {
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m sklearn_maxent",
+        prog="sklearn-maxent",
         description=(
             "Train MaxEntClassifier on a data set bundled with scikit-learn, tune alpha by "
             "cross-validation, and compare it with LogisticRegression at the matching C "
@@ -124,6 +124,11 @@ def main(argv=None):
     rows = run(args)
     print_table(args, rows)
     return rows
+
+
+def cli():
+    """The ``sklearn-maxent`` command: the demo, exiting 0 (``main`` returns its rows, for tests)."""
+    main()
 
 
 if __name__ == "__main__":

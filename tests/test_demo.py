@@ -1,9 +1,11 @@
-"""The demo, ``python -m sklearn_maxent``, the package's main job."""
+"""The demo, ``sklearn-maxent`` or ``python -m sklearn_maxent``, the package's main job."""
 
+import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from sklearn_maxent.__main__ import main
 
@@ -24,3 +26,11 @@ def test_demo_help_runs_as_a_module():
     )
     assert "LogisticRegression" in result.stdout
     assert "--dataset" in result.stdout
+
+
+def test_demo_command_is_installed_and_exits_cleanly():
+    command = shutil.which("sklearn-maxent")
+    if command is None:
+        pytest.skip("the package is not installed (run from a source checkout on PYTHONPATH)")
+    result = subprocess.run([command, "--help"], capture_output=True, text=True, check=True)
+    assert "usage: sklearn-maxent" in result.stdout
