@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._softmax import single_threaded_blas
 from ._certify import CERTIFY_MARGIN
 from ._lbfgs import lbfgs
 from ._newton import newton
@@ -30,7 +31,7 @@ NEWTON_HANDOFF = 1e-4
 PRECISE_BELOW = 1e6
 
 
-def minimize(
+def _minimize(
     objective,
     coef,
     intercept,
@@ -141,6 +142,16 @@ def minimize(
         intercept,
         Result(n_iter + result.n_iter, result.converged, curve + result.loss_curve, result.gap),
     )
+
+
+def minimize(objective, coef, intercept, **options):
+    """Run a solver on ``objective`` from ``coef``, ``intercept``, in place (see :func:`_minimize`).
+
+    BLAS runs on one thread throughout: the passes' own OpenMP threads use the cores
+    (:func:`~sklearn_maxent._softmax.single_threaded_blas`).
+    """
+    with single_threaded_blas():
+        return _minimize(objective, coef, intercept, **options)
 
 
 def _stopping_rules(objective, tol):
