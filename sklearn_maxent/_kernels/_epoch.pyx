@@ -21,12 +21,15 @@ there are no cdef classes or dtype-suffixed names here, which is what
 Tempita is for, and one source keeps float32 and float64 identical by
 construction.
 
-Dense products are loops blocked by hand (scores four classes at a time,
-the gradient four rows at a time), not BLAS: a row is not contiguous with the
-next one in a shuffled order, so BLAS could only be called per row, and on
-dense data of 80 features and 12 classes gemv and ger per row
-(``scipy.linalg.cython_blas``) made the SAGA epoch twice as slow as these
-loops. A sparse row's products are plain loops over its non-zeros. What a
+A dense minibatch's products are two BLAS calls (``scipy.linalg.cython_blas``
+gemm): ``S = scale X_b V`` and ``G += X_b^T R``. Its rows, scattered in a
+shuffled order, are first copied into one contiguous block (or read in place
+when the order visits them consecutively), so each row is read once from
+memory and the two products read the block from cache. On issue 12's dense
+shape (200,000 x 80, 12 classes, minibatches of 1,024, one thread) this took
+the SAGA epoch from 3.8 to 1.6 times the whole-data products; gemv and ger
+per row had been twice as slow as loops blocked by hand, which were 3.8
+times. A sparse row's products are plain loops over its non-zeros. What a
 row reads at random places (its features, targets, weight, stored residual;
 a minibatch's scattered weight rows) is prefetched a few rows ahead.
 
@@ -35,7 +38,8 @@ this; it imports nothing of the package.
 """
 
 from libc.math cimport exp, isfinite, log, pow
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from *:
     """
@@ -122,33 +126,28 @@ cdef inline floating charge_l1(
     return charged / scale
 
 
-cdef void row_scores(
+cdef void sparse_row_scores(
     const floating[::1] data,
     const index_t[::1] indices,
     const index_t[::1] indptr,
-    bint is_sparse,
     Py_ssize_t row,
     floating[:, ::1] coef,
     floating[::1] intercept,
     floating scale,
     floating* scores,
 ) noexcept nogil:
-    """``scores[k] = scale * x_row . V[:, k] + intercept[k]`` for the free classes."""
-    cdef int n_features = coef.shape[0]
+    """``scores[k] = scale * x_row . V[:, k] + intercept[k]`` for the free classes, ``x_row`` sparse."""
     cdef int n_free = coef.shape[1]
     cdef Py_ssize_t p, k
     cdef floating x
     cdef const floating* values
-    if is_sparse:
+    for k in range(n_free):
+        scores[k] = 0
+    for p in range(indptr[row], indptr[row + 1]):
+        x = data[p]
+        values = &coef[indices[p], 0]
         for k in range(n_free):
-            scores[k] = 0
-        for p in range(indptr[row], indptr[row + 1]):
-            x = data[p]
-            values = &coef[indices[p], 0]
-            for k in range(n_free):
-                scores[k] += x * values[k]
-    else:
-        dense_dot(&data[row * n_features], &coef[0, 0], n_features, n_free, scores)
+            scores[k] += x * values[k]
     for k in range(n_free):
         scores[k] = scores[k] * scale + intercept[k]
 
@@ -160,31 +159,6 @@ cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
         prefetch(x + p)
         p += 64 // sizeof(floating)  # entries per 64-byte cache line
     prefetch(x + n - 1)  # the last line, when x is not aligned to one
-
-
-cdef inline void dense_dot(
-    const floating* x, const floating* values, Py_ssize_t n_features, Py_ssize_t n_free, floating* out
-) noexcept nogil:
-    """``out = V^T x`` for a dense row, four classes at a time (their sums stay in registers)."""
-    cdef Py_ssize_t p, k, last
-    cdef floating a0, a1, a2, a3, x_p
-    cdef const floating* column
-    for k in range(0, n_free - n_free % 4, 4):
-        a0 = a1 = a2 = a3 = 0
-        column = values + k
-        for p in range(n_features):
-            x_p = x[p]
-            a0 += x_p * column[0]
-            a1 += x_p * column[1]
-            a2 += x_p * column[2]
-            a3 += x_p * column[3]
-            column += n_free
-        out[k], out[k + 1], out[k + 2], out[k + 3] = a0, a1, a2, a3
-    for k in range(n_free - n_free % 4, n_free):
-        a0 = 0
-        for p in range(n_features):
-            a0 += x[p] * values[p * n_free + k]
-        out[k] = a0
 
 
 cdef void sparse_gradient(
@@ -208,48 +182,32 @@ cdef void sparse_gradient(
             target[k] += x * residual[k]
 
 
-cdef void dense_gradient(
-    const floating[::1] data,
-    const Py_ssize_t* rows,
-    Py_ssize_t n_rows,
-    const floating* residuals,
-    Py_ssize_t residual_stride,
-    floating[:, ::1] grad,
+cdef inline void gemm(
+    char* transpose_a, char* transpose_b, int m, int n, int k, floating alpha,
+    const floating* a, int lda, const floating* b, int ldb, floating beta, floating* c, int ldc,
 ) noexcept nogil:
-    """``grad += X_rows^T R`` for dense rows, four rows at a time (a quarter of the stores to grad)."""
-    cdef Py_ssize_t n_features = grad.shape[0]
-    cdef Py_ssize_t n_free = grad.shape[1]
-    cdef Py_ssize_t i, p, k
-    cdef const floating *x0
-    cdef const floating *x1
-    cdef const floating *x2
-    cdef const floating *x3
-    cdef const floating *r0
-    cdef const floating *r1
-    cdef const floating *r2
-    cdef const floating *r3
-    cdef floating* target
-    cdef floating y0, y1, y2, y3
-    for i in range(0, n_rows - n_rows % 4, 4):
-        x0, x1 = &data[rows[i] * n_features], &data[rows[i + 1] * n_features]
-        x2, x3 = &data[rows[i + 2] * n_features], &data[rows[i + 3] * n_features]
-        r0, r1 = residuals + i * residual_stride, residuals + (i + 1) * residual_stride
-        r2, r3 = residuals + (i + 2) * residual_stride, residuals + (i + 3) * residual_stride
-        if i + 4 + PREFETCH_AHEAD <= n_rows:
-            for k in range(4):
-                prefetch_row(&data[rows[i + PREFETCH_AHEAD + k] * n_features], n_features)
-        for p in range(n_features):
-            y0, y1, y2, y3 = x0[p], x1[p], x2[p], x3[p]
-            target = &grad[p, 0]
-            for k in range(n_free):
-                target[k] += y0 * r0[k] + y1 * r1[k] + y2 * r2[k] + y3 * r3[k]
-    for i in range(n_rows - n_rows % 4, n_rows):
-        x0 = &data[rows[i] * n_features]
-        r0 = residuals + i * residual_stride
-        for p in range(n_features):
-            target = &grad[p, 0]
-            for k in range(n_free):
-                target[k] += x0[p] * r0[k]
+    """``C = alpha op(A) op(B) + beta C`` by BLAS (column-major, as Fortran's)."""
+    if floating is double:
+        dgemm(transpose_a, transpose_b, &m, &n, &k, &alpha, <double*>a, &lda, <double*>b, &ldb, &beta, c, &ldc)
+    else:
+        sgemm(transpose_a, transpose_b, &m, &n, &k, &alpha, <float*>a, &lda, <float*>b, &ldb, &beta, c, &ldc)
+
+
+cdef const floating* dense_block(
+    const floating[::1] data, const Py_ssize_t* rows, Py_ssize_t n_rows, Py_ssize_t n_features, floating* buffer
+) noexcept nogil:
+    """The rows ``rows`` of dense ``X`` as one C-ordered block: in place if consecutive, else copied to ``buffer``."""
+    cdef Py_ssize_t i
+    for i in range(1, n_rows):
+        if rows[i] != rows[0] + i:
+            break
+    else:
+        return &data[rows[0] * n_features]
+    for i in range(n_rows):
+        if i + PREFETCH_AHEAD < n_rows:
+            prefetch_row(&data[rows[i + PREFETCH_AHEAD] * n_features], n_features)
+        memcpy(buffer + i * n_features, &data[rows[i] * n_features], n_features * sizeof(floating))
+    return buffer
 
 
 cdef inline void saga_direction(floating* grad, floating* mean, Py_ssize_t n_free, floating b, floating n) noexcept nogil:
@@ -394,6 +352,9 @@ def run_epoch(
     cdef Py_ssize_t n_batches = (n_rows + batch_size - 1) // batch_size
     dtype = np.float32 if floating is float else np.float64
     cdef floating[:, ::1] scores = np.zeros((min(batch_size, n_rows), n_classes), dtype=dtype)
+    # A dense minibatch's rows, contiguous (see dense_block).
+    cdef floating[::1] block = np.zeros(0 if is_sparse else min(batch_size, n_rows) * n_features, dtype=dtype)
+    cdef const floating* rows_block = NULL
     # The minibatch's gradient rows, in the order of `features`, the distinct features of
     # its rows (all features on dense data); `slot[j]` is feature j's row in `grad` and
     # `mark[j]` the last minibatch that used it. Compact rows stay in cache: scattering into
@@ -463,27 +424,32 @@ def run_epoch(
                                 catch_up(j, cumulative[batch - 1] - cumulative[caught_up[j]], coef, saga_average)
                                 caught_up[j] = batch - 1
 
-            # Losses and residuals w_i (P_i - Y_i), the rows weighted by n / b.
+            # Scores, then losses and residuals w_i (P_i - Y_i), the rows weighted by n / b.
+            if not is_sparse:
+                rows_block = dense_block(data, &order[start], b, n_features, &block[0])
+                gemm(b"N", b"N", n_free, b, n_features, <floating>scale, &coef[0, 0], n_free,
+                     rows_block, n_features, 0, &scores[0, rc], n_classes)
             row_scale = <floating>(n_samples / <double>b)
             loss = 0.0
             weight_sum = 0.0
             for i in range(b):
                 row = order[start + i]
                 if i + PREFETCH_AHEAD < b:
-                    # What a row reads at random places: its targets, weight, stored
-                    # residual (SAGA) and, dense, its features (measured: a third of the
-                    # dense epoch went to these cache misses).
+                    # What a row reads at random places: its targets, weight and stored
+                    # residual (SAGA) (measured: a third of the dense epoch went to
+                    # these cache misses, and to its features', before dense_block).
                     ahead = order[start + i + PREFETCH_AHEAD]
                     prefetch_row(&targets[ahead, 0], n_classes)
                     prefetch(&sample_weights[ahead])
                     if saga:
                         prefetch_row(&residuals[ahead, 0], n_free)
-                    if not is_sparse:
-                        prefetch_row(&data[ahead * n_features], n_features)
                 if rc:
                     scores[i, 0] = 0
-                row_scores(data, indices, indptr, is_sparse, row, coef, intercept, <floating>scale,
-                           &scores[i, rc])
+                if is_sparse:
+                    sparse_row_scores(data, indices, indptr, row, coef, intercept, <floating>scale, &scores[i, rc])
+                else:
+                    for k in range(n_free):
+                        scores[i, rc + k] += intercept[k]
                 weight_sum += sample_weights[row] * row_scale
                 loss += row_loss_residual(&scores[i, 0], &targets[row, 0], sample_weights[row] * row_scale,
                                           n_classes)
@@ -513,7 +479,8 @@ def run_epoch(
                 for k in range(n_free):
                     grad_intercept[k] += scores[i, rc + k]
             if not is_sparse:
-                dense_gradient(data, &order[start], b, &scores[0, rc], n_classes, grad)
+                gemm(b"N", b"T", n_free, n_features, b, 1, &scores[0, rc], n_classes,
+                     rows_block, n_features, 1, &grad[0, 0], n_free)
 
             # The step: L2 on the scale, the gradient and L1 on the touched rows.
             schedule_step = eta0 / pow(t + 1.0, power_t) if invscaling else eta0

@@ -49,8 +49,9 @@ def sgd(
       the certificate's pass (improved: below the best), since its epoch
       loss mixes the data loss before the epoch's steps with the penalty
       after them and an early oscillation can set a best it never beats
-      again; with ``validation`` the held-out score (improved: above the
-      best plus ``tol``). The ``"adaptive"`` schedule then divides the step
+      again, and an epoch that skips the pass (``certify_below``) gained too
+      much to count as stalled; with ``validation`` the held-out score
+      (improved: above the best plus ``tol``). The ``"adaptive"`` schedule then divides the step
       by 5 and goes on, until the step is below 1e-6.
 
     An epoch whose step blows the loss up (see :func:`_sgd_epoch`) is undone
@@ -153,10 +154,14 @@ def sgd(
             stopped = True
             break
         previous = loss
+        if variance_reduced and validation is None and np.isnan(gap):
+            # certify_below skipped the pass: the epoch gained too much to be stalled.
+            _stalled(state, True, n_iter_no_change)
+            continue
         # Lower is better: the training loss (SAGA: the objective measured by the
         # certificate's pass), or minus the validation score.
         monitored, margin = loss, tol or 0.0
-        if variance_reduced and not np.isnan(gap):
+        if variance_reduced and validation is None:
             monitored, margin = value, 0.0
         if validation is not None:
             model = _model(state, coef, intercept)
