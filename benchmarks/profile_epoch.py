@@ -115,8 +115,9 @@ def marginal_epoch(X, y, solver, repeats=MARGINAL_REPEATS):
 
     A fixed constant step (no calibration) and the default ``tol`` (1e-6), whose certificate
     is checked as in a default fit: after epochs that gain less than ten times ``tol`` of the
-    loss (none here, so the figure is the epoch's own cost); patience past ``max_iter``. Each repeat times both fits back to back and the
-    median of the differences is taken, so that a slow spell of a shared machine hits both.
+    loss (none here, so the figure is the epoch's own cost); patience past ``max_iter``.
+    Each repeat times both fits back to back and the median of the differences is taken,
+    so that a slow spell of a shared machine hits both.
     """
 
     def fit(n_epochs):
