@@ -54,7 +54,7 @@ INJECTION_POINTS = [
     pytest.param("sgd", _sgd, "_sgd_epoch", 2, id="sgd-epoch"),
     pytest.param("saga", _sgd, "_saga_epoch", 2, id="saga-epoch"),
     pytest.param("lbfgs", Objective, "smooth_value_gradient", 5, id="lbfgs-gradient"),
-    pytest.param("lbfgs", _newton, "_damped_step", 1, id="newton-step"),
+    pytest.param("lbfgs", _newton.NewtonSolver, "line_search", 1, id="newton-step"),
     pytest.param("auto", _sgd, "_saga_epoch", 1, id="auto-saga-epoch"),
     pytest.param("auto", _minimize, "newton", 0, id="auto-newton"),
 ]

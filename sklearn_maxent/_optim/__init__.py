@@ -10,7 +10,9 @@ Three methods on the same ``E_est - E_obs`` gradient:
   gradient where SGD's noise would stall it.
 * :func:`newton` - Newton-CG steps judged by the gradient alone: from there
   to the precision of the arithmetic, past the point where the loss stops
-  changing in floating point.
+  changing in floating point. It runs a :class:`~._newton.NewtonSolver`,
+  whose named steps (setup, Newton system, inner solve, line search,
+  convergence check) are those of scikit-learn's Newton solver for GLMs.
 
 :func:`minimize` chains them (the estimator's ``solver="auto"``). Nothing
 here knows of scikit-learn; the caller owns validation, encoding and
@@ -20,7 +22,8 @@ Modules, one concept each; imports go down this list only:
 
 * ``_minimize`` - the solver chain behind ``solver=``;
 * ``_sgd`` - the SGD/SAGA driver (stopping, back-off, the step's calibration);
-* ``_lbfgs``, ``_newton`` - the full-batch methods;
+* ``_lbfgs``, ``_newton`` - the full-batch methods (``_newton`` a solver object
+  with one method per step, and the function the chain calls);
 * ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls (one call of
   the compiled kernel ``sklearn_maxent._kernels.epoch``);
 * ``_steps`` - step sizes from curvature bounds;

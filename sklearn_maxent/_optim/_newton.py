@@ -1,4 +1,18 @@
-"""Newton-CG steps judged by the gradient alone, to the precision of the arithmetic."""
+"""Newton-CG steps judged by the gradient alone, to the precision of the arithmetic.
+
+:class:`NewtonSolver` names the parts of an iteration as scikit-learn's
+Newton solver for GLMs does (``sklearn/linear_model/_glm/_newton_solver.py``):
+:meth:`~NewtonSolver.setup` evaluates the starting point,
+:meth:`~NewtonSolver.update_gradient_hessian` builds the Newton system there,
+:meth:`~NewtonSolver.inner_solve` solves it by conjugate gradients,
+:meth:`~NewtonSolver.line_search` damps the step and moves,
+:meth:`~NewtonSolver.check_convergence` decides whether to go on, and
+:meth:`~NewtonSolver.finalize` reports; :meth:`~NewtonSolver.solve` runs
+them. Unlike scikit-learn's, the line search judges the gradient's norm, not
+the loss, and no fallback solver follows a failed one: a step that lowers no
+gradient means the arithmetic's precision is reached. :func:`newton` is the
+entry point the solver chain (:mod:`~sklearn_maxent._optim._minimize`) calls.
+"""
 
 import numpy as np
 from scipy.sparse.linalg import LinearOperator, cg
@@ -44,51 +58,6 @@ def norm(*arrays):
     return float(np.sqrt(sum(np.vdot(a, a) for a in arrays)))
 
 
-def _damped_step(objective, coef, intercept, direction, orthant, gradient_norm, max_halvings=20):
-    """The first of the steps ``t * direction``, t = 1, 1/2, 1/4, ..., that lowers ``||gradient||`` enough.
-
-    Along an exact Newton direction the squared gradient norm has slope
-    ``-2 ||g||^2``; a step is kept when it lowers ``||g||^2`` by at least
-    ``1e-4`` of that slope times ``t`` (an Armijo condition on the gradient
-    norm). Where no step does, rounding error dominates and None is returned.
-    With an L1 part, weights that leave their ``orthant`` are set to 0.
-    """
-    size = coef.size
-    dtype = coef.dtype
-    coef_step = direction[:size].reshape(coef.shape).astype(dtype)
-    intercept_step = direction[size:].astype(dtype)
-    t = 1.0
-    for _ in range(max_halvings):
-        new_coef = coef + dtype.type(t) * coef_step
-        if objective.penalty.has_l1:
-            new_coef[np.sign(new_coef) != orthant] = 0
-        new_intercept = intercept + dtype.type(t) * intercept_step
-        new_gradient, new_criterion = _largest_gradient(objective, new_coef, new_intercept)
-        if norm(*new_gradient[1:]) ** 2 <= (1.0 - 2e-4 * t) * gradient_norm**2:
-            return new_coef, new_intercept, new_gradient, new_criterion
-        t /= 2
-    return None
-
-
-def _forcing_term(penalty, criterion, gradient_norm, value, gap_tol):
-    """The relative residual at which conjugate gradients end a Newton step.
-
-    A forcing term that shrinks with the gradient, ``sqrt(gradient)`` as in
-    Eisenstat & Walker, keeps the last steps superlinear, where a fixed 1e-4
-    would make them linear. But a step only needs to bring the gradient
-    within reach of the certificate: with an L2 penalty that is a gradient
-    norm of ``sqrt(2 l2 gap_tol J)`` (see :mod:`~sklearn_maxent._optim._certify`),
-    and the gradient after an inexact step is about the residual, so CG may
-    stop at a quarter of that relative to the gradient now. On a 100,000 x
-    100, 10-class fit this cut the last step's CG iterations from 14 to 7.
-    """
-    forcing = min(CG_RTOL, np.sqrt(criterion))
-    if gap_tol is None or penalty.has_l1 or penalty.l2 == 0 or gradient_norm == 0:
-        return forcing
-    needed = np.sqrt(2 * penalty.l2 * gap_tol * abs(value))
-    return max(forcing, min(0.1, 0.25 * needed / gradient_norm))
-
-
 def _damping(rhs, diagonal):
     """The Levenberg-Marquardt term ``mu * D`` added to the Hessian of a Newton step, as a vector.
 
@@ -109,7 +78,7 @@ def _damping(rhs, diagonal):
     so the Jacobi preconditioner ``D`` stays as good. It is not used where the
     Hessian is positive definite: there it would only slow the steps (on
     nearly separable data, whose saturated probabilities make ``D`` tiny and
-    ``mu`` large, :func:`_damped_step` found no lower gradient norm).
+    ``mu`` large, :meth:`NewtonSolver.line_search` found no lower gradient norm).
     """
     return float(np.abs(rhs / np.sqrt(diagonal)).max(initial=0.0)) * diagonal
 
@@ -118,8 +87,8 @@ def _largest(array):
     return float(np.abs(array).max(initial=0.0))
 
 
-def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0):
-    """Newton-CG steps that trust the gradient alone, updating in place.
+class NewtonSolver:
+    """Newton-CG steps that trust the gradient alone, updating ``coef`` and ``intercept`` in place.
 
     Near the optimum the objective's value changes by less than its rounding
     error, so a line search on it (as in L-BFGS) stops short; the gradient is
@@ -134,6 +103,7 @@ def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0
     ----------
     objective : Objective
     coef, intercept : ndarray
+        Starting point, overwritten with every accepted step.
     tol : float
         Stop when the largest entry of the (minimum-norm sub)gradient is below
         it and the last step changed no parameter by more than
@@ -147,55 +117,80 @@ def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0
         gradient says it may be (:func:`~sklearn_maxent._optim._certify.may_be_certified`).
     verbose : int
 
-    Returns
-    -------
-    Result
-        ``converged`` also when the gradient could not be lowered further
-        and is within ``sqrt(eps)`` of the data's dtype.
+    Attributes
+    ----------
+    loss : float
+        ``J`` at the current point, L1 part included.
+    grad_coef, grad_intercept : ndarray
+        The minimum-norm subgradient of ``J`` there.
+    criterion : float
+        Its largest entry, compared with ``tol``.
+    n_iter : int
+        Steps taken.
+    loss_curve : list of float
+        ``J`` after every step.
+    gap : float
+        The last certified gap measured, nan before any.
+    certified : bool
+        Whether ``gap`` is within ``gap_tol``.
+    converged : bool
+        Whether :meth:`check_convergence` ended the iteration.
     """
-    size = coef.size
-    n_free = coef.shape[1]
-    dtype = objective.dtype
-    (loss, grad_coef, grad_intercept), criterion = _largest_gradient(objective, coef, intercept)
-    curve = []
-    n_iter = 0
-    # Largest change of a parameter in the last step. With little curvature
-    # (a small penalty), a gradient within tol can still leave the weights
-    # far from the optimum: a step that changes a weight by more than
-    # NEWTON_STEP_TOL_FACTOR * tol shows that they were, so another step is
-    # taken (cheap: Newton's convergence is quadratic there).
-    last_change = 0.0
 
-    def centered(intercept_part):
-        """Without a reference class, a shift common to all intercepts changes nothing: the
-        Hessian is singular along it, and the rounding residue of the gradient along it is
-        removed (exactly zero in exact arithmetic), or CG spends its iterations chasing it."""
-        if objective.reference_class:
-            return intercept_part
-        return intercept_part - intercept_part.mean()
+    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0):
+        self.objective = objective
+        self.coef = coef
+        self.intercept = intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.gap_tol = gap_tol
+        self.verbose = verbose
+        # A gradient at the rounding floor cannot guide another step, however large the last one was.
+        self.rounding_floor = 100 * float(np.finfo(objective.dtype).eps)
 
-    # A gradient at the rounding floor cannot guide another step, however large the last one was.
-    rounding_floor = 100 * float(np.finfo(dtype).eps)
+    def solve(self):
+        """Newton steps until converged, out of steps, or at the arithmetic's precision.
 
-    def more_needed():
-        far = last_change > NEWTON_STEP_TOL_FACTOR * tol and criterion > rounding_floor
-        return criterion > tol or far
+        Returns
+        -------
+        Result
+            See :meth:`finalize`.
+        """
+        self.setup()
+        self.check_convergence()
+        while not self.converged and self.n_iter < self.max_iter:
+            self.update_gradient_hessian()
+            self.inner_solve()
+            if not self.line_search():  # no step lowers the gradient: rounding error dominates
+                break
+            self.check_convergence()
+        return self.finalize()
 
-    gap = np.nan
+    def setup(self):
+        """The loss and (minimum-norm sub)gradient at the starting point; nothing counted yet."""
+        (self.loss, self.grad_coef, self.grad_intercept), self.criterion = _largest_gradient(
+            self.objective, self.coef, self.intercept
+        )
+        self.loss_curve = []
+        self.n_iter = 0
+        # Largest change of a parameter in the last step. With little curvature
+        # (a small penalty), a gradient within tol can still leave the weights
+        # far from the optimum: a step that changes a weight by more than
+        # NEWTON_STEP_TOL_FACTOR * tol shows that they were, so another step is
+        # taken (cheap: Newton's convergence is quadratic there).
+        self.last_change = 0.0
+        self.gap = np.nan
+        self.certified = self.converged = False
 
-    def certified():
-        nonlocal gap
-        if gap_tol is None or not may_be_certified(
-            objective.penalty, float(np.vdot(grad_coef, grad_coef)), loss, gap_tol
-        ):
-            return False
-        _, gap = objective.certified_gap(coef, intercept)
-        if verbose:
-            print(f"-- Newton step {n_iter}, certified gap: {gap:.3g}")
-        return gap <= gap_tol
+    def update_gradient_hessian(self):
+        """The Newton system at the current point: one pass for the Hessian's product and diagonal.
 
-    done = certified()
-    while not done and more_needed() and n_iter < max_iter:
+        The gradient is known already, from :meth:`setup` or the step
+        :meth:`line_search` accepted. Sets the orthant the step may move in,
+        which weights are free, the Hessian-vector product, its diagonal (the
+        preconditioner), the right-hand side ``-g`` and the damping.
+        """
+        objective, coef, grad_coef = self.objective, self.coef, self.grad_coef
         # The orthant each weight may move in (OWL-QN's choice): its own sign,
         # or for a weight at zero whose gradient beats the L1 term, against
         # that gradient. Weights at zero with no such pull stay fixed.
@@ -205,49 +200,159 @@ def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0
             orthant[released] = -np.sign(grad_coef[released])
             free = (orthant != 0).ravel()
         else:
-            free = np.ones(size, dtype=bool)
-        hessian, diag_coef, diag_intercept = objective.hessian_product_and_diagonal(coef, intercept)
+            free = np.ones(coef.size, dtype=bool)
+        self.hessian, diag_coef, diag_intercept = objective.hessian_product_and_diagonal(coef, self.intercept)
         # Jacobi preconditioner: on unscaled features the Hessian's diagonal
         # spans orders of magnitude, and plain CG then runs out of iterations.
         diagonal = np.concatenate([np.where(free, diag_coef.ravel(), 1.0), diag_intercept]).astype(np.float64)
         diagonal[~(diagonal > 0)] = 1.0
-        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), centered(grad_intercept)])
+        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), self._centered(self.grad_intercept)])
         # With an L2 part the Hessian is at least l2 * I: positive definite, no damping needed.
-        damping = _damping(rhs, diagonal) if objective.penalty.l2 == 0 else 0.0
+        self.damping = _damping(rhs, diagonal) if objective.penalty.l2 == 0 else 0.0
+        self.orthant, self.free, self.diagonal, self.rhs = orthant, free, diagonal, rhs
 
-        def matvec(vector, hessian=hessian, free=free, damping=damping):
-            step = np.where(free, vector[:size], 0).reshape(coef.shape).astype(dtype)
-            hess_coef, hess_intercept = hessian(step, vector[size:].astype(dtype))
-            product = np.concatenate([np.where(free, hess_coef.ravel(), 0), centered(hess_intercept)])
-            return product + damping * np.concatenate([np.where(free, vector[:size], 0), vector[size:]])
-
-        operator = LinearOperator((size + n_free,) * 2, matvec=matvec, dtype=np.float64)
-        direction, _ = cg(
+    def inner_solve(self):
+        """The Newton direction: preconditioned conjugate gradients on the system, to the forcing term."""
+        n_parameters = self.coef.size + self.coef.shape[1]
+        operator = LinearOperator((n_parameters,) * 2, matvec=self._matvec, dtype=np.float64)
+        self.direction, _ = cg(
             operator,
-            rhs.astype(np.float64),
-            M=LinearOperator(operator.shape, matvec=lambda vector, diagonal=diagonal: vector / diagonal),
-            rtol=_forcing_term(objective.penalty, criterion, norm(grad_coef, grad_intercept), loss, gap_tol),
-            maxiter=min(10 * (size + n_free), 500),
+            self.rhs.astype(np.float64),
+            M=LinearOperator(operator.shape, matvec=lambda vector: vector / self.diagonal),
+            rtol=self._forcing_term(),
+            maxiter=min(10 * n_parameters, 500),
         )
-        accepted = _damped_step(
-            objective, coef, intercept, direction, orthant, norm(grad_coef, grad_intercept)
-        )
-        if accepted is None:
-            break
-        n_iter += 1
-        new_coef, new_intercept, (loss, grad_coef, grad_intercept), criterion = accepted
-        intercept_change = new_intercept - intercept
-        if not objective.reference_class:
+
+    def line_search(self, max_halvings=20):
+        """Move to the first step ``t * direction``, t = 1, 1/2, 1/4, ..., that lowers ``||g||`` enough.
+
+        Along an exact Newton direction the squared gradient norm has slope
+        ``-2 ||g||^2``; a step is kept when it lowers ``||g||^2`` by at least
+        ``1e-4`` of that slope times ``t`` (an Armijo condition on the gradient
+        norm). Where no step does, rounding error dominates: nothing moves and
+        False is returned. With an L1 part, weights that leave their orthant are
+        set to 0.
+        """
+        coef, intercept = self.coef, self.intercept
+        size = coef.size
+        dtype = coef.dtype
+        coef_step = self.direction[:size].reshape(coef.shape).astype(dtype)
+        intercept_step = self.direction[size:].astype(dtype)
+        gradient_norm = norm(self.grad_coef, self.grad_intercept)
+        t = 1.0
+        for _ in range(max_halvings):
+            new_coef = coef + dtype.type(t) * coef_step
+            if self.objective.penalty.has_l1:
+                new_coef[np.sign(new_coef) != self.orthant] = 0
+            new_intercept = intercept + dtype.type(t) * intercept_step
+            new_gradient, new_criterion = _largest_gradient(self.objective, new_coef, new_intercept)
+            if norm(*new_gradient[1:]) ** 2 <= (1.0 - 2e-4 * t) * gradient_norm**2:
+                self._move(new_coef, new_intercept, new_gradient, new_criterion)
+                return True
+            t /= 2
+        return False
+
+    def check_convergence(self):
+        """Whether to stop: the gap certified within ``gap_tol``, or the gradient within ``tol``."""
+        self.certified = self._certify()
+        self.converged = self.certified or not self._more_needed()
+
+    def finalize(self):
+        """How the run ended.
+
+        Returns
+        -------
+        Result
+            ``converged`` also when the gradient could not be lowered further
+            and is within ``sqrt(eps)`` of the data's dtype; ``gap`` the
+            certified gap when it was within ``gap_tol``, else nan.
+        """
+        precise = self.criterion <= max(self.tol, np.sqrt(np.finfo(self.objective.dtype).eps))
+        converged = self.certified or precise
+        return Result(self.n_iter, bool(converged), self.loss_curve, self.gap if self.certified else np.nan)
+
+    def _centered(self, intercept_part):
+        """Without a reference class, a shift common to all intercepts changes nothing: the
+        Hessian is singular along it, and the rounding residue of the gradient along it is
+        removed (exactly zero in exact arithmetic), or CG spends its iterations chasing it."""
+        if self.objective.reference_class:
+            return intercept_part
+        return intercept_part - intercept_part.mean()
+
+    def _matvec(self, vector):
+        """The damped Hessian of the free weights and the intercepts times ``vector`` (float64)."""
+        size, free = self.coef.size, self.free
+        step = np.where(free, vector[:size], 0).reshape(self.coef.shape).astype(self.objective.dtype)
+        hess_coef, hess_intercept = self.hessian(step, vector[size:].astype(self.objective.dtype))
+        product = np.concatenate([np.where(free, hess_coef.ravel(), 0), self._centered(hess_intercept)])
+        return product + self.damping * np.concatenate([np.where(free, vector[:size], 0), vector[size:]])
+
+    def _forcing_term(self):
+        """The relative residual at which conjugate gradients end a Newton step.
+
+        A forcing term that shrinks with the gradient, ``sqrt(gradient)`` as in
+        Eisenstat & Walker, keeps the last steps superlinear, where a fixed 1e-4
+        would make them linear. But a step only needs to bring the gradient
+        within reach of the certificate: with an L2 penalty that is a gradient
+        norm of ``sqrt(2 l2 gap_tol J)`` (see :mod:`~sklearn_maxent._optim._certify`),
+        and the gradient after an inexact step is about the residual, so CG may
+        stop at a quarter of that relative to the gradient now. On a 100,000 x
+        100, 10-class fit this cut the last step's CG iterations from 14 to 7.
+        """
+        penalty, gap_tol = self.objective.penalty, self.gap_tol
+        forcing = min(CG_RTOL, np.sqrt(self.criterion))
+        gradient_norm = norm(self.grad_coef, self.grad_intercept)
+        if gap_tol is None or penalty.has_l1 or penalty.l2 == 0 or gradient_norm == 0:
+            return forcing
+        needed = np.sqrt(2 * penalty.l2 * gap_tol * abs(self.loss))
+        return max(forcing, min(0.1, 0.25 * needed / gradient_norm))
+
+    def _move(self, new_coef, new_intercept, gradient, criterion):
+        """Take the step the line search accepted: the new point, its gradient, the change made."""
+        self.n_iter += 1
+        self.loss, self.grad_coef, self.grad_intercept = gradient
+        self.criterion = criterion
+        intercept_change = new_intercept - self.intercept
+        if not self.objective.reference_class:
             # A shift common to all classes' intercepts changes no probability.
             intercept_change -= intercept_change.mean()
-        last_change = max(_largest(new_coef - coef), _largest(intercept_change))
-        coef[:], intercept[:] = new_coef, new_intercept
-        curve.append(loss)
-        if verbose:
+        self.last_change = max(_largest(new_coef - self.coef), _largest(intercept_change))
+        self.coef[:], self.intercept[:] = new_coef, new_intercept
+        self.loss_curve.append(self.loss)
+        if self.verbose:
             print(
-                f"-- Newton step {n_iter}, loss: {loss:.10g}, largest gradient: {criterion:.3g},"
-                f" largest change: {last_change:.3g}"
+                f"-- Newton step {self.n_iter}, loss: {self.loss:.10g},"
+                f" largest gradient: {self.criterion:.3g}, largest change: {self.last_change:.3g}"
             )
-        done = certified()
-    converged = done or criterion <= max(tol, np.sqrt(np.finfo(dtype).eps))
-    return Result(n_iter, bool(converged), curve, gap if done else np.nan)
+
+    def _more_needed(self):
+        """Whether the gradient, or the size of the last step, asks for another step."""
+        far = self.last_change > NEWTON_STEP_TOL_FACTOR * self.tol and self.criterion > self.rounding_floor
+        return self.criterion > self.tol or far
+
+    def _certify(self):
+        """Whether the certified gap is within ``gap_tol``; its pass is paid only when it may be."""
+        if self.gap_tol is None or not may_be_certified(
+            self.objective.penalty, float(np.vdot(self.grad_coef, self.grad_coef)), self.loss, self.gap_tol
+        ):
+            return False
+        _, self.gap = self.objective.certified_gap(self.coef, self.intercept)
+        if self.verbose:
+            print(f"-- Newton step {self.n_iter}, certified gap: {self.gap:.3g}")
+        return self.gap <= self.gap_tol
+
+
+def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0):
+    """Newton-CG steps that trust the gradient alone, updating in place: :class:`NewtonSolver`, solved.
+
+    Parameters are those of :class:`NewtonSolver`.
+
+    Returns
+    -------
+    Result
+        ``converged`` also when the gradient could not be lowered further
+        and is within ``sqrt(eps)`` of the data's dtype.
+    """
+    return NewtonSolver(
+        objective, coef, intercept, tol=tol, max_iter=max_iter, gap_tol=gap_tol, verbose=verbose
+    ).solve()
