@@ -14,6 +14,7 @@ import numpy as np
 from scipy import sparse
 from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
@@ -22,6 +23,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._callbacks import end_fit_task, fit_task
 from ._objective import Objective
 from ._optim import SGDState, StepSchedule, minimize, sgd
 from ._penalty import ElasticNet
@@ -237,7 +239,7 @@ def _atomic_fitted_state(estimator):
         raise
 
 
-class MaxEntClassifier(ClassifierMixin, BaseEstimator):
+class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Maximum-entropy (softmax, multinomial logistic regression) classifier.
 
     Minimizes the weighted, penalized cross-entropy
@@ -555,6 +557,18 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             objective, validation = self._training_objectives(X, targets, weights, rng)
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             state = self._new_sgd_state()
+            task, monitor = fit_task(
+                self,
+                self.max_iter + 1,  # one more: L-BFGS-B's evaluations after its last iteration
+                X,
+                y,
+                sample_weight,
+                lambda coef, intercept: self._attributes_of(
+                    classes,
+                    coef if objective.reference_class else objective.penalty.canonical_shift(coef),
+                    intercept,
+                ),
+            )
             with _overflow_is_an_error(X, self.eta0):
                 result = minimize(
                     objective,
@@ -569,6 +583,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     n_iter_no_change=self.n_iter_no_change,
                     shuffle=self.shuffle,
                     rng=rng,
+                    monitor=monitor,
                     verbose=self.verbose,
                 )
             _check_finite_weights(coef, intercept, X, self.eta0)
@@ -577,9 +592,10 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, validation is not None)
             self.duality_gap_ = float(result.gap)
+        stopped_by_callback = end_fit_task(self, task, monitor)
         if self.verbose:
             print(f"-- Certified relative gap: {self.duality_gap_:.3g}")
-        if not result.converged:
+        if not (result.converged or stopped_by_callback):
             warnings.warn(self._not_converged_message(result), ConvergenceWarning, stacklevel=2)
         return self
 
@@ -657,6 +673,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 coef = self.coef_.T.astype(X.dtype, order="C")
                 intercept = self.intercept_.astype(X.dtype)
                 state = copy.deepcopy(self._sgd_state_)
+            task, monitor = fit_task(
+                self,
+                1,
+                X,
+                y,
+                sample_weight,
+                lambda coef, intercept: self._attributes_of(classes, coef, intercept),
+                name="partial_fit",
+            )
             with _overflow_is_an_error(X, self.eta0):
                 result = sgd(
                     objective,
@@ -669,12 +694,14 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     n_iter_no_change=self.n_iter_no_change,
                     shuffle=self.shuffle,
                     rng=rng,
+                    monitor=monitor,
                     verbose=self.verbose,
                 )
             _check_finite_weights(coef, intercept, X, self.eta0)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, early_stopping=False)
             self.duality_gap_ = np.nan
+        end_fit_task(self, task, monitor)
         return self
 
     # ------------------------------------------------------------ predict
@@ -1047,13 +1074,15 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         schedule = StepSchedule(self.learning_rate, eta0, float(self.power_t))
         return SGDState(schedule, average_start=int(self.average) if self.average else None)
 
-    def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
+    def _attributes_of(self, classes, coef, intercept):
+        """``classes_``, ``coef_`` and ``intercept_`` of the optimizer's model ``coef``, ``intercept``."""
         if self.fit_intercept and classes.size > 2:
-            intercept -= intercept.mean()
-        self.classes_ = classes
+            intercept = intercept - intercept.mean()
+        return {"classes_": classes, "coef_": np.ascontiguousarray(coef.T), "intercept_": intercept}
+
+    def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
+        vars(self).update(self._attributes_of(classes, coef, intercept))
         self.class_count_ = class_count
-        self.coef_ = np.ascontiguousarray(coef.T)
-        self.intercept_ = intercept
         self.n_iter_ = int(n_iter)
         self.t_ = state.t
         self.loss_curve_ = [float(v) for v in curve]

@@ -41,11 +41,13 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.callback import CallbackSupportMixin, with_callbacks
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _duality
+from ._callbacks import end_fit_task, fit_task
 from ._classifier import (
     MaxEntClassifier,
     _check_soft_labels,
@@ -467,7 +469,7 @@ def _raise_problems(summaries):
             raise ValueError(f"Invalid training data in partition {i}: {'; '.join(summary['problems'])}.")
 
 
-class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
+class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Maximum-entropy classifier trained data-parallel on a Dask cluster.
 
     The model and the objective are those of
@@ -642,6 +644,7 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
+    @with_callbacks
     def fit(self, X, y, sample_weight=None):
         """Fit the model on the cluster; the data stay on the workers.
 
@@ -735,6 +738,16 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
                 classes.size == 2,
             )
             coef, intercept = warm_start_parameters(self, shape, classes, dtype)
+            task, monitor = fit_task(
+                self,
+                self.max_iter + 1,  # one more: L-BFGS-B's evaluations after its last iteration
+                X,
+                y,
+                sample_weight,
+                lambda coef, intercept: self._attributes_of(
+                    classes, coef, intercept, X.shape[1], feature_names
+                ),
+            )
             result = minimize(
                 objective,
                 coef,
@@ -742,6 +755,7 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
                 solver="lbfgs",
                 max_iter=self.max_iter,
                 tol=self.tol,
+                monitor=monitor,
                 verbose=self.verbose,
             )
         finally:
@@ -765,7 +779,7 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self._local_model_ = self._build_local()
-        if not result.converged:
+        if not (end_fit_task(self, task, monitor) or result.converged):
             warnings.warn(
                 f"DaskMaxEntClassifier stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
                 f"at a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}; "
@@ -792,6 +806,15 @@ class DaskMaxEntClassifier(ClassifierMixin, BaseEstimator):
         return classes, class_count
 
     # ------------------------------------------------------------ serving
+
+    def _attributes_of(self, classes, coef, intercept, n_features, feature_names):
+        """What predicting needs of the optimizer's model ``coef``, ``intercept`` (for callbacks)."""
+        local = MaxEntClassifier(fit_intercept=self.fit_intercept)
+        attributes = {**local._attributes_of(classes, coef, intercept), "n_features_in_": int(n_features)}
+        vars(local).update(attributes)
+        if feature_names is not None:
+            local.feature_names_in_ = feature_names
+        return {**attributes, "_local_model_": local}
 
     def _build_local(self):
         local = MaxEntClassifier(

@@ -3,6 +3,7 @@
 import os
 import pickle
 import signal
+import warnings
 
 import numpy as np
 import pytest
@@ -229,3 +230,27 @@ def test_dask_ml_incremental_with_partial_fit(client):
     full = MaxEntClassifier(alpha=ALPHA, solver="lbfgs").fit(Xc, yc)
     assert model.score(X, y) > full.score(Xc, yc) - 0.05
     assert model.predict(X).compute().shape == (8_000,)
+
+
+def test_callbacks_see_each_iteration_and_can_stop(client):
+    from sklearn.callback import ScoringMonitor
+    from test_callbacks import Recorder
+
+    X, y = make_data(8_000, 6, 3, 2_000, seed=4)
+    Xc, yc = X.compute(), y.compute()
+    monitor = ScoringMonitor(scoring="neg_log_loss")
+    clf = DaskMaxEntClassifier(alpha=ALPHA).set_callbacks(monitor).fit(X, y)
+    log = monitor.get_logs().data
+    steps = [entry for entry in log if entry["task_name"] != "fit"]
+    assert len(steps) == clf.n_iter_
+    assert len(log) == clf.n_iter_ + 1
+    assert {entry["task_name"] for entry in steps} <= {"lbfgs-iter", "newton-iter"}
+    final = -log_loss(yc, clf.predict_proba(Xc))
+    assert steps[-1]["neg_log_loss"] == pytest.approx(final, rel=1e-10)
+
+    recorder = Recorder(stop_after=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a requested stop is no failure: no ConvergenceWarning
+        stopped = DaskMaxEntClassifier(alpha=ALPHA).set_callbacks(recorder).fit(X, y)
+    assert stopped.n_iter_ == 2
+    np.testing.assert_array_equal(stopped.coef_, recorder.models[-1][0])

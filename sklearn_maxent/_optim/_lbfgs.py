@@ -4,10 +4,11 @@ import numpy as np
 from scipy import optimize
 
 from ._certify import may_be_certified
+from ._monitor import SILENT
 from ._state import Result
 
 
-def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, verbose=0):
+def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SILENT, verbose=0):
     """Full-batch L-BFGS-B on ``objective``, updating ``coef`` and ``intercept`` in place.
 
     The L1 part of the penalty is not differentiable at 0; it is handled
@@ -28,6 +29,9 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, verbose=0)
         (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) is at
         most this, checked after an iteration when the gradient says it may
         be (:func:`~sklearn_maxent._optim._certify.may_be_certified`).
+    monitor : StepMonitor
+        Told of each iteration (:mod:`~sklearn_maxent._optim._monitor`); the
+        run stops, not converged unless certified, when it asks.
     verbose : int
 
     Returns
@@ -51,6 +55,7 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, verbose=0)
         return w.reshape(shape).astype(dtype, copy=False), np.asarray(b, dtype=dtype)
 
     def value_gradient(theta):
+        monitor.begin("lbfgs-iter")
         w, b = unpack(theta)
         loss, grad_coef, grad_intercept = objective.smooth_value_gradient(w, b)
         parts = [grad_coef.ravel()]
@@ -69,13 +74,13 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, verbose=0)
 
     def callback(intermediate_result):
         curve.append(float(intermediate_result.fun))
-        if gap_tol is None or not worth_certifying(intermediate_result.x, intermediate_result.fun):
-            return
-        _, certificate["gap"] = objective.certified_gap(*unpack(intermediate_result.x))
-        if verbose:
-            print(f"-- L-BFGS iteration {len(curve)}, certified gap: {certificate['gap']:.3g}")
-        if certificate["gap"] <= gap_tol:
-            certificate["certified"] = True
+        if gap_tol is not None and worth_certifying(intermediate_result.x, intermediate_result.fun):
+            _, certificate["gap"] = objective.certified_gap(*unpack(intermediate_result.x))
+            certificate["certified"] = certificate["gap"] <= gap_tol
+            if verbose:
+                print(f"-- L-BFGS iteration {len(curve)}, certified gap: {certificate['gap']:.3g}")
+        stop = monitor.end(lambda: tuple(np.copy(part) for part in unpack(intermediate_result.x)))
+        if stop or certificate["certified"]:
             raise StopIteration
 
     parts = [np.maximum(coef, 0).ravel(), np.maximum(-coef, 0).ravel()] if split else [coef.ravel()]
@@ -99,6 +104,7 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, verbose=0)
             "ftol": 64 * np.finfo(float).eps,
         },
     )
+    monitor.abandon()  # evaluations after the last iteration
     w, b = unpack(result.x)
     coef[:] = w
     intercept[:] = b

@@ -5,6 +5,7 @@ import numpy as np
 from .._softmax import single_threaded_blas
 from ._certify import CERTIFY_MARGIN
 from ._lbfgs import lbfgs
+from ._monitor import SILENT
 from ._newton import newton
 from ._sgd import sgd
 from ._state import Result
@@ -45,6 +46,7 @@ def _minimize(
     shuffle=True,
     rng=None,
     validation=None,
+    monitor=SILENT,
     verbose=0,
 ):
     """Run a solver on ``objective`` from ``coef``, ``intercept``, in place, until the gap is certified.
@@ -70,7 +72,9 @@ def _minimize(
 
     ``state``, ``batch_size``, ``n_iter_no_change``, ``shuffle``, ``rng``
     and ``validation`` are those of :func:`sgd`, needed only by the solvers
-    that run SGD epochs (``"sgd"``, ``"saga"``, ``"auto"``).
+    that run SGD epochs (``"sgd"``, ``"saga"``, ``"auto"``). ``monitor`` is
+    told of every step (:mod:`~sklearn_maxent._optim._monitor`); when it asks
+    for a stop, no further phase runs.
 
     Returns
     -------
@@ -82,6 +86,7 @@ def _minimize(
         "n_iter_no_change": n_iter_no_change,
         "shuffle": shuffle,
         "rng": rng,
+        "monitor": monitor,
         "verbose": verbose,
     }
     if solver in ("sgd", "saga"):
@@ -115,7 +120,7 @@ def _minimize(
             **sgd_options,
         )
         n_iter, curve = result.n_iter, list(result.loss_curve)
-        if _certified(result, gap_tol) or n_iter >= max_iter:
+        if _certified(result, gap_tol) or n_iter >= max_iter or monitor.stop_requested:
             return _with_gap(objective, coef, intercept, _ended(result, n_iter, curve, gap_tol))
     # L-BFGS is the cheaper way down to a moderate gradient; from there
     # Newton's quadratic convergence reaches a tight tol in a few steps.
@@ -126,10 +131,11 @@ def _minimize(
         max_iter=max_iter - n_iter,
         tol=max(gradient_tol, NEWTON_HANDOFF),
         gap_tol=gap_tol,
+        monitor=monitor,
         verbose=verbose,
     )
     n_iter, curve = n_iter + result.n_iter, curve + result.loss_curve
-    if _certified(result, gap_tol) or n_iter >= max_iter:
+    if _certified(result, gap_tol) or n_iter >= max_iter or monitor.stop_requested:
         return _with_gap(objective, coef, intercept, _ended(result, n_iter, curve, gap_tol))
     result = newton(
         objective,
@@ -138,6 +144,7 @@ def _minimize(
         max_iter=max_iter - n_iter,
         tol=gradient_tol,
         gap_tol=gap_tol,
+        monitor=monitor,
         verbose=verbose,
     )
     return _with_gap(

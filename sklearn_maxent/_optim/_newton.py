@@ -18,6 +18,7 @@ import numpy as np
 from scipy.sparse.linalg import LinearOperator, cg
 
 from ._certify import may_be_certified
+from ._monitor import SILENT
 from ._state import Result
 
 # Newton goes on while its last step moved a weight by more than this times tol
@@ -115,6 +116,9 @@ class NewtonSolver:
         (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) is at
         most this; checked before the first step and after each, when the
         gradient says it may be (:func:`~sklearn_maxent._optim._certify.may_be_certified`).
+    monitor : StepMonitor
+        Told of each step (:mod:`~sklearn_maxent._optim._monitor`); the run
+        stops, not converged unless certified, when it asks.
     verbose : int
 
     Attributes
@@ -137,8 +141,9 @@ class NewtonSolver:
         Whether :meth:`check_convergence` ended the iteration.
     """
 
-    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0):
+    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
         self.objective = objective
+        self.monitor = monitor
         self.coef = coef
         self.intercept = intercept
         self.tol = tol
@@ -159,11 +164,15 @@ class NewtonSolver:
         self.setup()
         self.check_convergence()
         while not self.converged and self.n_iter < self.max_iter:
+            self.monitor.begin("newton-iter")
             self.update_gradient_hessian()
             self.inner_solve()
             if not self.line_search():  # no step lowers the gradient: rounding error dominates
+                self.monitor.abandon()
                 break
             self.check_convergence()
+            if self.monitor.end(lambda: (self.coef.copy(), self.intercept.copy())):
+                break
         return self.finalize()
 
     def setup(self):
@@ -342,7 +351,7 @@ class NewtonSolver:
         return self.gap <= self.gap_tol
 
 
-def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0):
+def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
     """Newton-CG steps that trust the gradient alone, updating in place: :class:`NewtonSolver`, solved.
 
     Parameters are those of :class:`NewtonSolver`.
@@ -354,5 +363,12 @@ def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, verbose=0
         and is within ``sqrt(eps)`` of the data's dtype.
     """
     return NewtonSolver(
-        objective, coef, intercept, tol=tol, max_iter=max_iter, gap_tol=gap_tol, verbose=verbose
+        objective,
+        coef,
+        intercept,
+        tol=tol,
+        max_iter=max_iter,
+        gap_tol=gap_tol,
+        monitor=monitor,
+        verbose=verbose,
     ).solve()

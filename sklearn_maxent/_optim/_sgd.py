@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from ._epochs import _BACKOFF_FACTOR, _saga_epoch, _sgd_epoch
+from ._monitor import SILENT
 from ._state import Result, SAGAMemory, SGDState, StepSchedule
 from ._steps import default_step
 
@@ -34,6 +35,7 @@ def sgd(
     certify_below=None,
     validation=None,
     variance_reduced=False,
+    monitor=SILENT,
     verbose=0,
 ):
     """Minibatch SGD (or SAGA) on ``objective``, updating ``coef`` and ``intercept`` in place.
@@ -88,6 +90,9 @@ def sgd(
         ``state.validation_scores``.
     variance_reduced : bool
         Run SAGA epochs (:func:`_saga_epoch`) instead of plain SGD ones.
+    monitor : StepMonitor
+        Told of each epoch (:mod:`~sklearn_maxent._optim._monitor`); the run
+        stops, not converged unless certified, when it asks.
     verbose : int
 
     Returns
@@ -100,8 +105,9 @@ def sgd(
         coef[:], intercept[:] = state.iterate
     if state.schedule.eta0 is None:
         state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng)
-    run_epoch = _sgd_epoch
+    run_epoch, phase = _sgd_epoch, "sgd-epoch"
     if variance_reduced:
+        phase = "saga-epoch"
         run_epoch = _saga_epoch
         state.memory = SAGAMemory.empty(objective)
     order = np.arange(objective.n_samples)
@@ -113,6 +119,7 @@ def sgd(
     best = None
     epoch = back_offs = 0
     while epoch < max_iter and back_offs <= _MAX_BACK_OFFS:
+        monitor.begin(phase)
         if shuffle:
             rng.shuffle(order)
         # SAGA's memory is a cache of gradients: a back-off starts it afresh
@@ -147,7 +154,7 @@ def sgd(
                 + ("" if np.isnan(gap) else f"certified gap: {gap:.3g}, ")
                 + f"time: {time.perf_counter() - start_time:.2f} s"
             )
-        if certified:
+        if monitor.end(lambda: _model(state, coef, intercept)) or certified:
             break
         stalls = stalls + 1 if stall_ratio is not None and gain < stall_ratio * abs(loss) else 0
         if stalls >= stall_patience:
@@ -176,6 +183,7 @@ def sgd(
         if tol is not None and _stalled(state, improved, n_iter_no_change):
             stopped = True
             break
+    monitor.abandon()  # an epoch retried past _MAX_BACK_OFFS
     state.memory = None  # a cache for this data only
     if state.average is not None:
         state.iterate = coef.copy(), intercept.copy()
