@@ -27,7 +27,9 @@ Modules, one concept each; imports go down this list only:
 * ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls (one call of
   the compiled kernel ``sklearn_maxent._kernels.epoch``);
 * ``_steps`` - step sizes from curvature bounds;
-* ``_state`` - what the solvers carry between calls (schedules, SGD state, results).
+* ``_state`` - what the solvers carry between calls (schedules, SGD state, results);
+* ``_monitor`` - what a solver tells its caller of each step (the hook under the
+  estimator's callbacks), and the silent monitor.
 
 All of them reach the data only through :class:`~sklearn_maxent._objective.Objective`.
 """
