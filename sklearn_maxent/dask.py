@@ -20,6 +20,11 @@ the number of rows. A Hessian-vector product of the Newton phase moves the
 same amounts (the probabilities at the Newton point are computed once per
 step and kept on the workers).
 
+Layering: the targets and their weights are made as
+``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), the
+optimizers are :mod:`sklearn_maxent._optim`'s, and ``MaxEntClassifier``
+itself is needed only for :meth:`~DaskMaxEntClassifier.to_local`.
+
 Requires the ``dask`` extra: ``pip install "sklearn-maxent[dask]"``.
 """
 
@@ -46,13 +51,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _duality
-from ._classifier import (
-    MaxEntClassifier,
-    _check_soft_labels,
-    class_weights,
-    smoothed_targets,
-    warm_start_parameters,
-)
+from ._classifier import MaxEntClassifier
 from ._objective import SmoothPart
 from ._optim import minimize
 from ._penalty import ElasticNet
@@ -64,6 +63,8 @@ from ._softmax import (
     linear_proba,
     linear_scores,
 )
+from ._targets import check_soft_labels, class_weights, one_hot, smoothed_targets, with_class_weights
+from ._warm_start import warm_start_parameters
 
 __all__ = ["DaskMaxEntClassifier"]
 
@@ -115,7 +116,7 @@ def _summarize(block, soft):
     summary = {"rows": block.n_rows, "problems": problems}
     if soft:
         try:
-            Y = _check_soft_labels(block.targets, np.float64)
+            Y = check_soft_labels(block.targets, np.float64)
         except ValueError as error:
             problems.append(str(error).rstrip("."))
         summary["counts"] = block.weights.astype(np.float64) @ Y if not problems else None
@@ -135,10 +136,8 @@ def _final_block(block, soft, classes, class_weight, total_weight, label_smoothi
     times its target's mean class weight, divided by the total over all rows.
     """
     dtype = block.X.dtype
-    targets = block.targets.astype(np.float64) if soft else MaxEntClassifier._one_hot(block.targets, classes)
-    weights = block.weights
-    if class_weight is not None:
-        weights = weights * (targets @ class_weight).astype(dtype)
+    targets = block.targets.astype(np.float64) if soft else one_hot(block.targets, classes)
+    weights = with_class_weights(block.weights, targets, class_weight)
     weights = (weights / dtype.type(total_weight)).astype(dtype, copy=False)
     return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), weights)
 
