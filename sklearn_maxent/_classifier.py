@@ -123,7 +123,7 @@ def _overflow_is_an_error(X, eta0):
         ) from error
 
 
-def _check_finite_weights(coef, intercept, X, eta0):
+def _check_finite_model(coef, intercept, X, eta0):
     """A ``FloatingPointError`` for non-finite weights, before they are stored."""
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         raise FloatingPointError(
@@ -485,7 +485,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     rng=rng,
                     verbose=self.verbose,
                 )
-            _check_finite_weights(coef, intercept, X, self.eta0)
+            _check_finite_model(coef, intercept, X, self.eta0)
             if not objective.reference_class:
                 coef = objective.penalty.canonical_shift(coef)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
@@ -585,7 +585,7 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                     rng=rng,
                     verbose=self.verbose,
                 )
-            _check_finite_weights(coef, intercept, X, self.eta0)
+            _check_finite_model(coef, intercept, X, self.eta0)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, early_stopping=False)
             self.duality_gap_ = np.nan
