@@ -5,7 +5,7 @@ The estimator validates and encodes its input, builds an
 :mod:`sklearn_maxent._optim` and stores the result. It does no math itself.
 What it shares with the Dask estimator lives below both:
 :mod:`~sklearn_maxent._targets` (labels, soft labels, class and sample
-weights into targets and their weights) and
+weights into targets and row weights) and
 :mod:`~sklearn_maxent._warm_start` (where a fit starts).
 """
 
@@ -31,7 +31,7 @@ from ._penalty import ElasticNet
 from ._softmax import linear_scores, log_softmax, softmax
 from ._targets import (
     check_soft_labels,
-    class_weights,
+    compute_class_weights,
     one_hot,
     smoothed_targets,
     sorted_labels,
@@ -464,9 +464,9 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             classes = self._soft_classes(y) if soft else sorted_labels(y)
             self._check_two_classes(classes)
             targets = y if soft else one_hot(y, classes)
-            weights, class_count = self._sample_weights(X, targets, classes, sample_weight)
+            row_weights, class_count = self._row_weights(X, targets, classes, sample_weight)
             rng = check_random_state(self.random_state)
-            objective, validation = self._training_objectives(X, targets, weights, rng)
+            objective, validation = self._training_objectives(X, targets, row_weights, rng)
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             state = self._new_sgd_state()
             with _overflow_is_an_error(X, self.eta0):
@@ -558,10 +558,10 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
                 classes = self._soft_classes(y)
             classes = self._partial_fit_classes(classes, first_call)
             targets = self._soft_targets_of(y, classes) if soft else one_hot(y, classes)
-            weights, class_count = self._sample_weights(
+            row_weights, class_count = self._row_weights(
                 X, targets, classes, sample_weight, None if first_call else self.class_count_
             )
-            objective = self._objective(X, targets, weights)
+            objective = self._objective(X, targets, row_weights)
             rng = check_random_state(self.random_state)
             if first_call:
                 coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
@@ -726,8 +726,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X, y, soft = self._validate_X_y(X, y, reset=False)
         targets = self._soft_targets_of(y, self.classes_) if soft else one_hot(y, self.classes_)
-        weights, _ = self._sample_weights(X, targets, self.classes_, sample_weight)
-        objective = self._objective(X, targets, weights)
+        row_weights, _ = self._row_weights(X, targets, self.classes_, sample_weight)
+        objective = self._objective(X, targets, row_weights)
         coef = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_
         _, grad_coef, _ = objective.data_loss_gradient(coef.T.astype(X.dtype), self.intercept_)
         return np.ascontiguousarray(grad_coef.T)
@@ -888,8 +888,8 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"classes must not contain NaN or None, got {classes.tolist()}.")
         return unique
 
-    def _sample_weights(self, X, targets, classes, sample_weight, previous_class_count=None):
-        """Sample weights times class weights, and the weighted class counts.
+    def _row_weights(self, X, targets, classes, sample_weight, previous_class_count=None):
+        """The row weights (sample weights times class weights), and the weighted class counts.
 
         A row's class weight is its target's mean class weight: that of its
         label for one-hot targets. ``"balanced"`` class weights are
@@ -897,27 +897,28 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
         (soft labels count fractionally), accumulated over ``partial_fit``
         calls so a stream is balanced by its class frequencies so far.
         """
-        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        class_count = weights.astype(np.float64) @ targets
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        class_count = sample_weight.astype(np.float64) @ targets
         if previous_class_count is not None:
             class_count = class_count + previous_class_count
-        weights = with_class_weights(weights, targets, class_weights(self.class_weight, classes, class_count))
-        if not weights.sum() > 0:
+        class_weights = compute_class_weights(self.class_weight, classes, class_count)
+        row_weights = with_class_weights(sample_weight, targets, class_weights)
+        if not row_weights.sum() > 0:
             raise ValueError("The sample weights (times the class weights) sum to zero.")
-        return weights, class_count
+        return row_weights, class_count
 
-    def _objective(self, X, targets, weights):
+    def _objective(self, X, targets, row_weights):
         """The training objective on ``targets`` (label smoothing applied), in the dtype of ``X``."""
         targets = smoothed_targets(targets, self.label_smoothing, X.dtype)
         penalty = ElasticNet(float(self.alpha), float(self.l1_ratio))
-        return Objective(X, targets, weights, penalty, self.fit_intercept, targets.shape[1] == 2)
+        return Objective(X, targets, row_weights, penalty, self.fit_intercept, targets.shape[1] == 2)
 
-    def _training_objectives(self, X, targets, weights, rng):
+    def _training_objectives(self, X, targets, row_weights, rng):
         """The objective to train on and, with early stopping, the held-out one to score."""
         if self.average and self.solver != "sgd":
             raise ValueError(f"average={self.average!r} averages SGD iterates: use solver='sgd'.")
         if not self.early_stopping:
-            return self._objective(X, targets, weights), None
+            return self._objective(X, targets, row_weights), None
         if self.solver == "lbfgs":
             raise ValueError("early_stopping=True stops SGD epochs: use solver='auto' or 'sgd', not 'lbfgs'.")
         train, held_out = train_test_split(
@@ -927,14 +928,14 @@ class MaxEntClassifier(ClassifierMixin, BaseEstimator):
             random_state=rng,
         )
         for part, rows in (("training", train), ("validation", held_out)):
-            if not weights[rows].sum() > 0:
+            if not row_weights[rows].sum() > 0:
                 raise ValueError(
                     f"The sample weights of the early-stopping {part} split sum to zero; "
                     "change validation_fraction or random_state."
                 )
         return (
-            self._objective(X[train], targets[train], weights[train]),
-            self._objective(X[held_out], targets[held_out], weights[held_out]),
+            self._objective(X[train], targets[train], row_weights[train]),
+            self._objective(X[held_out], targets[held_out], row_weights[held_out]),
         )
 
     def _batch_size(self, X):

@@ -1,9 +1,10 @@
-"""Training targets and their weights, from labels or soft labels, class and sample weights.
+"""Training targets and row weights, from labels or soft labels, class and sample weights.
 
 The objective trains on one probability row per sample (one-hot for a
-label) and one weight per row: the sample weight times the row's class
-weight. Both estimators make them here from ``y``, ``sample_weight``,
-``class_weight`` and ``label_smoothing``:
+label) and one row weight per sample: its sample weight times its class
+weight, which the objective normalizes to sum to one (the names are those
+of :mod:`~sklearn_maxent._objective`). Both estimators make them here from
+``y``, ``sample_weight``, ``class_weight`` and ``label_smoothing``:
 :class:`~sklearn_maxent.MaxEntClassifier` on the whole data,
 :class:`~sklearn_maxent.dask.DaskMaxEntClassifier` on each partition. Both
 estimators import this module; it imports nothing of the package.
@@ -67,8 +68,8 @@ def one_hot(y, classes):
     return targets
 
 
-def class_weights(class_weight, classes, class_count):
-    """Per-class weights for the ``class_weight`` parameter, or None.
+def compute_class_weights(class_weight, classes, class_count):
+    """The weight of every class in ``classes`` for the ``class_weight`` parameter, or None.
 
     ``"balanced"`` is ``total / (n_classes * count_k)`` of the weighted class
     counts ``class_count`` (classes not seen weigh 1); a dict must map classes
@@ -78,22 +79,23 @@ def class_weights(class_weight, classes, class_count):
         return None
     if class_weight == "balanced":
         seen = class_count > 0
-        weights = np.ones(classes.size)
-        weights[seen] = class_count.sum() / (classes.size * class_count[seen])
-        return weights
-    weights = compute_class_weight(class_weight, classes=classes, y=classes)
-    if not (np.isfinite(weights).all() and (weights >= 0).all()):
+        class_weights = np.ones(classes.size)
+        class_weights[seen] = class_count.sum() / (classes.size * class_count[seen])
+        return class_weights
+    class_weights = compute_class_weight(class_weight, classes=classes, y=classes)
+    if not (np.isfinite(class_weights).all() and (class_weights >= 0).all()):
         raise ValueError(
             f"class_weight must map classes to finite, non-negative weights, got {class_weight!r}."
         )
-    return weights
+    return class_weights
 
 
 def with_class_weights(sample_weight, targets, class_weights):
-    """``sample_weight`` times each row's class weight (its target's mean class weight), in its dtype.
+    """The row weights: ``sample_weight`` times each row's class weight, in its dtype.
 
-    For one-hot targets a row's class weight is that of its label.
-    ``class_weights`` None leaves ``sample_weight`` as it is.
+    A row's class weight is its target's mean class weight: that of its
+    label for one-hot targets. ``class_weights`` None leaves
+    ``sample_weight`` as it is.
     """
     if class_weights is None:
         return sample_weight

@@ -24,25 +24,25 @@ class Minibatch:
     """Rows of the data, restricted to the features they use.
 
     ``X`` has one column per entry of ``features`` (all features, ``slice(None)``,
-    for dense data). ``weights`` are scaled by ``n_samples / n_rows`` so that
+    for dense data). ``row_weights`` are scaled by ``n_samples / n_rows`` so that
     loss and gradient are unbiased estimates of the full ones.
     """
 
     X: object
     features: object
     targets: np.ndarray
-    weights: np.ndarray
+    row_weights: np.ndarray
 
 
 def minibatch(objective, rows):
     """The :class:`Minibatch` of ``rows`` (sorted or not)."""
-    weights = objective.weights[rows] * objective.dtype.type(objective.n_samples / len(rows))
+    row_weights = objective.row_weights[rows] * objective.dtype.type(objective.n_samples / len(rows))
     X = objective.X[rows]
     features = slice(None)
     if sparse.issparse(X):
         slots = vars(objective).setdefault("_reference_slots", np.zeros(X.shape[1], dtype=np.intp))
         X, features = _compact_columns(X, slots)
-    return Minibatch(X, features, objective.targets[rows], weights)
+    return Minibatch(X, features, objective.targets[rows], row_weights)
 
 
 def _compact_columns(X, slots):
@@ -67,7 +67,7 @@ def _compact_columns(X, slots):
 def minibatch_loss_gradient(objective, batch, coef_rows, intercept):
     """Loss and gradient estimates on a minibatch; ``coef_rows`` is ``W[batch.features]``."""
     loss, grad_rows, grad_intercept = linear_loss_gradient(
-        batch.X, batch.targets, batch.weights, coef_rows, intercept, objective.reference_class
+        batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
     )
     if not objective.fit_intercept:
         grad_intercept[:] = 0
@@ -77,9 +77,9 @@ def minibatch_loss_gradient(objective, batch, coef_rows, intercept):
 def minibatch_loss_residual(objective, batch, coef_rows, intercept):
     """Loss estimate and the rows' score gradients ``n w_i (P_i - Y_i)`` on a minibatch."""
     loss, residual = linear_loss_residual(
-        batch.X, batch.targets, batch.weights, coef_rows, intercept, objective.reference_class
+        batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
     )
-    residual *= objective.dtype.type(len(batch.weights))
+    residual *= objective.dtype.type(len(batch.row_weights))
     return loss, residual
 
 
@@ -140,7 +140,7 @@ def _epoch_reference(previous, first_batch_loss, schedule):
 
 
 def _batch_mean_loss(loss, batch):
-    total_weight = float(batch.weights.sum())
+    total_weight = float(batch.row_weights.sum())
     return loss / total_weight if total_weight > 0 else 0.0
 
 
@@ -185,8 +185,8 @@ def sgd_epoch(objective, coef, intercept, state, batch_size, order):
             intercept -= intercept.dtype.type(step * intercept_scale) * grad_intercept
         if lazy_coef.average is not None:
             lazy_coef.average.intercept_sum += intercept
-        state.samples_seen += len(batch.weights)
-        total += loss * len(batch.weights)
+        state.samples_seen += len(batch.row_weights)
+        total += loss * len(batch.row_weights)
     return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
 
 

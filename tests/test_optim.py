@@ -198,7 +198,7 @@ def test_lazy_coef_equals_eager_penalty_steps():
         values = lazy.gather(batch.features)
         _, grad_rows, _ = minibatch_loss_gradient(objective, batch, lazy.coef_rows(values), intercept)
         lazy.step(batch.features, values, grad_rows, 0.7)
-        eager_batch = Minibatch(X[rows], slice(None), targets[rows], batch.weights)
+        eager_batch = Minibatch(X[rows], slice(None), targets[rows], batch.row_weights)
         _, grad, _ = minibatch_loss_gradient(objective, eager_batch, eager_coef, intercept)
         eager_coef *= 1 - 0.7 * 0.3
         eager_coef -= 0.7 * grad

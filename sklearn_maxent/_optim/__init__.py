@@ -29,7 +29,9 @@ Modules, one concept each; imports go down this list only:
 * ``_steps`` - step sizes from curvature bounds;
 * ``_state`` - what the solvers carry between calls (schedules, SGD state, results).
 
-All of them reach the data only through :class:`~sklearn_maxent._objective.Objective`.
+All of them reach the data only through :class:`~sklearn_maxent._objective.Objective`,
+and name things as its module docstring lists (``coef`` and ``intercept`` for
+the model, ``row_weights`` for the weights of the rows).
 """
 
 from ._lbfgs import lbfgs

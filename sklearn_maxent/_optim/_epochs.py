@@ -120,7 +120,7 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
 
 
 def _kernel_data(objective):
-    """``X`` as the kernel reads it (CSR's arrays, or a dense C-order buffer), targets and weights."""
+    """``X`` as the kernel reads it (CSR's arrays, or a dense C-order buffer), targets and row weights."""
     X = objective.X
     if sparse.issparse(X):
         arrays = X.data, X.indices, X.indptr, True
@@ -129,7 +129,7 @@ def _kernel_data(objective):
         empty = np.empty(0, dtype=np.int32)
         arrays = np.ascontiguousarray(X).reshape(-1), empty, empty, False
     targets = np.ascontiguousarray(objective.targets, dtype=objective.dtype)
-    return *arrays, targets, np.ascontiguousarray(objective.weights, dtype=objective.dtype)
+    return *arrays, targets, np.ascontiguousarray(objective.row_weights, dtype=objective.dtype)
 
 
 def _settings(objective, state, averaging, saga):
