@@ -3,6 +3,10 @@
 The estimator validates and encodes its input, builds an
 :class:`~sklearn_maxent._objective.Objective`, hands it to an optimizer from
 :mod:`sklearn_maxent._optim` and stores the result. It does no math itself.
+What it shares with the Dask estimator lives below both:
+:mod:`~sklearn_maxent._targets` (labels, soft labels, class and sample
+weights into targets and row weights) and
+:mod:`~sklearn_maxent._warm_start` (where a fit starts).
 """
 
 import copy
@@ -19,7 +23,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -28,6 +31,15 @@ from ._objective import Objective
 from ._optim import SGDState, StepSchedule, minimize, sgd
 from ._penalty import ElasticNet
 from ._softmax import linear_scores, log_softmax, softmax
+from ._targets import (
+    check_soft_labels,
+    compute_class_weights,
+    one_hot,
+    smoothed_targets,
+    sorted_labels,
+    with_class_weights,
+)
+from ._warm_start import check_dense_coef, warm_start_parameters
 
 # batch_size="auto", measured with SAGA on 160,000 x 100 dense rows (10 classes):
 # 1024 reached 1e-3 of the optimum in 2 epochs (0.45 s), 256 in 3 (0.72 s), as
@@ -36,36 +48,6 @@ from ._softmax import linear_scores, log_softmax, softmax
 # epochs): a minibatch mean divides the gradient of a rare feature.
 _AUTO_BATCH_DENSE = 1024
 _AUTO_BATCH_SPARSE = 256
-# How far from 1 a row of soft labels may sum (rounding of probabilities saved as text, float32).
-_SOFT_LABEL_TOLERANCE = 1e-6
-
-
-def _check_soft_labels(Y, dtype):
-    """``Y`` as soft labels in ``dtype``: rows non-negative and summing to 1 within 1e-6."""
-    if sparse.issparse(Y):
-        Y = Y.toarray()
-    Y = np.asarray(Y, dtype=np.float64)
-    negative = np.flatnonzero((Y < 0).any(axis=1))
-    if negative.size:
-        raise ValueError(
-            f"Soft labels must be non-negative, but {negative.size} rows have negative entries "
-            f"(first: row {negative[0]}, {Y[negative[0]].tolist()})."
-        )
-    sums = Y.sum(axis=1)
-    off = np.flatnonzero(np.abs(sums - 1) > _SOFT_LABEL_TOLERANCE)
-    if off.size:
-        multilabel = np.isin(Y, (0, 1)).all()
-        raise ValueError(
-            f"Soft labels must sum to 1 in every row (within {_SOFT_LABEL_TOLERANCE:g}), but {off.size} "
-            f"rows do not (first: row {off[0]} sums to {sums[off[0]]:.9g})."
-            + (
-                " This looks like a multilabel indicator matrix: MaxEntClassifier predicts one "
-                "class per sample and does not support multilabel targets."
-                if multilabel
-                else ""
-            )
-        )
-    return Y.astype(dtype)
 
 
 def _is_text(value):
@@ -106,18 +88,6 @@ def _check_numeric_features(X):
         )
 
 
-def _sorted_labels(values, what="y"):
-    """``np.unique(values)``, with a clear error for labels of types that cannot be ordered."""
-    try:
-        return np.unique(values)
-    except TypeError as error:
-        types = sorted({type(v).__name__ for v in np.asarray(values, dtype=object).ravel()})
-        raise TypeError(
-            f"{what} mixes labels of types {types} that cannot be sorted ({error}); "
-            "use labels of one type (e.g. all str)."
-        ) from error
-
-
 def _floating_point_advice(X, eta0):
     """What to do about a floating-point failure in fitting, blaming the features only when plausible.
 
@@ -155,69 +125,13 @@ def _overflow_is_an_error(X, eta0):
         ) from error
 
 
-def _check_finite_weights(coef, intercept, X, eta0):
+def _check_finite_model(coef, intercept, X, eta0):
     """A ``FloatingPointError`` for non-finite weights, before they are stored."""
     if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         raise FloatingPointError(
             "The optimizer produced non-finite weights; the model was not updated. "
             + _floating_point_advice(X, eta0)
         )
-
-
-def class_weights(class_weight, classes, class_count):
-    """Per-class weights for the ``class_weight`` parameter, or None.
-
-    ``"balanced"`` is ``total / (n_classes * count_k)`` of the weighted class
-    counts ``class_count`` (classes not seen weigh 1); a dict must map classes
-    to finite, non-negative weights. Shared by the Dask estimator.
-    """
-    if class_weight is None:
-        return None
-    if class_weight == "balanced":
-        seen = class_count > 0
-        weights = np.ones(classes.size)
-        weights[seen] = class_count.sum() / (classes.size * class_count[seen])
-        return weights
-    weights = compute_class_weight(class_weight, classes=classes, y=classes)
-    if not (np.isfinite(weights).all() and (weights >= 0).all()):
-        raise ValueError(
-            f"class_weight must map classes to finite, non-negative weights, got {class_weight!r}."
-        )
-    return weights
-
-
-def smoothed_targets(targets, label_smoothing, dtype):
-    """``(1 - eps) * targets + eps / n_classes`` in ``dtype``: the targets trained on."""
-    return ((1 - label_smoothing) * targets + label_smoothing / targets.shape[1]).astype(dtype)
-
-
-def warm_start_parameters(estimator, shape, classes, dtype):
-    """Zeros of ``shape`` (and intercepts), or with ``warm_start`` the previous solution.
-
-    As in ``SGDClassifier``, a warm start whose classes or number of features
-    differ from the previous fit is a ``ValueError``, not a silent cold start.
-    """
-    if not (estimator.warm_start and hasattr(estimator, "coef_")):
-        return np.zeros(shape, dtype=dtype), np.zeros(shape[1], dtype=dtype)
-    _check_dense_coef(estimator, "fit with warm_start=True")
-    if estimator.coef_.shape[1] != shape[0] or not np.array_equal(estimator.classes_, classes):
-        raise ValueError(
-            f"warm_start=True continues the previous fit, on {estimator.coef_.shape[1]} features and "
-            f"classes {estimator.classes_.tolist()}, but the data has {shape[0]} features and classes "
-            f"{classes.tolist()}; set warm_start=False to start afresh."
-        )
-    return estimator.coef_.T.astype(dtype, order="C"), estimator.intercept_.astype(dtype)
-
-
-def _check_dense_coef(estimator, call):
-    """A ``ValueError`` for continuing training from a sparsified ``coef_``.
-
-    As in scikit-learn, where ``partial_fit`` and a warm-started ``fit`` of
-    ``SGDClassifier`` do not work after ``sparsify()``: training updates
-    dense weights, and densifying silently would undo the user's choice.
-    """
-    if sparse.issparse(estimator.coef_):
-        raise ValueError(f"coef_ is a sparse matrix (sparsify() was called); call densify() before {call}.")
 
 
 @contextmanager
@@ -549,12 +463,12 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         """
         with _atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=True)
-            classes = self._soft_classes(y) if soft else _sorted_labels(y)
+            classes = self._soft_classes(y) if soft else sorted_labels(y)
             self._check_two_classes(classes)
-            targets = y if soft else self._one_hot(y, classes)
-            weights, class_count = self._sample_weights(X, targets, classes, sample_weight)
+            targets = y if soft else one_hot(y, classes)
+            row_weights, class_count = self._row_weights(X, targets, classes, sample_weight)
             rng = check_random_state(self.random_state)
-            objective, validation = self._training_objectives(X, targets, weights, rng)
+            objective, validation = self._training_objectives(X, targets, row_weights, rng)
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             state = self._new_sgd_state()
             task, monitor = fit_task(
@@ -586,7 +500,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     monitor=monitor,
                     verbose=self.verbose,
                 )
-            _check_finite_weights(coef, intercept, X, self.eta0)
+            _check_finite_model(coef, intercept, X, self.eta0)
             if not objective.reference_class:
                 coef = objective.penalty.canonical_shift(coef)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
@@ -653,17 +567,17 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             # _fit_context skips parameter validation in partial_fit once fitted; a
             # set_params(alpha=-1) between calls must not go unchecked.
             self._validate_params()
-            _check_dense_coef(self, "partial_fit")
+            check_dense_coef(self, "partial_fit")
         with _atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=first_call)
             if soft and classes is None and first_call:
                 classes = self._soft_classes(y)
             classes = self._partial_fit_classes(classes, first_call)
-            targets = self._soft_targets_of(y, classes) if soft else self._one_hot(y, classes)
-            weights, class_count = self._sample_weights(
+            targets = self._soft_targets_of(y, classes) if soft else one_hot(y, classes)
+            row_weights, class_count = self._row_weights(
                 X, targets, classes, sample_weight, None if first_call else self.class_count_
             )
-            objective = self._objective(X, targets, weights)
+            objective = self._objective(X, targets, row_weights)
             rng = check_random_state(self.random_state)
             if first_call:
                 coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
@@ -697,7 +611,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     monitor=monitor,
                     verbose=self.verbose,
                 )
-            _check_finite_weights(coef, intercept, X, self.eta0)
+            _check_finite_model(coef, intercept, X, self.eta0)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, early_stopping=False)
             self.duality_gap_ = np.nan
@@ -838,9 +752,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X, y, soft = self._validate_X_y(X, y, reset=False)
-        targets = self._soft_targets_of(y, self.classes_) if soft else self._one_hot(y, self.classes_)
-        weights, _ = self._sample_weights(X, targets, self.classes_, sample_weight)
-        objective = self._objective(X, targets, weights)
+        targets = self._soft_targets_of(y, self.classes_) if soft else one_hot(y, self.classes_)
+        row_weights, _ = self._row_weights(X, targets, self.classes_, sample_weight)
+        objective = self._objective(X, targets, row_weights)
         coef = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_
         _, grad_coef, _ = objective.data_loss_gradient(coef.T.astype(X.dtype), self.intercept_)
         return np.ascontiguousarray(grad_coef.T)
@@ -947,29 +861,17 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             y_numeric=soft,
         )
         if soft:
-            return X, _check_soft_labels(y, X.dtype), True
+            return X, check_soft_labels(y, X.dtype), True
         try:
             check_classification_targets(y)
         except TypeError:  # labels that cannot be sorted: say so
-            _sorted_labels(y)
+            sorted_labels(y)
             raise
         return X, y, False
 
     @staticmethod
     def _soft_classes(Y):
         return np.arange(Y.shape[1])
-
-    @staticmethod
-    def _one_hot(y, classes):
-        """One-hot targets of labels ``y``; a label outside ``classes`` is a ``ValueError``."""
-        unknown = np.setdiff1d(_sorted_labels(y), classes)
-        if unknown.size:
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} that are not in classes {classes.tolist()}."
-            )
-        targets = np.zeros((len(y), classes.size))
-        targets[np.arange(len(y)), np.searchsorted(classes, y)] = 1
-        return targets
 
     @staticmethod
     def _soft_targets_of(Y, classes):
@@ -997,7 +899,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             return classes
         if classes is not None and not np.array_equal(self.classes_, self._check_classes_argument(classes)):
             raise ValueError(
-                f"classes={_sorted_labels(classes).tolist()} is not the same as on the first "
+                f"classes={sorted_labels(classes).tolist()} is not the same as on the first "
                 f"call to partial_fit, {self.classes_.tolist()}."
             )
         return self.classes_
@@ -1008,13 +910,13 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         classes = np.asarray(classes)
         if classes.ndim != 1:
             raise ValueError(f"classes must be a 1-D array of labels, got an array of shape {classes.shape}.")
-        unique = _sorted_labels(classes, "classes")
+        unique = sorted_labels(classes, "classes")
         if any(v is None or v != v for v in unique.tolist()):  # v != v: NaN
             raise ValueError(f"classes must not contain NaN or None, got {classes.tolist()}.")
         return unique
 
-    def _sample_weights(self, X, targets, classes, sample_weight, previous_class_count=None):
-        """Sample weights times class weights, and the weighted class counts.
+    def _row_weights(self, X, targets, classes, sample_weight, previous_class_count=None):
+        """The row weights (sample weights times class weights), and the weighted class counts.
 
         A row's class weight is its target's mean class weight: that of its
         label for one-hot targets. ``"balanced"`` class weights are
@@ -1022,29 +924,28 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         (soft labels count fractionally), accumulated over ``partial_fit``
         calls so a stream is balanced by its class frequencies so far.
         """
-        weights = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
-        class_count = weights.astype(np.float64) @ targets
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+        class_count = sample_weight.astype(np.float64) @ targets
         if previous_class_count is not None:
             class_count = class_count + previous_class_count
-        class_weight = class_weights(self.class_weight, classes, class_count)
-        if class_weight is not None:
-            weights = weights * (targets @ class_weight).astype(X.dtype)
-        if not weights.sum() > 0:
+        class_weights = compute_class_weights(self.class_weight, classes, class_count)
+        row_weights = with_class_weights(sample_weight, targets, class_weights)
+        if not row_weights.sum() > 0:
             raise ValueError("The sample weights (times the class weights) sum to zero.")
-        return weights, class_count
+        return row_weights, class_count
 
-    def _objective(self, X, targets, weights):
+    def _objective(self, X, targets, row_weights):
         """The training objective on ``targets`` (label smoothing applied), in the dtype of ``X``."""
         targets = smoothed_targets(targets, self.label_smoothing, X.dtype)
         penalty = ElasticNet(float(self.alpha), float(self.l1_ratio))
-        return Objective(X, targets, weights, penalty, self.fit_intercept, targets.shape[1] == 2)
+        return Objective(X, targets, row_weights, penalty, self.fit_intercept, targets.shape[1] == 2)
 
-    def _training_objectives(self, X, targets, weights, rng):
+    def _training_objectives(self, X, targets, row_weights, rng):
         """The objective to train on and, with early stopping, the held-out one to score."""
         if self.average and self.solver != "sgd":
             raise ValueError(f"average={self.average!r} averages SGD iterates: use solver='sgd'.")
         if not self.early_stopping:
-            return self._objective(X, targets, weights), None
+            return self._objective(X, targets, row_weights), None
         if self.solver == "lbfgs":
             raise ValueError("early_stopping=True stops SGD epochs: use solver='auto' or 'sgd', not 'lbfgs'.")
         train, held_out = train_test_split(
@@ -1054,14 +955,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             random_state=rng,
         )
         for part, rows in (("training", train), ("validation", held_out)):
-            if not weights[rows].sum() > 0:
+            if not row_weights[rows].sum() > 0:
                 raise ValueError(
                     f"The sample weights of the early-stopping {part} split sum to zero; "
                     "change validation_fraction or random_state."
                 )
         return (
-            self._objective(X[train], targets[train], weights[train]),
-            self._objective(X[held_out], targets[held_out], weights[held_out]),
+            self._objective(X[train], targets[train], row_weights[train]),
+            self._objective(X[held_out], targets[held_out], row_weights[held_out]),
         )
 
     def _batch_size(self, X):

@@ -2,7 +2,7 @@
 
 Row ``i``'s cross-entropy as a function of its scores is
 ``f_i(s) = log sum_k exp(s_k) - <Y_i, s>``, and the training problem is
-``J* = min_{W, b} sum_i w_i f_i(x_i W + b) + g(W)`` with weights ``w_i``
+``J* = min_{W, b} sum_i w_i f_i(x_i W + b) + g(W)`` with row weights ``w_i``
 summing to one and ``g`` the elastic-net penalty. The conjugate of
 log-sum-exp is the negative entropy on the simplex, so the Fenchel dual, with
 one probability row ``Q_i`` per sample and ``V = w (Q - Y)``, is
@@ -52,14 +52,14 @@ def entropy(proba):
     return -xlogy(proba, proba).sum(axis=1)
 
 
-def balance(proba, targets, weights):
+def balance(proba, targets, row_weights):
     """``(observed, shift, share)`` of :func:`balanced_expectations`, for :func:`balanced`."""
-    observed = weights @ targets
-    shift = weights @ proba - observed
+    observed = row_weights @ targets
+    shift = row_weights @ proba - observed
     return observed, shift, share_needed(proba, observed, shift)
 
 
-def balanced_expectations(proba, targets, weights):
+def balanced_expectations(proba, targets, row_weights):
     """Rows on the simplex, near ``proba``, whose weighted mean is that of ``targets``.
 
     ``Q = (1 - t) (P - d) + t * ybar`` with ``ybar = sum_i w_i Y_i``,
@@ -70,7 +70,7 @@ def balanced_expectations(proba, targets, weights):
     the optimum. The steps are separate functions so that data split over
     workers can compute ``d`` and ``t`` as global sums and maxima.
     """
-    return balanced(proba, *balance(proba, targets, weights))
+    return balanced(proba, *balance(proba, targets, row_weights))
 
 
 def share_needed(proba, observed, shift):
@@ -90,11 +90,11 @@ def balanced(proba, observed, shift, share):
     return np.maximum(expected, 0.0, out=expected)
 
 
-def expectation_terms(X, expected, targets, weights, reference_class):
+def expectation_terms(X, expected, targets, row_weights, reference_class):
     """``sum_i w_i H(Q_i)`` and ``X^T V`` with ``V = w (Q - Y)``: the sums the dual value is made of."""
-    residual = weights[:, None] * (expected - targets)
+    residual = row_weights[:, None] * (expected - targets)
     residual = np.ascontiguousarray(residual[:, 1:] if reference_class else residual, dtype=X.dtype)
-    return float(weights @ entropy(expected)), _transpose_product(X, residual).astype(np.float64)
+    return float(row_weights @ entropy(expected)), _transpose_product(X, residual).astype(np.float64)
 
 
 def dual_value(entropy_sum, expectation_gap, penalty):
@@ -102,7 +102,7 @@ def dual_value(entropy_sum, expectation_gap, penalty):
     return entropy_sum - penalty.conjugate(-expectation_gap)
 
 
-def primal_dual(X, scores, targets, weights, penalty, coef, fit_intercept, reference_class):
+def primal_dual(X, scores, targets, row_weights, penalty, coef, fit_intercept, reference_class):
     """``J(W, b)`` and the dual value ``D(Q)`` of the point built from its probabilities.
 
     Parameters
@@ -112,7 +112,7 @@ def primal_dual(X, scores, targets, weights, penalty, coef, fit_intercept, refer
     scores : ndarray of shape (n_samples, n_classes), float64
         ``X W + b`` with the reference class's zero column, if any.
     targets : ndarray of shape (n_samples, n_classes), float64
-    weights : ndarray of shape (n_samples,), float64
+    row_weights : ndarray of shape (n_samples,), float64
         Non-negative, summing to one.
     penalty : ElasticNet
     coef : ndarray of shape (n_features, n_free), float64
@@ -124,22 +124,22 @@ def primal_dual(X, scores, targets, weights, penalty, coef, fit_intercept, refer
     dual : float
         A lower bound of ``J*``; nan without a penalty (no certificate).
     """
-    primal = cross_entropy(scores, targets, weights) + penalty.value(coef)
+    primal = cross_entropy(scores, targets, row_weights) + penalty.value(coef)
     proba = softmax(scores)
-    expected = balanced_expectations(proba, targets, weights) if fit_intercept else proba
-    entropy_sum, expectation_gap = expectation_terms(X, expected, targets, weights, reference_class)
+    expected = balanced_expectations(proba, targets, row_weights) if fit_intercept else proba
+    entropy_sum, expectation_gap = expectation_terms(X, expected, targets, row_weights, reference_class)
     scale = penalty.feasible_scale(expectation_gap)
     if scale == 0:
         return primal, np.nan
     if scale < 1:  # V scaled by c: Q becomes c Q + (1 - c) Y, still feasible
         expected = scale * expected + (1.0 - scale) * targets
-        entropy_sum = float(weights @ entropy(expected))
+        entropy_sum = float(row_weights @ entropy(expected))
         expectation_gap = scale * expectation_gap
     return primal, dual_value(entropy_sum, expectation_gap, penalty)
 
 
 def dual_from_gradient(
-    proba, targets, weights, gradient, column_means, observed_moments, penalty, fit_intercept
+    proba, targets, row_weights, gradient, column_means, observed_moments, penalty, fit_intercept
 ):
     """``D(Q)`` as :func:`primal_dual` builds it, with ``X^T V`` from the gradient instead of a product.
 
@@ -151,7 +151,7 @@ def dual_from_gradient(
     Parameters
     ----------
     proba, targets : ndarray of shape (n_samples, n_classes), float64
-    weights : ndarray of shape (n_samples,), float64
+    row_weights : ndarray of shape (n_samples,), float64
     gradient : ndarray of shape (n_features, n_free)
         ``X^T w (P - Y)`` (free columns), the data term's gradient.
     column_means : ndarray of shape (n_features,)
@@ -170,7 +170,7 @@ def dual_from_gradient(
     # In place: on text data the arrays of coef_'s size (2**18 x 20) cost as much as the products.
     expected, gap = proba, np.array(gradient, dtype=np.float64)
     if fit_intercept:
-        observed, shift, share = balance(proba, targets, weights)
+        observed, shift, share = balance(proba, targets, row_weights)
         expected = balanced(proba, observed, shift, share)
         gap -= np.outer(column_means, shift[free])
         if share > 0:
@@ -182,7 +182,7 @@ def dual_from_gradient(
     if scale < 1:
         expected = scale * expected + (1.0 - scale) * targets
         gap = scale * gap
-    return dual_value(float(weights @ entropy(expected)), gap, penalty)
+    return dual_value(float(row_weights @ entropy(expected)), gap, penalty)
 
 
 def relative_gap(primal, dual):

@@ -1,9 +1,29 @@
 """The training objective ``J(W, b)`` on one data set.
 
-``J(W, b) = sum_i w_i CE_i(W, b) + penalty(W)`` with weights ``w_i = s_i / sum_j s_j``:
-the sample weights normalized to sum to one, so that a weight of 2 is exactly
-a repeated row. This module binds the data to the softmax core and the
+``J(W, b) = sum_i w_i CE_i(W, b) + penalty(W)`` with row weights
+``w_i = s_i / sum_j s_j``: each row's sample weight times its class weight,
+``s_i``, normalized to sum to one, so that a sample weight of 2 is exactly a
+repeated row. This module binds the data to the softmax core and the
 penalty; the optimizers only ever see :class:`Objective`.
+
+Three kinds of weights meet here, and the package's private names keep them
+apart, one name per concept:
+
+* the model: ``coef`` (``W``, of shape (n_features, n_free)) and
+  ``intercept`` (``b``), together its parameters. Prose says "weights" for
+  ``W`` alone, as scikit-learn's documentation of ``coef_`` does; names never
+  do (SGD's lazily scaled ``W`` is :class:`~sklearn_maxent._penalty.LazyCoef`).
+* weights of rows: ``sample_weight`` is scikit-learn's parameter, the
+  user's weights (and in :mod:`~sklearn_maxent._softmax`'s pure functions,
+  whatever weights of rows they are given); ``row_weights`` are the weights
+  of the rows in ``J``, sample weight times class weight
+  (:func:`~sklearn_maxent._targets.with_class_weights`): ``s_i`` where the
+  estimators make them, ``w_i`` once normalized to sum to one
+  (:attr:`Objective.row_weights`, the arguments of
+  :mod:`~sklearn_maxent._duality`, the Dask workers' blocks).
+* weights of classes: ``class_weight`` is scikit-learn's parameter (a dict,
+  ``"balanced"`` or None), ``class_weights`` its vector over the classes
+  (:func:`~sklearn_maxent._targets.compute_class_weights`).
 """
 
 from functools import cached_property
@@ -48,19 +68,20 @@ class Objective(SmoothPart):
     X : ndarray or scipy sparse CSR matrix of shape (n_samples, n_features)
     targets : ndarray of shape (n_samples, n_classes)
         Rows are probability distributions, in the dtype of ``X``.
-    sample_weight : ndarray of shape (n_samples,)
-        Non-negative, with a positive sum.
+    row_weights : ndarray of shape (n_samples,)
+        Non-negative, with a positive sum; normalized here to sum to one.
     penalty : ElasticNet
     fit_intercept : bool
     reference_class : bool
         The binary logistic model: class 0's score is fixed at 0.
     """
 
-    def __init__(self, X, targets, sample_weight, penalty, fit_intercept, reference_class):
+    def __init__(self, X, targets, row_weights, penalty, fit_intercept, reference_class):
         self.X = X
         self.targets = targets
-        self.weights = (sample_weight / sample_weight.sum()).astype(X.dtype, copy=False)
-        self._sample_weight = sample_weight
+        self.row_weights = (row_weights / row_weights.sum()).astype(X.dtype, copy=False)
+        # As given, so that subset() normalizes its rows' share of them afresh.
+        self._given_row_weights = row_weights
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.reference_class = reference_class
@@ -92,11 +113,11 @@ class Objective(SmoothPart):
         return self.X.shape[1], self.targets.shape[1] - self.reference_class
 
     def subset(self, rows):
-        """The same objective on ``rows`` only (their weights renormalized)."""
+        """The same objective on ``rows`` only (their row weights renormalized)."""
         return Objective(
             self.X[rows],
             self.targets[rows],
-            self._sample_weight[rows],
+            self._given_row_weights[rows],
             self.penalty,
             self.fit_intercept,
             self.reference_class,
@@ -112,11 +133,11 @@ class Objective(SmoothPart):
         grad_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.
         """
-        return self._loss_gradient(self._full_X, self.targets, self.weights, coef, intercept)
+        return self._loss_gradient(self._full_X, self.targets, self.row_weights, coef, intercept)
 
-    def _loss_gradient(self, X, targets, weights, coef, intercept):
+    def _loss_gradient(self, X, targets, row_weights, coef, intercept):
         loss, grad_coef, grad_intercept = linear_loss_gradient(
-            X, targets, weights, coef, intercept, self.reference_class
+            X, targets, row_weights, coef, intercept, self.reference_class
         )
         if not self.fit_intercept:
             grad_intercept[:] = 0
@@ -125,7 +146,7 @@ class Objective(SmoothPart):
     def value(self, coef, intercept):
         """``J(W, b)``, the full objective including the L1 part."""
         scores = linear_scores(self.X, coef, intercept, self.reference_class)
-        return cross_entropy(scores, self.targets, self.weights) + self.penalty.value(coef)
+        return cross_entropy(scores, self.targets, self.row_weights) + self.penalty.value(coef)
 
     def certified_gap(self, coef, intercept):
         """``J(W, b)`` and a certified bound on ``(J(W, b) - J*) / J*`` (:mod:`~sklearn_maxent._duality`).
@@ -150,7 +171,7 @@ class Objective(SmoothPart):
         dual = _duality.dual_from_gradient(
             proba,
             self.targets.astype(np.float64),
-            self.weights.astype(np.float64),
+            self.row_weights.astype(np.float64),
             gradient,
             column_means,
             observed_moments,
@@ -162,7 +183,8 @@ class Objective(SmoothPart):
     @cached_property
     def _moments(self):
         """``X^T w`` and the observed moments ``X^T w Y`` (free columns), in float64: fixed for the data."""
-        weighted = self.weights[:, None] * np.hstack([np.ones((self.n_samples, 1), self.dtype), self.targets])
+        ones_and_targets = np.hstack([np.ones((self.n_samples, 1), self.dtype), self.targets])
+        weighted = self.row_weights[:, None] * ones_and_targets
         moments = _transpose_product(self._full_X, np.ascontiguousarray(weighted)).astype(np.float64)
         return moments[:, 0], moments[:, 1 + self.reference_class :]
 
@@ -170,7 +192,7 @@ class Objective(SmoothPart):
         """Weighted share of rows whose most probable class is the target's."""
         scores = linear_scores(self.X, coef, intercept, self.reference_class)
         hits = scores.argmax(axis=1) == self.targets.argmax(axis=1)
-        return float(np.vdot(hits.astype(self.dtype), self.weights))
+        return float(np.vdot(hits.astype(self.dtype), self.row_weights))
 
     def hessian_product_and_diagonal(self, coef, intercept):
         """The Hessian of :meth:`smooth_value_gradient` at a point, as a function, and its diagonal.
@@ -190,7 +212,7 @@ class Objective(SmoothPart):
 
         def product(coef_dir, intercept_dir):
             hess_coef, hess_intercept = linear_hessian_product(
-                self._full_X, proba, self.weights, coef_dir, intercept_dir, self.reference_class
+                self._full_X, proba, self.row_weights, coef_dir, intercept_dir, self.reference_class
             )
             hess_coef += l2 * coef_dir
             if not self.fit_intercept:
@@ -198,7 +220,7 @@ class Objective(SmoothPart):
             return hess_coef, hess_intercept
 
         diag_coef, diag_intercept = linear_hessian_diagonal(
-            self._full_X, proba, self.weights, self.reference_class
+            self._full_X, proba, self.row_weights, self.reference_class
         )
         diag_coef += l2
         if not self.fit_intercept:

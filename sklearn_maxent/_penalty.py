@@ -1,7 +1,7 @@
 """The elastic-net penalty ``alpha * ((1 - l1_ratio)/2 ||W||^2 + l1_ratio ||W||_1)``.
 
 The intercept is never penalized, so everything here acts on ``W`` alone.
-:class:`LazyWeights` holds the state with which SGD's penalty steps cost
+:class:`LazyCoef` holds the state with which SGD's penalty steps cost
 only the rows a minibatch touches, which is what keeps sparse training at the
 cost of its non-zeros.
 """
@@ -149,7 +149,7 @@ class IterateAverage:
         return mean_coef.astype(values.dtype), mean_intercept.astype(intercept.dtype)
 
 
-class LazyWeights:
+class LazyCoef:
     """SGD's view of ``W`` in which a penalty step costs only the touched rows.
 
     The steps themselves are taken by the compiled epoch

@@ -20,6 +20,11 @@ the number of rows. A Hessian-vector product of the Newton phase moves the
 same amounts (the probabilities at the Newton point are computed once per
 step and kept on the workers).
 
+Layering: the targets and their weights are made as
+``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), the
+optimizers are :mod:`sklearn_maxent._optim`'s, and ``MaxEntClassifier``
+itself is needed only for :meth:`~DaskMaxEntClassifier.to_local`.
+
 Requires the ``dask`` extra: ``pip install "sklearn-maxent[dask]"``.
 """
 
@@ -48,13 +53,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _duality
 from ._callbacks import end_fit_task, fit_task
-from ._classifier import (
-    MaxEntClassifier,
-    _check_soft_labels,
-    class_weights,
-    smoothed_targets,
-    warm_start_parameters,
-)
+from ._classifier import MaxEntClassifier
 from ._objective import SmoothPart
 from ._optim import minimize
 from ._penalty import ElasticNet
@@ -66,6 +65,14 @@ from ._softmax import (
     linear_proba,
     linear_scores,
 )
+from ._targets import (
+    check_soft_labels,
+    compute_class_weights,
+    one_hot,
+    smoothed_targets,
+    with_class_weights,
+)
+from ._warm_start import warm_start_parameters
 
 __all__ = ["DaskMaxEntClassifier"]
 
@@ -80,15 +87,26 @@ _FAN_IN = 8
 # (a "block") or on all the blocks one worker holds.
 
 
+class _RawBlock:
+    """One partition as given, held by a worker: ``X`` in the training dtype, ``y`` and ``sample_weight``."""
+
+    __slots__ = ("X", "sample_weight", "y")
+
+    def __init__(self, X, y, sample_weight):
+        self.X = X
+        self.y = y
+        self.sample_weight = sample_weight
+
+
 class _Block:
-    """One partition of the training data, as held by a worker."""
+    """One partition ready for training, held by a worker: targets and row weights (see ``_objective``)."""
 
-    __slots__ = ("X", "targets", "weights")
+    __slots__ = ("X", "row_weights", "targets")
 
-    def __init__(self, X, targets, weights):
+    def __init__(self, X, targets, row_weights):
         self.X = X
         self.targets = targets
-        self.weights = weights
+        self.row_weights = row_weights
 
     @property
     def n_rows(self):
@@ -102,47 +120,47 @@ def _raw_block(X, y, sample_weight, dtype):
     if sample_weight is None:
         sample_weight = np.ones(X.shape[0], dtype=dtype)
     sample_weight = np.asarray(sample_weight, dtype=dtype).reshape(-1)
-    return _Block(X, y, sample_weight)
+    return _RawBlock(X, y, sample_weight)
 
 
 def _summarize(block, soft):
     """What the client needs to know of a partition: problems, labels and weighted counts."""
     problems = []
+    n_rows = block.X.shape[0]
+    sample_weight = block.sample_weight
     if not np.isfinite(block.X).all():
         problems.append("X contains NaN or infinity")
-    if block.weights.shape[0] != block.n_rows or block.targets.shape[0] != block.n_rows:
+    if sample_weight.shape[0] != n_rows or block.y.shape[0] != n_rows:
         problems.append("X, y and sample_weight partitions have different numbers of rows")
-    elif not (np.isfinite(block.weights).all() and (block.weights >= 0).all()):
+    elif not (np.isfinite(sample_weight).all() and (sample_weight >= 0).all()):
         problems.append("sample_weight contains negative or non-finite values")
-    summary = {"rows": block.n_rows, "problems": problems}
+    summary = {"rows": n_rows, "problems": problems}
     if soft:
         try:
-            Y = _check_soft_labels(block.targets, np.float64)
+            Y = check_soft_labels(block.y, np.float64)
         except ValueError as error:
             problems.append(str(error).rstrip("."))
-        summary["counts"] = block.weights.astype(np.float64) @ Y if not problems else None
+        summary["counts"] = sample_weight.astype(np.float64) @ Y if not problems else None
     else:
-        labels, inverse = np.unique(block.targets, return_inverse=True)
+        labels, inverse = np.unique(block.y, return_inverse=True)
         summary["labels"] = labels
         summary["counts"] = np.bincount(
-            inverse.ravel(), weights=block.weights.astype(np.float64), minlength=labels.size
+            inverse.ravel(), weights=sample_weight.astype(np.float64), minlength=labels.size
         )
     return summary
 
 
-def _final_block(block, soft, classes, class_weight, total_weight, label_smoothing):
-    """The partition ready for training: smoothed targets, weights normalized over all data.
+def _final_block(block, soft, classes, class_weights, row_weight_sum, label_smoothing):
+    """The partition ready for training: smoothed targets, row weights normalized over all data.
 
     Computed as ``MaxEntClassifier`` does: a row's weight is its sample weight
-    times its target's mean class weight, divided by the total over all rows.
+    times its target's mean class weight, divided by the sum over all rows.
     """
     dtype = block.X.dtype
-    targets = block.targets.astype(np.float64) if soft else MaxEntClassifier._one_hot(block.targets, classes)
-    weights = block.weights
-    if class_weight is not None:
-        weights = weights * (targets @ class_weight).astype(dtype)
-    weights = (weights / dtype.type(total_weight)).astype(dtype, copy=False)
-    return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), weights)
+    targets = block.y.astype(np.float64) if soft else one_hot(block.y, classes)
+    row_weights = with_class_weights(block.sample_weight, targets, class_weights)
+    row_weights = (row_weights / dtype.type(row_weight_sum)).astype(dtype, copy=False)
+    return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), row_weights)
 
 
 def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
@@ -153,7 +171,7 @@ def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
     rows = 0
     for block in blocks:
         block_loss, block_coef, block_intercept = linear_loss_gradient(
-            block.X, block.targets, block.weights, coef, intercept, reference_class
+            block.X, block.targets, block.row_weights, coef, intercept, reference_class
         )
         loss += block_loss
         grad_coef += block_coef
@@ -174,7 +192,7 @@ def _worker_hessian_product(coef_dir, intercept_dir, reference_class, probas, *b
     rows = 0
     for proba, block in zip(probas, blocks, strict=True):
         block_coef, block_intercept = linear_hessian_product(
-            block.X, proba, block.weights, coef_dir, intercept_dir, reference_class
+            block.X, proba, block.row_weights, coef_dir, intercept_dir, reference_class
         )
         hess_coef += block_coef
         hess_intercept += block_intercept
@@ -186,7 +204,9 @@ def _worker_hessian_diagonal(reference_class, probas, *blocks):
     """The data term's Hessian diagonal (Newton's preconditioner), summed over one worker's blocks."""
     diag_coef, diag_intercept, rows = 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
-        block_coef, block_intercept = linear_hessian_diagonal(block.X, proba, block.weights, reference_class)
+        block_coef, block_intercept = linear_hessian_diagonal(
+            block.X, proba, block.row_weights, reference_class
+        )
         diag_coef = diag_coef + block_coef.astype(np.float64)
         diag_intercept = diag_intercept + block_intercept.astype(np.float64)
         rows += block.n_rows
@@ -202,11 +222,11 @@ def _worker_certificate_means(coef, intercept, reference_class, probas, *blocks)
     """The certificate's first round: ``sum w CE``, ``sum w P`` and ``sum w Y`` over one worker's blocks."""
     loss, expected, observed, rows = 0.0, 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
-        weights, targets = block.weights.astype(np.float64), block.targets.astype(np.float64)
+        row_weights, targets = block.row_weights.astype(np.float64), block.targets.astype(np.float64)
         scores = linear_scores(block.X, coef, intercept, reference_class).astype(np.float64)
-        loss += cross_entropy(scores, targets, weights)
-        expected = expected + weights @ proba
-        observed = observed + weights @ targets
+        loss += cross_entropy(scores, targets, row_weights)
+        expected = expected + row_weights @ proba
+        observed = observed + row_weights @ targets
         rows += block.n_rows
     return loss, expected, observed, rows
 
@@ -220,11 +240,11 @@ def _worker_expectation_terms(balance, scale, reference_class, probas, *blocks):
     """``sum w H(Q)`` and ``X^T w (Q - Y)`` over one worker's blocks, ``Q`` balanced then scaled."""
     entropy_sum, gap, rows = 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
-        weights, targets = block.weights.astype(np.float64), block.targets.astype(np.float64)
+        row_weights, targets = block.row_weights.astype(np.float64), block.targets.astype(np.float64)
         expected = proba if balance is None else _duality.balanced(proba, *balance)
         expected = scale * expected + (1.0 - scale) * targets
         block_entropy, block_gap = _duality.expectation_terms(
-            block.X, expected, targets, weights, reference_class
+            block.X, expected, targets, row_weights, reference_class
         )
         entropy_sum += block_entropy
         gap = gap + block_gap
@@ -716,13 +736,13 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             summaries = client.gather([client.submit(_summarize, b, soft, pure=False) for b in raw])
             _raise_problems(summaries)
             classes, class_count = self._classes_and_counts(summaries, soft, y)
-            class_weight = class_weights(self.class_weight, classes, class_count)
-            total = float(class_count.sum() if class_weight is None else class_count @ class_weight)
+            class_weights = compute_class_weights(self.class_weight, classes, class_count)
+            total = float(class_count.sum() if class_weights is None else class_count @ class_weights)
             if not total > 0:
                 raise ValueError("The sample weights (times the class weights) sum to zero.")
             smoothing = float(self.label_smoothing)
             blocks = [
-                client.submit(_final_block, b, soft, classes, class_weight, total, smoothing, pure=False)
+                client.submit(_final_block, b, soft, classes, class_weights, total, smoothing, pure=False)
                 for b in raw
             ]
             wait(blocks)
@@ -999,5 +1019,5 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         hits = (predicted == y).astype(np.float64)
         if sample_weight is None:
             return float(hits.mean().compute())
-        weights = _aligned(sample_weight, predicted, "sample_weight")
-        return float(((hits * weights).sum() / weights.sum()).compute())
+        sample_weight = _aligned(sample_weight, predicted, "sample_weight")
+        return float(((hits * sample_weight).sum() / sample_weight.sum()).compute())

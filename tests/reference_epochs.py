@@ -4,7 +4,7 @@
 on the same row order (``tests/test_epoch_kernel.py``). They are the package's
 former ``_optim._epochs`` with what only they needed: minibatches with
 compacted columns (``Objective.minibatch``), and the per-step methods of
-``LazyWeights`` (gather, step, cumulative L1, the lazy average's bookkeeping).
+``LazyCoef`` (gather, step, cumulative L1, the lazy average's bookkeeping).
 Plain NumPy and scipy.sparse, step by step; slow, and written to be read.
 """
 
@@ -15,7 +15,7 @@ from scipy import sparse
 
 from sklearn_maxent._optim._epochs import _BACKOFF_FACTOR, _diverged
 from sklearn_maxent._optim._steps import intercept_step_scale, max_step
-from sklearn_maxent._penalty import IterateAverage, LazyWeights
+from sklearn_maxent._penalty import IterateAverage, LazyCoef
 from sklearn_maxent._softmax import linear_loss_gradient, linear_loss_residual
 
 
@@ -24,25 +24,25 @@ class Minibatch:
     """Rows of the data, restricted to the features they use.
 
     ``X`` has one column per entry of ``features`` (all features, ``slice(None)``,
-    for dense data). ``weights`` are scaled by ``n_samples / n_rows`` so that
+    for dense data). ``row_weights`` are scaled by ``n_samples / n_rows`` so that
     loss and gradient are unbiased estimates of the full ones.
     """
 
     X: object
     features: object
     targets: np.ndarray
-    weights: np.ndarray
+    row_weights: np.ndarray
 
 
 def minibatch(objective, rows):
     """The :class:`Minibatch` of ``rows`` (sorted or not)."""
-    weights = objective.weights[rows] * objective.dtype.type(objective.n_samples / len(rows))
+    row_weights = objective.row_weights[rows] * objective.dtype.type(objective.n_samples / len(rows))
     X = objective.X[rows]
     features = slice(None)
     if sparse.issparse(X):
         slots = vars(objective).setdefault("_reference_slots", np.zeros(X.shape[1], dtype=np.intp))
         X, features = _compact_columns(X, slots)
-    return Minibatch(X, features, objective.targets[rows], weights)
+    return Minibatch(X, features, objective.targets[rows], row_weights)
 
 
 def _compact_columns(X, slots):
@@ -67,7 +67,7 @@ def _compact_columns(X, slots):
 def minibatch_loss_gradient(objective, batch, coef_rows, intercept):
     """Loss and gradient estimates on a minibatch; ``coef_rows`` is ``W[batch.features]``."""
     loss, grad_rows, grad_intercept = linear_loss_gradient(
-        batch.X, batch.targets, batch.weights, coef_rows, intercept, objective.reference_class
+        batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
     )
     if not objective.fit_intercept:
         grad_intercept[:] = 0
@@ -77,14 +77,14 @@ def minibatch_loss_gradient(objective, batch, coef_rows, intercept):
 def minibatch_loss_residual(objective, batch, coef_rows, intercept):
     """Loss estimate and the rows' score gradients ``n w_i (P_i - Y_i)`` on a minibatch."""
     loss, residual = linear_loss_residual(
-        batch.X, batch.targets, batch.weights, coef_rows, intercept, objective.reference_class
+        batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
     )
-    residual *= objective.dtype.type(len(batch.weights))
+    residual *= objective.dtype.type(len(batch.row_weights))
     return loss, residual
 
 
-class SteppedWeights(LazyWeights):
-    """:class:`~sklearn_maxent._penalty.LazyWeights` with its SGD steps done in NumPy."""
+class SteppedCoef(LazyCoef):
+    """:class:`~sklearn_maxent._penalty.LazyCoef` with its SGD steps done in NumPy."""
 
     _MIN_SCALE = 1e-9
 
@@ -94,7 +94,7 @@ class SteppedWeights(LazyWeights):
             return self.values[rows]
         return np.take(self.values, rows, axis=0)
 
-    def weights(self, values):
+    def coef_rows(self, values):
         """``W`` for rows of ``V`` from :meth:`gather`."""
         return values * values.dtype.type(self.scale)
 
@@ -120,12 +120,12 @@ class SteppedWeights(LazyWeights):
 
     def _charge_l1(self, rows, values):
         dtype = self.values.dtype.type
-        weights = values * dtype(self.scale)
+        coef_rows = values * dtype(self.scale)
         applied = self.applied[rows]
-        owed_down = np.maximum(weights - (self.cumulative + applied), 0)
-        owed_up = np.minimum(weights + (self.cumulative - applied), 0)
-        charged = np.where(weights > 0, owed_down, np.where(weights < 0, owed_up, 0))
-        self.applied[rows] = applied + (charged - weights)
+        owed_down = np.maximum(coef_rows - (self.cumulative + applied), 0)
+        owed_up = np.minimum(coef_rows + (self.cumulative - applied), 0)
+        charged = np.where(coef_rows > 0, owed_down, np.where(coef_rows < 0, owed_up, 0))
+        self.applied[rows] = applied + (charged - coef_rows)
         values[:] = charged / dtype(self.scale)
 
 
@@ -140,22 +140,22 @@ def _epoch_reference(previous, first_batch_loss, schedule):
 
 
 def _batch_mean_loss(loss, batch):
-    total_weight = float(batch.weights.sum())
+    total_weight = float(batch.row_weights.sum())
     return loss / total_weight if total_weight > 0 else 0.0
 
 
-def _finish_epoch(coef, intercept, state, weights, mean_loss, reference):
-    weights.materialize()
+def _finish_epoch(coef, intercept, state, lazy_coef, mean_loss, reference):
+    lazy_coef.materialize()
     if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         return None
     state.data_loss = mean_loss
-    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
+    state.cumulative_l1, state.applied_l1 = lazy_coef.cumulative, lazy_coef.applied
     return mean_loss
 
 
 def sgd_epoch(objective, coef, intercept, state, batch_size, order):
     """One pass of minibatch SGD over ``order``, in place; the mean minibatch loss or None."""
-    weights = SteppedWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    lazy_coef = SteppedCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
     largest_step = max_step(objective)
     intercept_scale = intercept_step_scale(objective)
     reference = state.data_loss
@@ -165,11 +165,11 @@ def sgd_epoch(objective, coef, intercept, state, batch_size, order):
         if state.average_start is not None and state.samples_seen + len(rows) >= state.average_start:
             if state.average is None:
                 state.average = IterateAverage.empty(coef, intercept)
-            weights.average = state.average
+            lazy_coef.average = state.average
         batch = minibatch(objective, rows)
-        values = weights.gather(batch.features)
+        values = lazy_coef.gather(batch.features)
         loss, grad_rows, grad_intercept = minibatch_loss_gradient(
-            objective, batch, weights.weights(values), intercept
+            objective, batch, lazy_coef.coef_rows(values), intercept
         )
         batch_loss = _batch_mean_loss(loss, batch)
         if start == 0:
@@ -178,16 +178,16 @@ def sgd_epoch(objective, coef, intercept, state, batch_size, order):
             return None
         step = min(state.schedule(state.t), largest_step)
         state.t += 1
-        weights.step(batch.features, values, grad_rows, step)
-        if weights.needs_fold:
-            weights.materialize()
+        lazy_coef.step(batch.features, values, grad_rows, step)
+        if lazy_coef.needs_fold:
+            lazy_coef.materialize()
         if objective.fit_intercept:
             intercept -= intercept.dtype.type(step * intercept_scale) * grad_intercept
-        if weights.average is not None:
-            weights.average.intercept_sum += intercept
-        state.samples_seen += len(batch.weights)
-        total += loss * len(batch.weights)
-    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
+        if lazy_coef.average is not None:
+            lazy_coef.average.intercept_sum += intercept
+        state.samples_seen += len(batch.row_weights)
+        total += loss * len(batch.row_weights)
+    return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
 
 
 def saga_epoch(objective, coef, intercept, state, batch_size, order):
@@ -195,7 +195,7 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
     memory = state.memory
     n = objective.n_samples
     dtype = objective.dtype.type
-    weights = SteppedWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    lazy_coef = SteppedCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
     largest_step = max_step(objective)
     intercept_scale = intercept_step_scale(objective)
     cumulative = np.zeros(-(-len(order) // batch_size) + 1)
@@ -205,7 +205,7 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
     def catch_up_all(t):
         if lazy:
             owed = (cumulative[t] - cumulative[memory.caught_up]).astype(coef.dtype)
-            weights.values -= memory.average * owed[:, None]
+            lazy_coef.values -= memory.average * owed[:, None]
             memory.caught_up[:] = t
 
     reference = state.data_loss
@@ -213,14 +213,14 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
     for t, start in enumerate(range(0, len(order), batch_size), start=1):
         rows = order[start : start + batch_size]
         batch = minibatch(objective, rows)
-        values = weights.gather(batch.features)
+        values = lazy_coef.gather(batch.features)
         if lazy:
             average = np.take(memory.average, batch.features, axis=0)
             owed = cumulative[t - 1] - cumulative[np.take(memory.caught_up, batch.features)]
             values -= average * owed.astype(coef.dtype)[:, None]
         else:
             average = memory.average
-        loss, residual = minibatch_loss_residual(objective, batch, weights.weights(values), intercept)
+        loss, residual = minibatch_loss_residual(objective, batch, lazy_coef.coef_rows(values), intercept)
         batch_loss = _batch_mean_loss(loss, batch)
         if start == 0:
             reference = _epoch_reference(reference, batch_loss, state.schedule)
@@ -233,8 +233,8 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
         average += grad_change / dtype(n)
         step = min(state.schedule(state.t), largest_step)
         state.t += 1
-        weights.step(batch.features, values, direction, step)
-        cumulative[t] = cumulative[t - 1] + step / weights.scale
+        lazy_coef.step(batch.features, values, direction, step)
+        cumulative[t] = cumulative[t - 1] + step / lazy_coef.scale
         if lazy:
             memory.average[batch.features] = average
             memory.caught_up[batch.features] = t
@@ -245,8 +245,8 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
             )
             memory.average_intercept += intercept_change / dtype(n)
         total += loss * len(rows)
-        if weights.needs_fold:
+        if lazy_coef.needs_fold:
             catch_up_all(t)
-            weights.materialize()
+            lazy_coef.materialize()
     catch_up_all(len(cumulative) - 1)
-    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
+    return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)

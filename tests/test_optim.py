@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from reference_epochs import (
     Minibatch,
-    SteppedWeights,
+    SteppedCoef,
     minibatch,
     minibatch_loss_gradient,
 )
@@ -166,12 +166,12 @@ def test_lazy_average_equals_the_mean_of_the_iterates(l1_ratio, as_sparse):
     objective = Objective(X, targets, np.ones(40), ElasticNet(0.05, l1_ratio), True, False)
     coef, intercept = zeros(objective)
     average = IterateAverage(np.zeros_like(coef), np.zeros_like(intercept))
-    lazy = SteppedWeights(objective.penalty, coef, average=average)
+    lazy = SteppedCoef(objective.penalty, coef, average=average)
     total = np.zeros_like(coef)
     for start in range(0, 40, 4):
         batch = minibatch(objective, np.arange(start, start + 4))
         values = lazy.gather(batch.features)
-        _, grad_rows, _ = minibatch_loss_gradient(objective, batch, lazy.weights(values), intercept)
+        _, grad_rows, _ = minibatch_loss_gradient(objective, batch, lazy.coef_rows(values), intercept)
         lazy.step(batch.features, values, grad_rows, 0.5)
         total += lazy.scale * lazy.values  # the iterate W_t
     expected = total / 10
@@ -180,7 +180,7 @@ def test_lazy_average_equals_the_mean_of_the_iterates(l1_ratio, as_sparse):
     assert average.count == 10
 
 
-def test_lazy_weights_equal_eager_penalty_steps():
+def test_lazy_coef_equals_eager_penalty_steps():
     """W = scale * V with lazy L2 gives the same iterates as shrinking every weight at every step.
 
     (On the NumPy reference steps, as above.)
@@ -191,14 +191,14 @@ def test_lazy_weights_equal_eager_penalty_steps():
     objective = Objective(X, targets, np.ones(30), ElasticNet(0.3, 0.0), True, True)
     lazy_coef, intercept = zeros(objective)
     eager_coef = lazy_coef.copy()
-    lazy = SteppedWeights(objective.penalty, lazy_coef)
+    lazy = SteppedCoef(objective.penalty, lazy_coef)
     for start in range(0, 30, 5):
         rows = np.arange(start, start + 5)
         batch = minibatch(objective, rows)
         values = lazy.gather(batch.features)
-        _, grad_rows, _ = minibatch_loss_gradient(objective, batch, lazy.weights(values), intercept)
+        _, grad_rows, _ = minibatch_loss_gradient(objective, batch, lazy.coef_rows(values), intercept)
         lazy.step(batch.features, values, grad_rows, 0.7)
-        eager_batch = Minibatch(X[rows], slice(None), targets[rows], batch.weights)
+        eager_batch = Minibatch(X[rows], slice(None), targets[rows], batch.row_weights)
         _, grad, _ = minibatch_loss_gradient(objective, eager_batch, eager_coef, intercept)
         eager_coef *= 1 - 0.7 * 0.3
         eager_coef -= 0.7 * grad

@@ -31,7 +31,9 @@ Modules, one concept each; imports go down this list only:
 * ``_monitor`` - what a solver tells its caller of each step (the hook under the
   estimator's callbacks), and the silent monitor.
 
-All of them reach the data only through :class:`~sklearn_maxent._objective.Objective`.
+All of them reach the data only through :class:`~sklearn_maxent._objective.Objective`,
+and name things as its module docstring lists (``coef`` and ``intercept`` for
+the model, ``row_weights`` for the weights of the rows).
 """
 
 from ._lbfgs import lbfgs

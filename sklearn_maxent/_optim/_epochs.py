@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from .._kernels import epoch as kernel
-from .._penalty import IterateAverage, LazyWeights
+from .._penalty import IterateAverage, LazyCoef
 from ._steps import intercept_step_scale, max_step
 
 # A step that blows the loss up is divided by this before the epoch is retried ...
@@ -25,13 +25,13 @@ def _diverged(loss, reference, factor):
     return not np.isfinite(loss) or loss > factor * (reference + 1.0)
 
 
-def _finish_epoch(coef, intercept, state, weights, mean_loss, reference):
-    """Fold the lazy weights, judge the epoch, and keep its penalty state; see :func:`_sgd_epoch`."""
-    weights.materialize()
+def _finish_epoch(coef, intercept, state, lazy_coef, mean_loss, reference):
+    """Fold the lazy ``coef``, judge the epoch, and keep its penalty state; see :func:`_sgd_epoch`."""
+    lazy_coef.materialize()
     if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
         return None
     state.data_loss = mean_loss
-    state.cumulative_l1, state.applied_l1 = weights.cumulative, weights.applied
+    state.cumulative_l1, state.applied_l1 = lazy_coef.cumulative, lazy_coef.applied
     return mean_loss
 
 
@@ -40,7 +40,7 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
 
     Each step costs the minibatch's non-zeros times the number of classes:
     only the weight rows of the features it uses are read and written, and
-    the penalty is applied lazily (:class:`~sklearn_maxent._penalty.LazyWeights`).
+    the penalty is applied lazily (:class:`~sklearn_maxent._penalty.LazyCoef`).
     With ``state.average_start`` the iterates are averaged from the step that
     brings the samples seen to it, as ``SGDClassifier`` does.
 
@@ -81,11 +81,11 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
         loss = _run_epoch(objective, row_major, intercept, state, batch_size, order, average, memory)
         coef[...] = row_major
         return loss
-    weights = LazyWeights(objective.penalty, coef, state.cumulative_l1, state.applied_l1, average)
+    lazy_coef = LazyCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1, average)
     reference = state.data_loss
     while True:
         scalars = np.array(
-            [state.t, state.samples_seen, 1.0, weights.cumulative]
+            [state.t, state.samples_seen, 1.0, lazy_coef.cumulative]
             + ([average.scale_sum, average.count] if average is not None else [0.0, 0.0])
             + [np.nan if reference is None else reference, 0.0]
         )
@@ -95,7 +95,7 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
             batch_size,
             coef,
             intercept,
-            _or_empty(weights.applied, coef.dtype, 2),
+            _or_empty(lazy_coef.applied, coef.dtype, 2),
             scalars,
             _settings(objective, state, average is not None, memory is not None),
             *_average_arrays(average),
@@ -112,15 +112,15 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
         reference = None
     if status == kernel.DIVERGED:
         return None
-    t, samples_seen, weights.scale, weights.cumulative, scale_sum, count, reference, total = scalars
+    t, samples_seen, lazy_coef.scale, lazy_coef.cumulative, scale_sum, count, reference, total = scalars
     state.t, state.samples_seen = int(t), int(samples_seen)
     if average is not None:
         average.scale_sum, average.count = float(scale_sum), int(count)
-    return _finish_epoch(coef, intercept, state, weights, total / len(order), reference)
+    return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
 
 
 def _kernel_data(objective):
-    """``X`` as the kernel reads it (CSR's arrays, or a dense C-order buffer), targets and weights."""
+    """``X`` as the kernel reads it (CSR's arrays, or a dense C-order buffer), targets and row weights."""
     X = objective.X
     if sparse.issparse(X):
         arrays = X.data, X.indices, X.indptr, True
@@ -129,7 +129,7 @@ def _kernel_data(objective):
         empty = np.empty(0, dtype=np.int32)
         arrays = np.ascontiguousarray(X).reshape(-1), empty, empty, False
     targets = np.ascontiguousarray(objective.targets, dtype=objective.dtype)
-    return *arrays, targets, np.ascontiguousarray(objective.weights, dtype=objective.dtype)
+    return *arrays, targets, np.ascontiguousarray(objective.row_weights, dtype=objective.dtype)
 
 
 def _settings(objective, state, averaging, saga):

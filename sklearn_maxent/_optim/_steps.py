@@ -90,15 +90,15 @@ def intercept_step_scale(objective):
 def default_step(objective, batch_size, rng):
     """``1 / L_b`` for minibatches of ``batch_size``: a step that needs no tuning.
 
-    A row of normalized weight ``w_i`` counts ``n w_i`` times in a minibatch
-    estimate, so its curvature bound is scaled by that, and the full-data
-    bound by the largest such factor.
+    A row whose row weight is ``w_i`` (the row weights sum to one) counts
+    ``n w_i`` times in a minibatch estimate, so its curvature bound is scaled
+    by that, and the full-data bound by the largest such factor.
     """
     X = objective.X
     row_norms = (
         np.asarray(X.multiply(X).sum(axis=1)).ravel() if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
     )
-    row_scale = objective.weights * objective.n_samples
+    row_scale = objective.row_weights * objective.n_samples
     intercept_scale = intercept_step_scale(objective)
     bound = curvature_bound(
         X,
