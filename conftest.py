@@ -2,13 +2,20 @@
 
 The optional integrations are imported only when their extra is installed, so ``pytest``
 without the extras skips them instead of erroring (the ``test`` extra installs them all, so CI
-runs them). The Dask estimator's examples run against a small in-process cluster, with ``X``,
-``y`` (dask arrays), ``X_numpy`` and a fitted ``clf`` in their namespace.
+runs them). ``SCIPY_ARRAY_API=1`` is set for the whole run (see below). The Dask estimator's
+examples run against a small in-process cluster, with ``X``, ``y`` (dask arrays),
+``X_numpy`` and a fitted ``clf`` in their namespace.
 """
 
 import importlib.util
+import os
 
 import pytest
+
+# scikit-learn's array API dispatch needs scipy's, which is read when scipy is first imported:
+# set here, before any test imports it, so that the array API checks of check_estimator and
+# tests/test_array_api.py run (they skip without it). NumPy input behaves the same either way.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 OPTIONAL_MODULES = {"sklearn_maxent/dask.py": "distributed", "sklearn_maxent/onnx.py": "skl2onnx"}
 

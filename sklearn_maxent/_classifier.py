@@ -22,10 +22,13 @@ from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._array_api import check_same_namespace, move_to, supported_float_dtypes
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from . import _device as on_device
+from ._array_api import fitted_on_host, fitted_to, input_namespace, on_device_objective, to_host
 from ._callbacks import end_fit_task, fit_task
 from ._objective import Objective
 from ._optim import SGDState, StepSchedule, minimize, sgd
@@ -421,6 +424,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     # ------------------------------------------------------------------ fit
@@ -461,6 +465,23 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> MaxEntClassifier(alpha=0.1).fit(X, Y).classes_
         array([0, 1])
         """
+        namespace = input_namespace(X)
+        if namespace is None:
+            return self._fit(X, y, sample_weight)
+        on_device = (*namespace, X) if self.solver in ("auto", "lbfgs") and not self.early_stopping else None
+        with fitted_on_host(self):
+            self._fit(*to_host(X, y, sample_weight), on_device)
+        fitted_to(self, *namespace)
+        return self
+
+    def _fit(self, X, y, sample_weight, on_device=None):
+        """:meth:`fit` on NumPy or sparse input; with ``on_device`` (``(xp, device, X)``) its passes there.
+
+        Validation and label encoding run on the NumPy ``X``; with
+        ``on_device`` every pass of the optimization runs on the device's
+        ``X`` instead, by the full-batch solvers (``solver="auto"`` skips its
+        SAGA phase there).
+        """
         with _atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=True)
             classes = self._soft_classes(y) if soft else sorted_labels(y)
@@ -469,6 +490,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             row_weights, class_count = self._row_weights(X, targets, classes, sample_weight)
             rng = check_random_state(self.random_state)
             objective, validation = self._training_objectives(X, targets, row_weights, rng)
+            solver = "sgd" if validation is not None and self.solver == "auto" else self.solver
+            if on_device is not None:
+                objective, solver = on_device_objective(objective, *on_device), "lbfgs"
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             state = self._new_sgd_state()
             task, monitor = fit_task(
@@ -489,7 +513,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     coef,
                     intercept,
                     state=state,
-                    solver="sgd" if validation is not None and self.solver == "auto" else self.solver,
+                    solver=solver,
                     validation=validation.accuracy if validation else None,
                     batch_size=self._batch_size(X),
                     max_iter=self.max_iter,
@@ -510,7 +534,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         if self.verbose:
             print(f"-- Certified relative gap: {self.duality_gap_:.3g}")
         if not (result.converged or stopped_by_callback):
-            warnings.warn(self._not_converged_message(result), ConvergenceWarning, stacklevel=2)
+            warnings.warn(self._not_converged_message(result), ConvergenceWarning, stacklevel=4)
         return self
 
     def _not_converged_message(self, result):
@@ -562,6 +586,17 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.t_  # SGD steps so far, one minibatch of 100 rows per call
         5
         """
+        namespace = input_namespace(X)
+        if namespace is None:
+            return self._partial_fit(X, y, classes, sample_weight)
+        with fitted_on_host(self) as fitted_in:
+            self._partial_fit(*to_host(X, y, classes, sample_weight))
+        if fitted_in is None:  # the first call: the stream's namespace from now on
+            fitted_to(self, *namespace)
+        return self
+
+    def _partial_fit(self, X, y, classes, sample_weight):
+        """:meth:`partial_fit` on NumPy or sparse input."""
         first_call = not hasattr(self, "classes_")
         if not first_call:
             # _fit_context skips parameter validation in partial_fit once fitted; a
@@ -642,7 +677,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.decision_function(X[:1]).shape
         (1, 3)
         """
-        scores = self._scores(X)
+        scores = self._scores(X, "decision_function")
         return scores[:, 1] if self._is_binary() else scores
 
     def predict(self, X):
@@ -665,8 +700,15 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.predict(X[[0, 50, 100]])
         array([0, 1, 2])
         """
-        scores = self._scores(X)
-        return self.classes_[scores.argmax(axis=1)]
+        scores = self._scores(X, "predict")
+        namespace = input_namespace(scores)
+        if namespace is None:
+            return self.classes_[scores.argmax(axis=1)]
+        xp, _ = namespace
+        best = xp.argmax(scores, axis=1)
+        if isinstance(self.classes_, np.ndarray):  # labels that are not numbers stay in NumPy
+            return self.classes_[to_host(best)[0]]
+        return xp.take(self.classes_, best, axis=0)
 
     def predict_proba(self, X):
         """Class probabilities, the softmax of the scores.
@@ -689,7 +731,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.predict_proba(X[:1]).round(3)
         array([[0.975, 0.025, 0.   ]])
         """
-        return softmax(self._scores(X))
+        scores = self._scores(X, "predict_proba")
+        namespace = input_namespace(scores)
+        return softmax(scores) if namespace is None else on_device.softmax(scores, namespace[0])
 
     def predict_log_proba(self, X):
         """Log of the class probabilities, by log-sum-exp (finite where ``log(proba)`` is not).
@@ -711,7 +755,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> bool((clf.predict_log_proba(X * 1e6) > -float("inf")).all())  # where proba underflows to 0
         True
         """
-        return log_softmax(self._scores(X))
+        scores = self._scores(X, "predict_log_proba")
+        namespace = input_namespace(scores)
+        return log_softmax(scores) if namespace is None else on_device.log_softmax(scores, namespace[0])
 
     def expectation_gap(self, X, y, sample_weight=None):
         """Model expectation minus observed expectation of every feature, per class.
@@ -751,6 +797,15 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         True
         """
         check_is_fitted(self)
+        namespace = input_namespace(X)
+        if namespace is None:
+            return self._expectation_gap(X, y, sample_weight)
+        with fitted_on_host(self):
+            gap = self._expectation_gap(*to_host(X, y, sample_weight))
+        return move_to(gap, xp=namespace[0], device=namespace[1])
+
+    def _expectation_gap(self, X, y, sample_weight):
+        """:meth:`expectation_gap` on NumPy or sparse input."""
         X, y, soft = self._validate_X_y(X, y, reset=False)
         targets = self._soft_targets_of(y, self.classes_) if soft else one_hot(y, self.classes_)
         row_weights, _ = self._row_weights(X, targets, self.classes_, sample_weight)
@@ -1001,10 +1056,26 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             self.best_validation_score_ = None
 
     def _is_binary(self):
-        return self.classes_.size == 2
+        return self.classes_.shape[0] == 2
 
-    def _scores(self, X):
+    def _device_scores(self, X, xp, device_):
+        """:meth:`_scores` for ``X`` of another array namespace, where it lives: one product."""
+        X = validate_data(self, X, reset=False, dtype=supported_float_dtypes(xp, device_))
+        coef, intercept = move_to(self.coef_, self.intercept_, xp=xp, device=device_)
+        free = X @ xp.astype(xp.permute_dims(coef, (1, 0)), X.dtype) + xp.astype(intercept, X.dtype)
+        scores = on_device.full_scores(free, xp, self._is_binary())
+        if not bool(xp.all(xp.isfinite(scores))):
+            raise FloatingPointError(
+                f"The scores X @ coef_.T + intercept_ overflow the dtype {scores.dtype}; scale the features."
+            )
+        return scores
+
+    def _scores(self, X, method):
         check_is_fitted(self)
+        check_same_namespace(X, self, attribute="coef_", method=method)
+        namespace = input_namespace(X)
+        if namespace is not None:
+            return self._device_scores(X, *namespace)
         _check_numeric_features(X)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
         with np.errstate(over="ignore", invalid="ignore"):

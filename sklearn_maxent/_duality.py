@@ -36,20 +36,31 @@ exactly (for an L2 penalty): the bound is the gradient-norm bound of an
 ``l2``-strongly convex function, computed without knowing anything else.
 
 Everything here is a pure function of arrays, in float64 (the caller converts
-the scores) but for the product ``X^T V``, made in the data's dtype. For
+the scores) but for the product ``X^T V``, made in the data's dtype. The
+row-wise steps of :func:`dual_from_gradient` (:func:`balance`,
+:func:`balanced`, :func:`entropy`) work in the namespace of the
+probabilities they are given, so that device data (:mod:`~sklearn_maxent._device`)
+is reduced where it lives; only per-class sums cross to NumPy. For
 float32 data the bound therefore holds up to float32 rounding of the scores
 and of that product, about 1e-7 of them: ten times below the default tol.
 """
 
 import numpy as np
 from scipy.special import xlogy
+from sklearn.externals.array_api_compat import array_namespace
+from sklearn.utils._array_api import move_to
 
 from ._softmax import _transpose_product, cross_entropy, softmax
 
 
 def entropy(proba):
-    """Row-wise Shannon entropy ``-sum_k P_k log P_k`` (with ``0 log 0 = 0``)."""
-    return -xlogy(proba, proba).sum(axis=1)
+    """Row-wise Shannon entropy ``-sum_k P_k log P_k`` (with ``0 log 0 = 0``), in ``proba``'s namespace."""
+    if isinstance(proba, np.ndarray):
+        return -xlogy(proba, proba).sum(axis=1)
+    xp = array_namespace(proba)
+    positive = proba > 0
+    ones = xp.ones_like(proba)
+    return -xp.sum(xp.where(positive, proba * xp.log(xp.where(positive, proba, ones)), 0 * ones), axis=1)
 
 
 def balance(proba, targets, row_weights):
@@ -75,19 +86,22 @@ def balanced_expectations(proba, targets, row_weights):
 
 def share_needed(proba, observed, shift):
     """The smallest ``t`` in [0, 1] with ``(1 - t) (P - shift) + t * observed >= 0`` in every entry."""
+    xp = array_namespace(proba)
     shifted = proba - shift
     negative = shifted < 0
-    if not negative.any():
+    if not bool(xp.any(negative)):
         return 0.0
-    below = shifted[negative]
-    mean = np.broadcast_to(observed, shifted.shape)[negative]
-    return float(np.max(-below / (mean - below)))
+    ones = xp.ones_like(shifted)
+    room = xp.where(negative, observed - shifted, ones)  # > 0 where negative: observed >= 0
+    return float(xp.max(xp.where(negative, -shifted / room, 0 * ones)))
 
 
 def balanced(proba, observed, shift, share):
     """``(1 - share) (P - shift) + share * observed``, clipped at 0 against the mix's rounding."""
     expected = (1.0 - share) * (proba - shift) + share * observed
-    return np.maximum(expected, 0.0, out=expected)
+    if isinstance(expected, np.ndarray):
+        return np.maximum(expected, 0.0, out=expected)
+    return array_namespace(expected).clip(expected, min=0.0)
 
 
 def expectation_terms(X, expected, targets, row_weights, reference_class):
@@ -172,6 +186,7 @@ def dual_from_gradient(
     if fit_intercept:
         observed, shift, share = balance(proba, targets, row_weights)
         expected = balanced(proba, observed, shift, share)
+        observed, shift = _host(observed), _host(shift)
         gap -= np.outer(column_means, shift[free])
         if share > 0:
             gap *= 1.0 - share
@@ -183,6 +198,11 @@ def dual_from_gradient(
         expected = scale * expected + (1.0 - scale) * targets
         gap = scale * gap
     return dual_value(float(row_weights @ entropy(expected)), gap, penalty)
+
+
+def _host(array):
+    """A small array of the row sums (one entry per class) as NumPy."""
+    return array if isinstance(array, np.ndarray) else np.asarray(move_to(array, xp=np, device="cpu"))
 
 
 def relative_gap(primal, dual):

@@ -1,0 +1,105 @@
+"""Input of other array namespaces (the array API): where a fit and a prediction run.
+
+With scikit-learn's ``array_api_dispatch`` on (``SCIPY_ARRAY_API=1`` in the
+environment, then ``sklearn.set_config(array_api_dispatch=True)``) and dense
+``X`` of another namespace (PyTorch, CuPy, ``array-api-strict``), the
+estimator keeps its fitted arrays (``coef_``, ``intercept_``,
+``class_count_``, numeric ``classes_``) in that namespace and on ``X``'s
+device, and predicts there: the scores are one matrix product. Fitting runs on
+the device too for the full-batch solvers (:mod:`~sklearn_maxent._device`);
+SGD, SAGA and ``partial_fit`` run on a NumPy copy of the data and move their
+result to the device. With dispatch off nothing here is used, and no
+namespace but NumPy is imported.
+
+Layering: the estimator layer, beside ``_classifier``; it knows scikit-learn's
+array API helpers and the core's :class:`~sklearn_maxent._device.DeviceObjective`,
+nothing of the optimizer.
+"""
+
+from contextlib import contextmanager
+
+import numpy as np
+from scipy import sparse
+from sklearn import get_config
+from sklearn.utils._array_api import _is_numpy_namespace, get_namespace_and_device, move_to
+
+from ._device import DeviceObjective
+
+# The fitted arrays that live in the input's namespace (``classes_`` only when numeric).
+FITTED_ARRAYS = ("coef_", "intercept_", "class_count_", "classes_")
+
+
+def input_namespace(X):
+    """``(xp, device)`` of ``X`` when dispatch is on and ``X`` is a non-NumPy array; None otherwise."""
+    if not get_config()["array_api_dispatch"] or sparse.issparse(X):
+        return None
+    xp, is_array_api, device = get_namespace_and_device(X)
+    if not is_array_api or _is_numpy_namespace(xp):
+        return None
+    return xp, device
+
+
+def to_host(*arrays):
+    """The arrays as NumPy arrays on the CPU (None stays None; lists and NumPy arrays pass)."""
+    moved = []
+    for array in arrays:
+        if array is None or isinstance(array, (np.ndarray, list, tuple)) or sparse.issparse(array):
+            moved.append(array)
+        else:
+            moved.append(move_to(array, xp=np, device="cpu"))
+    return moved
+
+
+def _movable(name, value):
+    return isinstance(value, np.ndarray) and (name != "classes_" or value.dtype.kind in "biuf")
+
+
+def fitted_to(estimator, xp, device):
+    """Move the estimator's fitted NumPy arrays to ``xp`` on ``device``."""
+    for name in FITTED_ARRAYS:
+        value = getattr(estimator, name, None)
+        if _movable(name, value):
+            setattr(estimator, name, move_to(value, xp=xp, device=device))
+
+
+@contextmanager
+def fitted_on_host(estimator):
+    """The fitted arrays as NumPy arrays within the block, moved back to their namespace after it.
+
+    Yields the ``(xp, device)`` they were in (None if NumPy already). If the
+    block raises, the arrays it found are put back as they were.
+    """
+    found = {name: getattr(estimator, name) for name in FITTED_ARRAYS if hasattr(estimator, name)}
+    device_arrays = {
+        name: value
+        for name, value in found.items()
+        if not isinstance(value, np.ndarray) and not sparse.issparse(value) and hasattr(value, "shape")
+    }
+    if not device_arrays:
+        yield None
+        return
+    if not get_config()["array_api_dispatch"]:
+        raise ValueError(
+            f"{type(estimator).__name__} was fitted on arrays of another namespace (array API dispatch on); "
+            "turn sklearn.set_config(array_api_dispatch=True) on again, or move it to NumPy with "
+            "sklearn.utils._array_api.move_estimator_to(estimator, numpy, 'cpu')."
+        )
+    xp, _, device = get_namespace_and_device(*device_arrays.values())
+    for name, value in device_arrays.items():
+        setattr(estimator, name, move_to(value, xp=np, device="cpu"))
+    try:
+        yield xp, device
+    except BaseException:
+        for name, value in found.items():
+            setattr(estimator, name, value)
+        raise
+    fitted_to(estimator, xp, device)
+
+
+def on_device_objective(objective, xp, device, X):
+    """``objective`` (built on a NumPy copy of ``X``) as a :class:`DeviceObjective` on ``X`` itself."""
+    X = xp.astype(X, xp.float32 if objective.dtype == np.float32 else xp.float64)
+    targets, row_weights = move_to(objective.targets, objective.row_weights, xp=xp, device=device)
+    return DeviceObjective(
+        X, targets, row_weights, objective.penalty, objective.fit_intercept, objective.reference_class
+    )

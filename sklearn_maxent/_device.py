@@ -1,0 +1,180 @@
+"""The softmax model's math on arrays of any array-API namespace, where they live (a GPU).
+
+The NumPy core (:mod:`~sklearn_maxent._softmax` and its compiled kernels) is
+faster on the CPU; this module has the same formulas as ``xp`` operations
+for arrays of another namespace (PyTorch, CuPy, ``array-api-strict``):
+log-softmax, softmax, and :class:`DeviceObjective`, the objective of
+:class:`~sklearn_maxent._objective.Objective` for the full-batch solvers.
+The data stay on their device; what crosses to the host per pass is of the
+size of ``coef_`` (the weights in, the gradient out), as in
+``LogisticRegression``'s array API support, since L-BFGS-B and the Newton
+solver keep the parameters in NumPy.
+
+Layering: the core layer, beside ``_softmax``; it imports ``_duality`` and
+``_objective`` and knows nothing of the optimizers or of scikit-learn but its
+array API helpers.
+"""
+
+from functools import cached_property
+
+import numpy as np
+from sklearn.utils._array_api import get_namespace_and_device, move_to
+
+from . import _duality
+from ._objective import SmoothPart
+
+
+def log_softmax(scores, xp):
+    """Row-wise ``log P`` by log-sum-exp, shifted by the row maximum, as :func:`._softmax.log_softmax`."""
+    shifted = scores - xp.max(scores, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+def softmax(scores, xp):
+    """Row-wise softmax, equation (1), shifted by the row maximum."""
+    exponentials = xp.exp(scores - xp.max(scores, axis=1, keepdims=True))
+    return exponentials / xp.sum(exponentials, axis=1, keepdims=True)
+
+
+def full_scores(free_scores, xp, reference_class):
+    """The free classes' scores with the reference class's zero column first, if there is one."""
+    if not reference_class:
+        return free_scores
+    zeros = xp.zeros((free_scores.shape[0], 1), dtype=free_scores.dtype, device=free_scores.device)
+    return xp.concat([zeros, free_scores], axis=1)
+
+
+def to_numpy(array):
+    """A small device array (a gradient, a moment) as float64 NumPy."""
+    return np.asarray(move_to(array, xp=np, device="cpu"), dtype=np.float64)
+
+
+class DeviceObjective(SmoothPart):
+    """:class:`~sklearn_maxent._objective.Objective` on dense arrays of another namespace, where they live.
+
+    ``X``, the targets and the row weights stay in their namespace and on
+    their device; the methods take and return the parameters as NumPy arrays
+    (``coef`` of shape (n_features, n_free), ``intercept`` of shape
+    (n_free,)), as the full-batch solvers hold them. The arithmetic is that of
+    the NumPy core, in ``xp`` operations: the same formulas (equations 1, 7
+    and 12 of the notes), not the same rounding.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Dense, float32 or float64.
+    targets : array of shape (n_samples, n_classes)
+        Rows are probability distributions, in ``X``'s dtype and namespace.
+    row_weights : array of shape (n_samples,)
+        Non-negative, with a positive sum.
+    penalty : ElasticNet
+    fit_intercept, reference_class : bool
+        As in :class:`~sklearn_maxent._objective.Objective`.
+    """
+
+    is_sparse = False
+
+    def __init__(self, X, targets, row_weights, penalty, fit_intercept, reference_class):
+        self.xp, _, self.device = get_namespace_and_device(X)
+        self.X = X
+        self.targets = targets
+        self.row_weights = row_weights / self.xp.sum(row_weights)
+        self.penalty = penalty
+        self.fit_intercept = fit_intercept
+        self.reference_class = reference_class
+
+    @property
+    def n_samples(self):
+        return self.X.shape[0]
+
+    @property
+    def dtype(self):
+        """The data's dtype as NumPy names it (the solvers' parameters are NumPy arrays of it)."""
+        return np.dtype("float32" if self.X.dtype == self.xp.float32 else "float64")
+
+    @property
+    def pass_cost(self):
+        return self.X.shape[0] * self.X.shape[1] * self.parameter_shape[1]
+
+    @property
+    def parameter_shape(self):
+        return self.X.shape[1], self.targets.shape[1] - self.reference_class
+
+    def _on_device(self, array):
+        return self.xp.asarray(np.ascontiguousarray(array, dtype=self.dtype), device=self.device)
+
+    def _scores(self, coef, intercept):
+        free = self.X @ self._on_device(coef) + self._on_device(intercept)
+        return full_scores(free, self.xp, self.reference_class)
+
+    def _free(self, array):
+        return array[:, 1:] if self.reference_class else array
+
+    def data_loss_gradient(self, coef, intercept):
+        """Weighted cross-entropy on all rows and its gradient ``X^T w (P - Y)``, as NumPy."""
+        xp = self.xp
+        log_proba = log_softmax(self._scores(coef, intercept), xp)
+        loss = -xp.sum(self.row_weights * xp.sum(self.targets * log_proba, axis=1))
+        residual = self._free(self.row_weights[:, None] * (xp.exp(log_proba) - self.targets))
+        return float(loss), to_numpy(self.X.T @ residual), self._intercept_part(residual)
+
+    def value(self, coef, intercept):
+        """``J(W, b)``, the full objective including the L1 part."""
+        return self.data_loss_gradient(coef, intercept)[0] + self.penalty.value(coef)
+
+    def certified_gap(self, coef, intercept):
+        """``J`` and its certified relative gap, as :meth:`Objective.certified_gap`, reduced on the device."""
+        loss, gradient, _ = self.data_loss_gradient(coef, intercept)
+        primal = loss + self.penalty.value(coef)
+        precise = self._precise
+        column_means, observed_moments = self._moments
+        dual = _duality.dual_from_gradient(
+            precise(softmax(self._scores(coef, intercept), self.xp)),
+            precise(self.targets),
+            precise(self.row_weights),
+            gradient,
+            column_means,
+            observed_moments,
+            self.penalty,
+            self.fit_intercept,
+        )
+        return primal, _duality.relative_gap(primal, dual)
+
+    def _precise(self, array):
+        """``array`` in float64 where the device has it (the dual's arithmetic, as on the CPU)."""
+        float64 = getattr(self.xp, "float64", None)
+        try:
+            return self.xp.astype(array, float64)
+        except (TypeError, ValueError, RuntimeError):  # no float64 on this device (Apple's MPS)
+            return array
+
+    @cached_property
+    def _moments(self):
+        """``X^T w`` and the observed moments ``X^T w Y`` (free columns), as float64 NumPy."""
+        column_means = to_numpy(self.X.T @ self.row_weights)
+        observed = to_numpy(self.X.T @ (self.row_weights[:, None] * self.targets))
+        return column_means, observed[:, int(self.reference_class) :]
+
+    def hessian_product_and_diagonal(self, coef, intercept):
+        """The Hessian's product and diagonal at a point, as :class:`._objective.Objective` gives them."""
+        xp = self.xp
+        proba = self._free(softmax(self._scores(coef, intercept), xp))
+        weighted = self.row_weights[:, None] * proba
+        l2 = self.penalty.l2
+
+        def product(coef_dir, intercept_dir):
+            # The softmax Jacobian row by row, restricted to the free classes:
+            # s_i P_ik (d_ik - <P_i, d_i>) with d = X V + v.
+            direction = self.X @ self._on_device(coef_dir) + self._on_device(intercept_dir)
+            jacobian = weighted * (direction - xp.sum(proba * direction, axis=1, keepdims=True))
+            return to_numpy(self.X.T @ jacobian) + l2 * coef_dir, self._intercept_part(jacobian)
+
+        curvature = weighted * (1 - proba)
+        diag_coef = to_numpy((self.X * self.X).T @ curvature) + l2
+        return product, diag_coef, self._intercept_part(curvature)
+
+    def _intercept_part(self, per_row):
+        """The column sums of ``per_row`` (an intercept's derivative), zero without an intercept."""
+        if not self.fit_intercept:
+            return np.zeros(per_row.shape[1])
+        return to_numpy(self.xp.sum(per_row, axis=0))
