@@ -57,3 +57,25 @@ def test_default_fit_tables_come_first_and_survive_a_run(tmp_path):
     run_script("run.py", "--quick", "--datasets", "digits", "--out", str(tmp_path))
     report = (tmp_path / "RESULTS.md").read_text()
     assert report.index("## Default fits") < report.index("## digits")
+
+
+def test_gpu_benchmark_runs_where_it_can(tmp_path):
+    """Without PyTorch or a GPU it exits cleanly; with PyTorch its CPU smoke test writes a table."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        run_script("gpu.py", "--quick")
+        return
+    run_script(
+        "gpu.py",
+        "--quick",
+        "--device",
+        "cpu",
+        "--datasets",
+        "dense",
+        "--repeats",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
+    assert "| dense (" in (tmp_path / "GPU.md").read_text()
