@@ -20,8 +20,7 @@ from functools import cached_property
 import numpy as np
 from sklearn.utils._array_api import get_namespace_and_device, move_to
 
-from . import _duality
-from ._objective import SmoothPart
+from ._objective import CertifiedPart
 
 
 def log_softmax(scores, xp):
@@ -49,7 +48,7 @@ def to_numpy(array):
     return np.asarray(move_to(array, xp=np, device="cpu"), dtype=np.float64)
 
 
-class DeviceObjective(SmoothPart):
+class DeviceObjective(CertifiedPart):
     """:class:`~sklearn_maxent._objective.Objective` on dense arrays of another namespace, where they live.
 
     ``X``, the targets and the row weights stay in their namespace and on
@@ -122,23 +121,10 @@ class DeviceObjective(SmoothPart):
         """``J(W, b)``, the full objective including the L1 part."""
         return self.data_loss_gradient(coef, intercept)[0] + self.penalty.value(coef)
 
-    def certified_gap(self, coef, intercept):
-        """``J`` and its certified relative gap, as :meth:`Objective.certified_gap`, reduced on the device."""
-        loss, gradient, _ = self.data_loss_gradient(coef, intercept)
-        primal = loss + self.penalty.value(coef)
-        precise = self._precise
-        column_means, observed_moments = self._moments
-        dual = _duality.dual_from_gradient(
-            precise(softmax(self._scores(coef, intercept), self.xp)),
-            precise(self.targets),
-            precise(self.row_weights),
-            gradient,
-            column_means,
-            observed_moments,
-            self.penalty,
-            self.fit_intercept,
-        )
-        return primal, _duality.relative_gap(primal, dual)
+    def _certificate_rows(self, coef, intercept):
+        """Probabilities, targets and row weights for the certificate, reduced on the device in float64."""
+        proba = softmax(self._scores(coef, intercept), self.xp)
+        return self._precise(proba), self._precise(self.targets), self._precise(self.row_weights)
 
     def _precise(self, array):
         """``array`` in float64 where the device has it (the dual's arithmetic, as on the CPU)."""

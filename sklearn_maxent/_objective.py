@@ -58,7 +58,46 @@ class SmoothPart:
         return loss + 0.5 * l2 * float(np.vdot(coef, coef)), grad_coef + l2 * coef, grad_intercept
 
 
-class Objective(SmoothPart):
+class CertifiedPart(SmoothPart):
+    """``certified_gap`` from ``data_loss_gradient``, ``_certificate_rows`` and ``_moments``.
+
+    Shared by :class:`Objective` and the device objective
+    (:class:`~sklearn_maxent._device.DeviceObjective`), which differ only in
+    where the rows are reduced.
+    """
+
+    def certified_gap(self, coef, intercept):
+        """``J(W, b)`` and a certified bound on ``(J(W, b) - J*) / J*`` (:mod:`~sklearn_maxent._duality`).
+
+        One loss-and-gradient pass (none where the solver has just made it:
+        see :meth:`Objective.data_loss_gradient`) and one probability pass
+        (in the data's dtype; the dual's own arithmetic in float64). ``X^T V``
+        comes from the gradient and two fixed moments of the data
+        (:func:`~sklearn_maxent._duality.dual_from_gradient`), made at the
+        first call: no product of its own.
+
+        Returns
+        -------
+        value : float
+        gap : float
+            nan without a penalty (no certificate exists), inf where the dual
+            point is still useless (``D <= 0``).
+        """
+        loss, gradient, _ = self.data_loss_gradient(coef, intercept)
+        primal = loss + self.penalty.value(coef)
+        column_means, observed_moments = self._moments
+        dual = _duality.dual_from_gradient(
+            *self._certificate_rows(coef, intercept),
+            gradient,
+            column_means,
+            observed_moments,
+            self.penalty,
+            self.fit_intercept,
+        )
+        return primal, _duality.relative_gap(primal, dual)
+
+
+class Objective(CertifiedPart):
     """The weighted, penalized cross-entropy of a linear softmax model.
 
     Parameters
@@ -159,37 +198,10 @@ class Objective(SmoothPart):
         scores = linear_scores(self.X, coef, intercept, self.reference_class)
         return cross_entropy(scores, self.targets, self.row_weights) + self.penalty.value(coef)
 
-    def certified_gap(self, coef, intercept):
-        """``J(W, b)`` and a certified bound on ``(J(W, b) - J*) / J*`` (:mod:`~sklearn_maxent._duality`).
-
-        One loss-and-gradient pass and one probability pass (threaded, in
-        the data's dtype; the dual's own arithmetic in float64). ``X^T V``
-        comes from the gradient and two fixed moments of the data
-        (:func:`~sklearn_maxent._duality.dual_from_gradient`), made at the
-        first call: no product of its own.
-
-        Returns
-        -------
-        value : float
-        gap : float
-            nan without a penalty (no certificate exists), inf where the dual
-            point is still useless (``D <= 0``).
-        """
-        loss, gradient, _ = self.data_loss_gradient(coef, intercept)
-        primal = loss + self.penalty.value(coef)
+    def _certificate_rows(self, coef, intercept):
+        """The rows :meth:`certified_gap` reduces: probabilities, targets and row weights, in float64."""
         proba = linear_proba(self._full_X, coef, intercept, self.reference_class).astype(np.float64)
-        column_means, observed_moments = self._moments
-        dual = _duality.dual_from_gradient(
-            proba,
-            self.targets.astype(np.float64),
-            self.row_weights.astype(np.float64),
-            gradient,
-            column_means,
-            observed_moments,
-            self.penalty,
-            self.fit_intercept,
-        )
-        return primal, _duality.relative_gap(primal, dual)
+        return proba, self.targets.astype(np.float64), self.row_weights.astype(np.float64)
 
     @cached_property
     def _moments(self):
