@@ -8,8 +8,8 @@ estimator keeps its fitted arrays (``coef_``, ``intercept_``,
 device, and predicts there: the scores are one matrix product. Fitting runs on
 the device too for the full-batch solvers (:mod:`~sklearn_maxent._device`);
 SGD, SAGA and ``partial_fit`` run on a NumPy copy of the data and move their
-result to the device. With dispatch off nothing here is used, and no
-namespace but NumPy is imported.
+result to the device, as does ``early_stopping``. With dispatch off nothing
+here is used, and no namespace but NumPy is imported.
 
 Layering: the estimator layer, beside ``_classifier``; it knows scikit-learn's
 array API helpers and the core's :class:`~sklearn_maxent._device.DeviceObjective`,
@@ -21,7 +21,12 @@ from contextlib import contextmanager
 import numpy as np
 from scipy import sparse
 from sklearn import get_config
-from sklearn.utils._array_api import _is_numpy_namespace, get_namespace_and_device, move_to
+from sklearn.utils._array_api import (
+    _is_numpy_namespace,
+    check_same_namespace,
+    get_namespace_and_device,
+    move_to,
+)
 
 from ._device import DeviceObjective
 
@@ -62,38 +67,59 @@ def fitted_to(estimator, xp, device):
             setattr(estimator, name, move_to(value, xp=xp, device=device))
 
 
-@contextmanager
-def fitted_on_host(estimator):
-    """The fitted arrays as NumPy arrays within the block, moved back to their namespace after it.
+def _device_arrays(estimator):
+    """The fitted arrays that are not NumPy arrays (nor sparse matrices), by name."""
+    return {
+        name: value
+        for name in FITTED_ARRAYS
+        if hasattr(value := getattr(estimator, name, None), "shape")
+        and not isinstance(value, np.ndarray)
+        and not sparse.issparse(value)
+    }
 
-    Yields the ``(xp, device)`` they were in (None if NumPy already). If the
-    block raises, the arrays it found are put back as they were.
+
+def _dispatch_off_error(estimator):
+    return ValueError(
+        f"{type(estimator).__name__} was fitted on arrays of another namespace (array API dispatch on); "
+        "turn sklearn.set_config(array_api_dispatch=True) on again, or move it to NumPy with "
+        "sklearn.utils._array_api.move_estimator_to(estimator, numpy, 'cpu')."
+    )
+
+
+def check_fitted_namespace(estimator, X, method):
+    """Raise a ``ValueError`` where ``method`` would continue from fitted arrays not in ``X``'s namespace."""
+    if not hasattr(estimator, "coef_"):
+        return
+    if get_config()["array_api_dispatch"]:
+        check_same_namespace(X, estimator, attribute="coef_", method=method)
+    elif _device_arrays(estimator):
+        raise _dispatch_off_error(estimator)
+
+
+@contextmanager
+def fitted_on_host(estimator, then=None):
+    """The fitted arrays as NumPy arrays within the block; after it, in ``then`` (``(xp, device)``).
+
+    Without ``then`` they go back to the namespace and device they were in.
+    If the block raises, the arrays it found are put back as they were.
     """
     found = {name: getattr(estimator, name) for name in FITTED_ARRAYS if hasattr(estimator, name)}
-    device_arrays = {
-        name: value
-        for name, value in found.items()
-        if not isinstance(value, np.ndarray) and not sparse.issparse(value) and hasattr(value, "shape")
-    }
-    if not device_arrays:
-        yield None
-        return
-    if not get_config()["array_api_dispatch"]:
-        raise ValueError(
-            f"{type(estimator).__name__} was fitted on arrays of another namespace (array API dispatch on); "
-            "turn sklearn.set_config(array_api_dispatch=True) on again, or move it to NumPy with "
-            "sklearn.utils._array_api.move_estimator_to(estimator, numpy, 'cpu')."
-        )
-    xp, _, device = get_namespace_and_device(*device_arrays.values())
-    for name, value in device_arrays.items():
-        setattr(estimator, name, move_to(value, xp=np, device="cpu"))
+    device_arrays = _device_arrays(estimator)
+    if device_arrays and not get_config()["array_api_dispatch"]:
+        raise _dispatch_off_error(estimator)
+    if device_arrays:
+        xp, _, device = get_namespace_and_device(*device_arrays.values())
+        then = then or (xp, device)
+        for name, value in device_arrays.items():
+            setattr(estimator, name, move_to(value, xp=np, device="cpu"))
     try:
-        yield xp, device
+        yield
     except BaseException:
         for name, value in found.items():
             setattr(estimator, name, value)
         raise
-    fitted_to(estimator, xp, device)
+    if then is not None:
+        fitted_to(estimator, *then)
 
 
 def on_device_objective(objective, xp, device, X):

@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _device as on_device
-from ._array_api import fitted_on_host, fitted_to, input_namespace, on_device_objective, to_host
+from ._array_api import check_fitted_namespace, fitted_on_host, input_namespace, on_device_objective, to_host
 from ._callbacks import end_fit_task, fit_task
 from ._objective import Objective
 from ._optim import SGDState, StepSchedule, minimize, sgd
@@ -465,13 +465,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> MaxEntClassifier(alpha=0.1).fit(X, Y).classes_
         array([0, 1])
         """
+        if self.warm_start:
+            check_fitted_namespace(self, X, "fit")
         namespace = input_namespace(X)
         if namespace is None:
             return self._fit(X, y, sample_weight)
         on_device = (*namespace, X) if self.solver in ("auto", "lbfgs") and not self.early_stopping else None
-        with fitted_on_host(self):
+        with fitted_on_host(self, then=namespace):
             self._fit(*to_host(X, y, sample_weight), on_device)
-        fitted_to(self, *namespace)
         return self
 
     def _fit(self, X, y, sample_weight, on_device=None):
@@ -586,13 +587,12 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.t_  # SGD steps so far, one minibatch of 100 rows per call
         5
         """
+        check_fitted_namespace(self, X, "partial_fit")
         namespace = input_namespace(X)
         if namespace is None:
             return self._partial_fit(X, y, classes, sample_weight)
-        with fitted_on_host(self) as fitted_in:
+        with fitted_on_host(self, then=namespace):
             self._partial_fit(*to_host(X, y, classes, sample_weight))
-        if fitted_in is None:  # the first call: the stream's namespace from now on
-            fitted_to(self, *namespace)
         return self
 
     def _partial_fit(self, X, y, classes, sample_weight):

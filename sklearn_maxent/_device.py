@@ -10,9 +10,9 @@ size of ``coef_`` (the weights in, the gradient out), as in
 ``LogisticRegression``'s array API support, since L-BFGS-B and the Newton
 solver keep the parameters in NumPy.
 
-Layering: the core layer, beside ``_softmax``; it imports ``_duality`` and
-``_objective`` and knows nothing of the optimizers or of scikit-learn but its
-array API helpers.
+Layering: the core layer, beside ``_softmax``; it imports ``_objective`` (whose
+certificate it shares) and knows nothing of the optimizers or of scikit-learn
+but its array API helpers.
 """
 
 from functools import cached_property

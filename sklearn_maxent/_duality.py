@@ -40,7 +40,9 @@ the scores) but for the product ``X^T V``, made in the data's dtype. The
 row-wise steps of :func:`dual_from_gradient` (:func:`balance`,
 :func:`balanced`, :func:`entropy`) work in the namespace of the
 probabilities they are given, so that device data (:mod:`~sklearn_maxent._device`)
-is reduced where it lives; only per-class sums cross to NumPy. For
+is reduced where it lives; only per-class sums cross to NumPy. For that
+this module uses scikit-learn's array API helpers (``array_api_compat``,
+``move_to``), the core's only import of scikit-learn. For
 float32 data the bound therefore holds up to float32 rounding of the scores
 and of that product, about 1e-7 of them: ten times below the default tol.
 """
@@ -86,9 +88,15 @@ def balanced_expectations(proba, targets, row_weights):
 
 def share_needed(proba, observed, shift):
     """The smallest ``t`` in [0, 1] with ``(1 - t) (P - shift) + t * observed >= 0`` in every entry."""
-    xp = array_namespace(proba)
     shifted = proba - shift
     negative = shifted < 0
+    if isinstance(shifted, np.ndarray):  # boolean masks: no full-size temporaries
+        if not negative.any():
+            return 0.0
+        below = shifted[negative]
+        mean = np.broadcast_to(observed, shifted.shape)[negative]
+        return float(np.max(-below / (mean - below)))
+    xp = array_namespace(proba)
     if not bool(xp.any(negative)):
         return 0.0
     ones = xp.ones_like(shifted)

@@ -69,8 +69,9 @@ class CertifiedPart(SmoothPart):
     def certified_gap(self, coef, intercept):
         """``J(W, b)`` and a certified bound on ``(J(W, b) - J*) / J*`` (:mod:`~sklearn_maxent._duality`).
 
-        One loss-and-gradient pass (none where the solver has just made it:
-        see :meth:`Objective.data_loss_gradient`) and one probability pass
+        One loss-and-gradient pass (for :class:`Objective`, none where the
+        solver has just made it: see :meth:`Objective.data_loss_gradient`) and
+        one probability pass
         (in the data's dtype; the dual's own arithmetic in float64). ``X^T V``
         comes from the gradient and two fixed moments of the data
         (:func:`~sklearn_maxent._duality.dual_from_gradient`), made at the

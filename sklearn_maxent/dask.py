@@ -805,7 +805,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
                 f"at a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}; "
                 "increase max_iter or tol.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         return self
 

@@ -178,3 +178,22 @@ def test_dispatch_off_imports_no_other_namespace():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_refit_follows_the_new_input_and_a_stream_keeps_its_namespace():
+    _, to = on("array_api_strict", None)
+    X, y = data(3)
+    with sklearn.config_context(array_api_dispatch=True):
+        clf = MaxEntClassifier().fit(to(X), to(y))
+        clf.fit(X, y)  # a new fit on NumPy input: NumPy attributes
+        assert isinstance(clf.coef_, np.ndarray)
+        clf.fit(to(X), to(y))
+        assert type(clf.coef_) is type(to(X))
+        stream = MaxEntClassifier().partial_fit(to(X), to(y), classes=[0, 1, 2])
+        with pytest.raises(ValueError, match="same namespace"):
+            stream.partial_fit(X, y)
+        warm = MaxEntClassifier(warm_start=True).fit(to(X), to(y))
+        with pytest.raises(ValueError, match="same namespace"):
+            warm.fit(X, y)
+    with pytest.raises(ValueError, match="array_api_dispatch=True"):  # dispatch turned off since
+        stream.partial_fit(X, y)

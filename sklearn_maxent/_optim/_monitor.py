@@ -7,8 +7,9 @@ step already begun goes on) and ``monitor.end(model)`` as it ends, where
 ``(coef, intercept)``, computed only if the monitor asks for it. ``end``
 returns True to ask for a stop: the solver ends its phase there and
 :func:`~sklearn_maxent._optim.minimize` runs no further phase.
-``monitor.abandon()`` ends a step begun but never finished (L-BFGS-B's
-evaluations after its last iteration).
+``monitor.abandon()`` ends a step begun but never finished: L-BFGS-B's
+evaluations after its last iteration, an SGD epoch retried past its
+back-offs, a Newton step whose line search found no step.
 
 :class:`StepMonitor` itself is the silent monitor of a fit without
 callbacks: it does nothing and never stops. Nothing here knows of

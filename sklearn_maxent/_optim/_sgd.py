@@ -141,11 +141,9 @@ def sgd(
         state.loss_curve.append(loss)
         gain = previous - loss
         gap = np.nan
-        if (
-            tol is not None
-            and validation is None
-            and (certify_below is None or gain < certify_below * abs(loss))
-        ):
+        certifiable = tol is not None and validation is None
+        checked = certifiable and (certify_below is None or gain < certify_below * abs(loss))
+        if checked:
             value, gap = objective.certified_gap(*_model(state, coef, intercept))
             certified = gap <= tol
         if verbose:
@@ -161,14 +159,14 @@ def sgd(
             stopped = True
             break
         previous = loss
-        if variance_reduced and validation is None and np.isnan(gap):
+        if variance_reduced and certifiable and not checked:
             # certify_below skipped the pass: the epoch gained too much to be stalled.
             _stalled(state, True, n_iter_no_change)
             continue
         # Lower is better: the training loss (SAGA: the objective measured by the
         # certificate's pass), or minus the validation score.
         monitored, margin = loss, tol or 0.0
-        if variance_reduced and validation is None:
+        if variance_reduced and checked:
             monitored, margin = value, 0.0
         if validation is not None:
             model = _model(state, coef, intercept)
