@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from scipy import sparse
 from sklearn.datasets import load_iris
 from sklearn.exceptions import NotFittedError
@@ -72,10 +73,7 @@ def test_sparsified_model_predicts_as_the_dense_one(dtype, binary):
 @pytest.mark.parametrize("interface", ["spmatrix", "sparray"])
 def test_the_same_types_as_scikit_learn(l1_model, interface):
     """The type follows scikit-learn's sparse_interface setting, as SparseCoefMixin's does."""
-    sklearn = pytest.importorskip("sklearn")
-    if "sparse_interface" not in sklearn.get_config():
-        pytest.skip("scikit-learn < 1.9 has no sparse_interface setting")
-    model, X, y = l1_model
+    model, X, y = l1_model  # scikit-learn >= 1.9, as required: it has the sparse_interface setting
     with warnings.catch_warnings(), sklearn.config_context(sparse_interface=interface):
         warnings.simplefilter("ignore")  # a few saga epochs suffice to get a sparsifiable peer
         peer = LogisticRegression(C=10, l1_ratio=1, solver="saga", max_iter=5).fit(X, y).sparsify()
