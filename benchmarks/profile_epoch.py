@@ -169,6 +169,23 @@ def print_marginal(reference):
         print("; ".join(line), flush=True)
 
 
+# Issue 12's bounds on one more SAGA epoch over the whole-data products, per issue shape.
+TARGETS = {"dense 200000 x 80": 1.5, "text 50000 x 2**17": 2.0}
+
+
+def issue_targets():
+    """One more SAGA epoch over the products on issue 12's shapes, on 1 and 2 threads (both alike)."""
+    rows = []
+    for name, X, y in issue_datasets():
+        for threads in (1, 2):
+            with threadpoolctl.threadpool_limits(limits=threads):
+                bound = lower_bound(X, np.unique(y).size)
+                seconds = marginal_epoch(X, y, "saga")
+            rows.append({"shape": name, "threads": threads, "bound": bound, "epoch": seconds})
+            print(f"{name}, {threads} thread(s): {seconds / bound:.2f} x", flush=True)
+    return rows
+
+
 def lower_bound(X, n_classes):
     rng = np.random.default_rng(0)
     n_columns = 1 if n_classes == 2 else n_classes
@@ -200,6 +217,22 @@ def markdown(report):
         f" included (fits of 1 and {1 + EXTRA_EPOCHS} epochs, median of {MARGINAL_REPEATS} differences).",
         "",
     ]
+    if report.get("targets"):
+        lines += [
+            "## Issue 12's targets: one more SAGA epoch over the products",
+            "",
+            "Issue 12's shapes (12 classes), `--marginal`'s measure, products and epoch on the same"
+            " number of threads (the epoch itself runs on one).",
+            "",
+            "| shape | threads | products (s) | one more SAGA epoch (s) | ratio | target |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            *[
+                f"| {r['shape']} | {r['threads']} | {r['bound']:.3f} | {r['epoch']:.3f}"
+                f" | {r['epoch'] / r['bound']:.2f} | {TARGETS[r['shape']]} |"
+                for r in report["targets"]
+            ],
+            "",
+        ]
     for name, result in report["datasets"].items():
         lines += [
             f"## {name}: {result['shape']}, {result['classes']} classes, batch_size {result['batch']}",
@@ -270,6 +303,8 @@ def main(argv=None):
                     for solver, p in result["solvers"].items()
                 },
             )
+    if not args.quick:
+        report["targets"] = issue_targets()
     out.mkdir(parents=True, exist_ok=True)
     (out / "PROFILE.md").write_text(markdown(report))
     print(f"written {out / 'PROFILE.md'}")
