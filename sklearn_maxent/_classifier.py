@@ -1061,8 +1061,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     def _device_scores(self, X, xp, device_):
         """:meth:`_scores` for ``X`` of another array namespace, where it lives: one product."""
         X = validate_data(self, X, reset=False, dtype=supported_float_dtypes(xp, device_))
-        coef, intercept = move_to(self.coef_, self.intercept_, xp=xp, device=device_)
-        free = X @ xp.astype(xp.permute_dims(coef, (1, 0)), X.dtype) + xp.astype(intercept, X.dtype)
+        # coef_ and intercept_ are in X's namespace and on its device (check_same_namespace).
+        coef_t = xp.astype(xp.permute_dims(self.coef_, (1, 0)), X.dtype)
+        free = X @ coef_t + xp.astype(self.intercept_, X.dtype)
         scores = on_device.full_scores(free, xp, self._is_binary())
         if not bool(xp.all(xp.isfinite(scores))):
             raise FloatingPointError(

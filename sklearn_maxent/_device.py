@@ -11,15 +11,16 @@ size of ``coef_`` (the weights in, the gradient out), as in
 solver keep the parameters in NumPy.
 
 Layering: the core layer, beside ``_softmax``; it imports ``_objective`` (whose
-certificate it shares) and knows nothing of the optimizers or of scikit-learn
+certificate it shares) and ``_duality.to_numpy``, and knows nothing of the optimizers or of scikit-learn
 but its array API helpers.
 """
 
 from functools import cached_property
 
 import numpy as np
-from sklearn.utils._array_api import get_namespace_and_device, move_to
+from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace_and_device
 
+from ._duality import to_numpy
 from ._objective import CertifiedPart
 
 
@@ -41,11 +42,6 @@ def full_scores(free_scores, xp, reference_class):
         return free_scores
     zeros = xp.zeros((free_scores.shape[0], 1), dtype=free_scores.dtype, device=free_scores.device)
     return xp.concat([zeros, free_scores], axis=1)
-
-
-def to_numpy(array):
-    """A small device array (a gradient, a moment) as float64 NumPy."""
-    return np.asarray(move_to(array, xp=np, device="cpu"), dtype=np.float64)
 
 
 class DeviceObjective(CertifiedPart):
@@ -127,12 +123,8 @@ class DeviceObjective(CertifiedPart):
         return self._precise(proba), self._precise(self.targets), self._precise(self.row_weights)
 
     def _precise(self, array):
-        """``array`` in float64 where the device has it (the dual's arithmetic, as on the CPU)."""
-        float64 = getattr(self.xp, "float64", None)
-        try:
-            return self.xp.astype(array, float64)
-        except (TypeError, ValueError, RuntimeError):  # no float64 on this device (Apple's MPS)
-            return array
+        """``array`` in float64 where the device has it (the dual's arithmetic, as on the CPU; not on MPS)."""
+        return self.xp.astype(array, _max_precision_float_dtype(self.xp, self.device))
 
     @cached_property
     def _moments(self):

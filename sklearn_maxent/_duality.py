@@ -50,7 +50,7 @@ and of that product, about 1e-7 of them: ten times below the default tol.
 import numpy as np
 from scipy.special import xlogy
 from sklearn.externals.array_api_compat import array_namespace
-from sklearn.utils._array_api import move_to
+from sklearn.utils._array_api import _xlogy, move_to
 
 from ._softmax import _transpose_product, cross_entropy, softmax
 
@@ -60,9 +60,7 @@ def entropy(proba):
     if isinstance(proba, np.ndarray):
         return -xlogy(proba, proba).sum(axis=1)
     xp = array_namespace(proba)
-    positive = proba > 0
-    ones = xp.ones_like(proba)
-    return -xp.sum(xp.where(positive, proba * xp.log(xp.where(positive, proba, ones)), 0 * ones), axis=1)
+    return -xp.sum(_xlogy(proba, proba, xp=xp), axis=1)
 
 
 def balance(proba, targets, row_weights):
@@ -194,7 +192,7 @@ def dual_from_gradient(
     if fit_intercept:
         observed, shift, share = balance(proba, targets, row_weights)
         expected = balanced(proba, observed, shift, share)
-        observed, shift = _host(observed), _host(shift)
+        observed, shift = to_numpy(observed), to_numpy(shift)
         gap -= np.outer(column_means, shift[free])
         if share > 0:
             gap *= 1.0 - share
@@ -208,9 +206,11 @@ def dual_from_gradient(
     return dual_value(float(row_weights @ entropy(expected)), gap, penalty)
 
 
-def _host(array):
-    """A small array of the row sums (one entry per class) as NumPy."""
-    return array if isinstance(array, np.ndarray) else np.asarray(move_to(array, xp=np, device="cpu"))
+def to_numpy(array):
+    """A small array (per-class sums, a gradient) of any namespace as float64 NumPy."""
+    if not isinstance(array, np.ndarray):
+        array = move_to(array, xp=np, device="cpu")
+    return np.asarray(array, dtype=np.float64)
 
 
 def relative_gap(primal, dual):
