@@ -138,17 +138,18 @@ class DeviceObjective(CertifiedPart):
         xp = self.xp
         proba = self._free(softmax(self._scores(coef, intercept), xp))
         weighted = self.row_weights[:, None] * proba
-        l2 = self.penalty.l2
+        penalty = self.penalty
 
         def product(coef_dir, intercept_dir):
             # The softmax Jacobian row by row, restricted to the free classes:
             # s_i P_ik (d_ik - <P_i, d_i>) with d = X V + v.
             direction = self.X @ self._on_device(coef_dir) + self._on_device(intercept_dir)
             jacobian = weighted * (direction - xp.sum(proba * direction, axis=1, keepdims=True))
-            return to_numpy(self.X.T @ jacobian) + l2 * coef_dir, self._intercept_part(jacobian)
+            hess_coef = to_numpy(self.X.T @ jacobian) + penalty.smooth_gradient(coef_dir)
+            return hess_coef, self._intercept_part(jacobian)
 
         curvature = weighted * (1 - proba)
-        diag_coef = to_numpy((self.X * self.X).T @ curvature) + l2
+        diag_coef = to_numpy((self.X * self.X).T @ curvature) + penalty.l2_weights
         return product, diag_coef, self._intercept_part(curvature)
 
     def _intercept_part(self, per_row):

@@ -54,8 +54,8 @@ class SmoothPart:
     def smooth_value_gradient(self, coef, intercept):
         """Full data loss plus the L2 part of the penalty, and its gradient."""
         loss, grad_coef, grad_intercept = self.data_loss_gradient(coef, intercept)
-        l2 = self.penalty.l2
-        return loss + 0.5 * l2 * float(np.vdot(coef, coef)), grad_coef + l2 * coef, grad_intercept
+        penalty = self.penalty
+        return loss + penalty.smooth_value(coef), grad_coef + penalty.smooth_gradient(coef), grad_intercept
 
 
 class CertifiedPart(SmoothPart):
@@ -112,9 +112,12 @@ class Objective(CertifiedPart):
     fit_intercept : bool
     reference_class : bool
         The binary logistic model: class 0's score is fixed at 0.
+    offset : ndarray of shape (n_samples, n_free) or None
+        Added to the free scores ``X W + b`` of each row (in the dtype of
+        ``X``); None for none.
     """
 
-    def __init__(self, X, targets, row_weights, penalty, fit_intercept, reference_class):
+    def __init__(self, X, targets, row_weights, penalty, fit_intercept, reference_class, offset=None):
         self.X = X
         self.targets = targets
         self.row_weights = (row_weights / row_weights.sum()).astype(X.dtype, copy=False)
@@ -123,6 +126,7 @@ class Objective(CertifiedPart):
         self.penalty = penalty
         self.fit_intercept = fit_intercept
         self.reference_class = reference_class
+        self.offset = offset
         # What the full-batch passes multiply by: sparse X keeps its transpose for threaded X.T @ R.
         self._full_X = ThreadedCSR(X) if sparse.issparse(X) else X
         self._last_pass = None  # ((coef, intercept), data_loss_gradient's result) at the last point
@@ -160,6 +164,7 @@ class Objective(CertifiedPart):
             self.penalty,
             self.fit_intercept,
             self.reference_class,
+            None if self.offset is None else self.offset[rows],
         )
 
     def data_loss_gradient(self, coef, intercept):
@@ -232,13 +237,13 @@ class Objective(CertifiedPart):
             Zero when the model has no intercept.
         """
         proba = linear_proba(self._full_X, coef, intercept, self.reference_class)
-        l2 = self.penalty.l2
+        penalty = self.penalty
 
         def product(coef_dir, intercept_dir):
             hess_coef, hess_intercept = linear_hessian_product(
                 self._full_X, proba, self.row_weights, coef_dir, intercept_dir, self.reference_class
             )
-            hess_coef += l2 * coef_dir
+            hess_coef += penalty.smooth_gradient(coef_dir)
             if not self.fit_intercept:
                 hess_intercept[:] = 0
             return hess_coef, hess_intercept
@@ -246,7 +251,7 @@ class Objective(CertifiedPart):
         diag_coef, diag_intercept = linear_hessian_diagonal(
             self._full_X, proba, self.row_weights, self.reference_class
         )
-        diag_coef += l2
+        diag_coef += penalty.l2_weights
         if not self.fit_intercept:
             diag_intercept[:] = 0
         return product, diag_coef, diag_intercept

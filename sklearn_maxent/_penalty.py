@@ -11,9 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ElasticNet:
-    """Elastic-net penalty on the coefficients.
+    """Elastic-net penalty on the coefficients, per feature, within bounds.
+
+    ``g(W) = sum_j f_j alpha ((1 - l1_ratio)/2 ||W_j||^2 + l1_ratio ||W_j||_1)``
+    plus the indicator of ``lower <= W <= upper``, with ``W_j`` feature
+    ``j``'s row of weights and ``f_j`` its penalty factor. Entry by entry it
+    is ``l2_weights / 2 * W^2 + l1_weights * |W|``: :attr:`l2` and :attr:`l1`
+    are the strengths a feature with factor 1 gets.
 
     Parameters
     ----------
@@ -21,59 +27,151 @@ class ElasticNet:
         Overall strength, >= 0.
     l1_ratio : float
         Share of the L1 term, in [0, 1].
+    factor : ndarray of shape (n_features,) or None
+        Non-negative penalty factors; None for all ones.
+    lower, upper : ndarray of coef's shape (n_features, n_free) or None
+        Bounds on the weights (``-inf`` / ``inf`` entries for none), with
+        ``lower <= upper``; None for no bound on that side.
     """
 
     alpha: float
     l1_ratio: float
+    factor: np.ndarray | None = None
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
 
     @property
     def l2(self):
-        """Strength of the squared-L2 term, ``alpha * (1 - l1_ratio)``."""
+        """Strength of the squared-L2 term at factor 1, ``alpha * (1 - l1_ratio)``."""
         return self.alpha * (1.0 - self.l1_ratio)
 
     @property
     def l1(self):
-        """Strength of the L1 term, ``alpha * l1_ratio``."""
+        """Strength of the L1 term at factor 1, ``alpha * l1_ratio``."""
         return self.alpha * self.l1_ratio
+
+    @property
+    def l2_weights(self):
+        """Each weight's squared-L2 strength: ``l2``, or ``l2 * f_j`` as a column (n_features, 1)."""
+        return self.l2 if self.factor is None else self.l2 * self.factor[:, None]
+
+    @property
+    def l1_weights(self):
+        """Each weight's L1 strength: ``l1``, or ``l1 * f_j`` as a column (n_features, 1)."""
+        return self.l1 if self.factor is None else self.l1 * self.factor[:, None]
+
+    @property
+    def smallest_l2(self):
+        """The least squared-L2 strength of any weight: ``J``'s strong convexity in ``W``."""
+        return self.l2 if self.factor is None else self.l2 * float(self.factor.min(initial=1.0))
+
+    @property
+    def largest_l2(self):
+        """The largest squared-L2 strength of any weight: the penalty's share of ``J``'s curvature."""
+        return self.l2 if self.factor is None else self.l2 * float(self.factor.max(initial=1.0))
 
     @property
     def has_l1(self):
         """Whether the penalty is non-smooth (has an L1 part)."""
-        return self.l1 > 0
+        return self.l1 > 0 and (self.factor is None or bool(self.factor.any()))
+
+    @property
+    def bounded(self):
+        """Whether any weight has a bound."""
+        return self.lower is not None or self.upper is not None
+
+    @property
+    def certifiable(self):
+        """Whether a duality gap can certify a fit (:mod:`~sklearn_maxent._duality`).
+
+        Not without a penalty, nor where some weights are unpenalized and
+        unbounded (a zero factor): no dual point off the optimum is feasible
+        there.
+        """
+        if self.alpha == 0:
+            return False
+        return self.factor is None or self.bounded or bool(self.factor.all())
+
+    def project(self, coef):
+        """``coef`` clipped into the bounds, in place; returned."""
+        if self.bounded:
+            np.clip(coef, self.lower, self.upper, out=coef)
+        return coef
 
     def value(self, coef):
-        """Penalty of ``coef``."""
-        total = 0.5 * self.l2 * float(np.vdot(coef, coef))
+        """Penalty of ``coef`` (the bounds' indicator not included: solvers stay within them)."""
+        total = self.smooth_value(coef)
         if self.has_l1:
-            total += self.l1 * float(np.abs(coef).sum())
+            absolute = np.abs(coef).sum(axis=1)
+            total += self.l1 * float(absolute.sum() if self.factor is None else self.factor @ absolute)
         return total
 
-    def conjugate(self, dual):
-        """The penalty's convex conjugate at ``dual`` (an array of ``coef``'s shape).
+    def smooth_value(self, coef):
+        """The squared-L2 part of the penalty: ``sum l2_weights / 2 * coef^2``."""
+        if self.factor is None:
+            return 0.5 * self.l2 * float(np.vdot(coef, coef))
+        return 0.5 * self.l2 * float(self.factor @ np.square(coef).sum(axis=1))
 
-        ``sup_W <dual, W> - penalty(W)`` is, entry by entry,
-        ``max(|z| - l1, 0)^2 / (2 l2)``: the L1 part soft-thresholds ``z``
-        and the L2 part turns the rest into a quadratic. Without an L2 part
-        it is 0 where ``|z| <= l1`` and infinite elsewhere (see
-        :meth:`feasible_scale`).
+    def smooth_gradient(self, coef):
+        """Gradient of the squared-L2 part: ``l2_weights * coef``."""
+        return self.l2_weights * coef
+
+    def conjugate(self, dual):
+        """The conjugate of the penalty with its bounds at ``dual`` (an array of ``coef``'s shape).
+
+        ``sup_W <dual, W> - g(W)`` over the bounds, entry by entry: the
+        maximizer of the concave ``z w - a w^2 / 2 - c |w|`` (``a``, ``c``
+        the entry's L2 and L1 strengths) is ``soft_threshold(z, c) / a``
+        clipped into the bounds; with ``a = 0`` it is the upper bound where
+        ``z > c``, the lower one where ``z < -c``, and 0 (clipped) between.
+        Infinite where that bound is infinite (see :meth:`feasible_scale`).
         """
-        if not self.has_l1 and self.l2 > 0:
-            return float(np.vdot(dual, dual)) / (2.0 * self.l2)
-        excess = np.maximum(np.abs(dual) - self.l1, 0.0)
-        if self.l2 > 0:
-            return float(np.vdot(excess, excess)) / (2.0 * self.l2)
-        return 0.0 if not excess.any() else np.inf
+        if not self.bounded and self.factor is None:
+            if not self.has_l1 and self.l2 > 0:
+                return float(np.vdot(dual, dual)) / (2.0 * self.l2)
+            excess = np.maximum(np.abs(dual) - self.l1, 0.0)
+            if self.l2 > 0:
+                return float(np.vdot(excess, excess)) / (2.0 * self.l2)
+            return 0.0 if not excess.any() else np.inf
+        l2 = np.broadcast_to(self.l2_weights, dual.shape)
+        l1 = np.broadcast_to(self.l1_weights, dual.shape)
+        lower = -np.inf if self.lower is None else self.lower
+        upper = np.inf if self.upper is None else self.upper
+        excess = np.sign(dual) * np.maximum(np.abs(dual) - l1, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Without an L2 part: towards the bound in the excess's direction, 0 without any excess.
+            towards_bound = np.where(excess > 0, np.inf, np.where(excess < 0, -np.inf, 0.0))
+            unbounded = np.where(l2 > 0, excess / l2, towards_bound)
+        best = np.clip(unbounded, lower, upper)
+        if not np.isfinite(best).all():
+            return np.inf
+        return float(np.sum(dual * best - 0.5 * l2 * best * best - l1 * np.abs(best)))
 
     def feasible_scale(self, dual):
         """The largest ``c <= 1`` with ``conjugate(c * dual)`` finite.
 
-        1 with an L2 part, else ``l1 / max|dual|`` (at most 1); 0 without
-        any penalty, where only ``dual = 0`` is feasible.
+        1 where every weight has an L2 part; else set by the weights without
+        one whose bound in ``dual``'s direction is infinite: there ``|c z|``
+        may not exceed their L1 strength (0 without any, where only
+        ``z = 0`` is feasible).
         """
-        if self.l2 > 0:
+        if self.factor is None and not self.bounded:
+            if self.l2 > 0:
+                return 1.0
+            largest = float(np.abs(dual).max(initial=0.0))
+            return 1.0 if largest <= self.l1 else self.l1 / largest
+        if self.smallest_l2 > 0:
             return 1.0
-        largest = float(np.abs(dual).max(initial=0.0))
-        return 1.0 if largest <= self.l1 else self.l1 / largest
+        l2 = np.broadcast_to(self.l2_weights, dual.shape)
+        l1 = np.broadcast_to(self.l1_weights, dual.shape)
+        open_up = True if self.upper is None else np.isposinf(self.upper)
+        open_down = True if self.lower is None else np.isneginf(self.lower)
+        limiting = (l2 == 0) & (((dual > 0) & open_up) | ((dual < 0) & open_down))
+        if not limiting.any():
+            return 1.0
+        largest = np.abs(dual[limiting])
+        with np.errstate(divide="ignore"):
+            return float(min(1.0, np.min(l1[limiting] / largest)))
 
     def canonical_shift(self, coef):
         """``coef`` moved, along the shifts that leave the penalty unchanged, to a canonical point.
@@ -94,6 +192,9 @@ class ElasticNet:
           part vanishes), except that features with a weight of exactly 0
           are left as they are, so no zero is lost.
 
+        With penalty factors this holds feature by feature. With bounds
+        ``coef`` is returned as it is: a shift could leave them.
+
         Parameters
         ----------
         coef : ndarray of shape (n_features, n_classes)
@@ -103,18 +204,20 @@ class ElasticNet:
         -------
         ndarray of shape (n_features, n_classes)
         """
-        if self.l2 > 0:
+        if self.smallest_l2 > 0 or self.bounded:
             return coef
         shift = -coef.mean(axis=1, keepdims=True)
+        l1 = np.broadcast_to(self.l1_weights, (coef.shape[0], 1))
         if self.has_l1:
             ordered = np.sort(coef, axis=1)
             n_classes = coef.shape[1]
             lower, upper = ordered[:, (n_classes - 1) // 2, None], ordered[:, n_classes // 2, None]
-            shift = np.clip(shift, -upper, -lower)
+            shift = np.where(l1 > 0, np.clip(shift, -upper, -lower), shift)
             # Where 0 is outside the median interval (not at an optimum), a shift
             # within it would lower the L1 term, so J would change.
             keep = (lower > 0) | (upper < 0) | (coef == 0).any(axis=1, keepdims=True)
-            shift[keep] = 0
+            shift[keep & (l1 > 0)] = 0
+        shift[np.broadcast_to(self.l2_weights, (coef.shape[0], 1)) > 0] = 0
         return coef + shift
 
 

@@ -418,7 +418,7 @@ class _DistributedObjective(SmoothPart):
         _, diag_coef, diag_intercept = self._reduce(
             self._submit(_worker_hessian_diagonal, (self.reference_class,), groups, extra=probas)
         )
-        diag_coef = diag_coef.astype(self.dtype) + self.penalty.l2
+        diag_coef = diag_coef.astype(self.dtype) + self.penalty.l2_weights
         diag_intercept = diag_intercept.astype(self.dtype)
         if not self.fit_intercept:
             diag_intercept[:] = 0
@@ -429,7 +429,7 @@ class _DistributedObjective(SmoothPart):
         probas = self._submit(
             _worker_proba, (np.asarray(coef), np.asarray(intercept), self.reference_class), groups
         )
-        l2 = self.penalty.l2
+        penalty = self.penalty
 
         def product(coef_dir, intercept_dir):
             self.n_evaluations += 1
@@ -437,7 +437,7 @@ class _DistributedObjective(SmoothPart):
             _, hess_coef, hess_intercept = self._reduce(
                 self._submit(_worker_hessian_product, args, groups, extra=probas)
             )
-            hess_coef = hess_coef.astype(self.dtype) + l2 * coef_dir
+            hess_coef = hess_coef.astype(self.dtype) + penalty.smooth_gradient(coef_dir)
             self._project_intercept(hess_intercept)
             return hess_coef, hess_intercept.astype(self.dtype)
 
