@@ -225,16 +225,16 @@ class ElasticNet:
 class IterateAverage:
     """The running mean of SGD's iterates ``W_1 .. W_count`` (averaged SGD), kept lazily.
 
-    With ``W = scale * V`` the sum of the iterates is ``offset + scale_sum * V``:
+    With ``W = scale * V`` the sum of the iterates is ``correction + scale_sum * V``:
     a step that changes rows of ``V`` by ``delta`` subtracts
-    ``scale_sum * delta`` from those rows of ``offset`` (Xu, 2011, "Towards
+    ``scale_sum * delta`` from those rows of ``correction`` (Xu, 2011, "Towards
     optimal one pass large scale learning with averaged stochastic gradient
-    descent"), so averaging costs the touched rows only. ``offset`` nearly
+    descent"), so averaging costs the touched rows only. ``correction`` nearly
     cancels ``scale_sum * V``, so it is kept in float64 whatever the data's
     dtype, and a fold of the scale moves the whole sum into it.
     """
 
-    offset: np.ndarray
+    correction: np.ndarray
     intercept_sum: np.ndarray
     scale_sum: float = 0.0
     count: int = 0
@@ -247,7 +247,7 @@ class IterateAverage:
         """The averaged ``W`` and intercept, given the current ``V`` (with scale folded in)."""
         if self.count == 0:
             return values.copy(), intercept.copy()
-        mean_coef = (self.offset + self.scale_sum * values) / self.count
+        mean_coef = (self.correction + self.scale_sum * values) / self.count
         mean_intercept = self.intercept_sum / self.count
         return mean_coef.astype(values.dtype), mean_intercept.astype(intercept.dtype)
 
@@ -297,9 +297,9 @@ class LazyCoef:
         """Fold the scale into the values, which then hold ``W``; return them."""
         if self.scale != 1.0:
             if self.average is not None:
-                # Move the whole sum of iterates into the offset, so that it
+                # Move the whole sum of iterates into the correction, so that it
                 # holds for the new V with a scale_sum of 0.
-                self.average.offset += self.average.scale_sum * self.values
+                self.average.correction += self.average.scale_sum * self.values
                 self.average.scale_sum = 0.0
             self.values *= self.values.dtype.type(self.scale)
             self.scale = 1.0

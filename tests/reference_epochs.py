@@ -110,7 +110,7 @@ class SteppedCoef(LazyCoef):
         if not isinstance(rows, slice):
             self.values[rows] = values
         if self.average is not None:
-            self.average.offset[rows] -= self.average.scale_sum * (values - before)
+            self.average.correction[rows] -= self.average.scale_sum * (values - before)
             self.average.scale_sum += self.scale
             self.average.count += 1
 

@@ -12,7 +12,7 @@ reference in ``tests/reference_epochs.py``), in the same order where it
 matters: softmax cross-entropy with row weights ``w_i n / b``; ``W = scale V``
 with the L2 shrink on ``scale`` and a fold into ``V`` below 1e-9; Tsuruoka's
 cumulative L1 charged when a row is touched; the iterate average
-``offset + scale_sum V`` (float64); SAGA's residual table, mean gradient and,
+``correction + scale_sum V`` (float64); SAGA's residual table, mean gradient and,
 on sparse data, just-in-time catch-up of weight rows by cumulative step sums.
 
 Fused types (``floating``: float/double; ``index_t``: CSR's int32/int64
@@ -234,10 +234,10 @@ cdef inline void penalized_step_row(
     floating* applied,
     floating cumulative,
     floating scale,
-    double* offset,
+    double* correction,
     double scale_sum,
 ) noexcept nogil:
-    """:func:`step_row`, then the L1 charge (``applied`` not NULL) and the average's offset (not NULL)."""
+    """:func:`step_row`, then the L1 charge (``applied`` not NULL) and the average's correction (not NULL)."""
     cdef Py_ssize_t k
     cdef floating before, value
     for k in range(n_free):
@@ -246,8 +246,8 @@ cdef inline void penalized_step_row(
         if applied != NULL:
             value = charge_l1(value, &applied[k], cumulative, scale)
         values[k] = value
-        if offset != NULL:
-            offset[k] -= scale_sum * (value - before)
+        if correction != NULL:
+            correction[k] -= scale_sum * (value - before)
 
 
 cdef void catch_up(
@@ -261,14 +261,14 @@ cdef void catch_up(
 
 
 cdef void fold_scale(
-    floating[:, ::1] coef, double scale, bint averaging, double[:, ::1] offset, double scale_sum
+    floating[:, ::1] coef, double scale, bint averaging, double[:, ::1] correction, double scale_sum
 ) noexcept nogil:
-    """``V <- scale V``; with averaging, the sum of iterates moves into ``offset`` first."""
+    """``V <- scale V``; with averaging, the sum of iterates moves into ``correction`` first."""
     cdef Py_ssize_t j, k
     for j in range(coef.shape[0]):
         for k in range(coef.shape[1]):
             if averaging:
-                offset[j, k] += scale_sum * coef[j, k]
+                correction[j, k] += scale_sum * coef[j, k]
             coef[j, k] *= <floating>scale
 
 
@@ -300,7 +300,7 @@ def run_epoch(
     floating[:, ::1] applied,
     double[::1] scalars,
     const double[::1] settings,
-    double[:, ::1] offset,
+    double[:, ::1] correction,
     double[::1] intercept_sum,
     floating[:, ::1] residuals,
     floating[:, ::1] saga_average,
@@ -334,7 +334,7 @@ def run_epoch(
         ``l1``, ``fit_intercept`` (0/1), ``intercept_scale``,
         ``reference_class`` (0/1), ``average_start`` (-1: no averaging),
         ``saga`` (0/1).
-    offset, intercept_sum : ndarray, float64
+    correction, intercept_sum : ndarray, float64
         The iterate average (shape (0, 0) and (0,) without averaging).
     residuals, saga_average, saga_average_intercept, caught_up : ndarray
         SAGA's memory (empty for SGD); ``caught_up`` must be all zeros.
@@ -506,14 +506,14 @@ def run_epoch(
                     if has_l1:
                         prefetch(&applied[ahead, 0])
                     if averaging:
-                        prefetch(&offset[ahead, 0])
+                        prefetch(&correction[ahead, 0])
                 if saga:
                     saga_direction(&grad[f, 0], &saga_average[j, 0], n_free, b_, n_)
                 if has_l1 or averaging:
                     penalized_step_row(
                         &coef[j, 0], &grad[f, 0], n_free, step_over_scale,
                         &applied[j, 0] if has_l1 else NULL, l1_so_far, <floating>scale,
-                        &offset[j, 0] if averaging else NULL, scale_sum,
+                        &correction[j, 0] if averaging else NULL, scale_sum,
                     )
                 else:
                     step_row(&coef[j, 0], &grad[f, 0], n_free, step_over_scale)
@@ -543,7 +543,7 @@ def run_epoch(
             if scale < MIN_SCALE:
                 if lazy:
                     catch_up_all(batch, cumulative, coef, saga_average, caught_up)
-                fold_scale(coef, scale, averaging, offset, scale_sum)
+                fold_scale(coef, scale, averaging, correction, scale_sum)
                 scale = 1.0
                 if averaging:
                     scale_sum = 0.0

@@ -162,7 +162,7 @@ def _or_empty(array, dtype, ndim):
 def _average_arrays(average):
     if average is None:
         return np.empty((0, 0)), np.empty(0)
-    return average.offset, average.intercept_sum
+    return average.correction, average.intercept_sum
 
 
 def _memory_arrays(memory, dtype):
