@@ -16,7 +16,7 @@ from scipy import sparse
 from sklearn_maxent._optim._epochs import _BACKOFF_FACTOR, _diverged
 from sklearn_maxent._optim._steps import intercept_step_scale, max_step
 from sklearn_maxent._penalty import IterateAverage, LazyCoef
-from sklearn_maxent._softmax import linear_loss_gradient, linear_loss_residual
+from sklearn_maxent._softmax import _cross_entropy_residual, linear_loss_gradient, linear_loss_residual
 
 
 @dataclass
@@ -25,13 +25,15 @@ class Minibatch:
 
     ``X`` has one column per entry of ``features`` (all features, ``slice(None)``,
     for dense data). ``row_weights`` are scaled by ``n_samples / n_rows`` so that
-    loss and gradient are unbiased estimates of the full ones.
+    loss and gradient are unbiased estimates of the full ones. ``offset``: the
+    rows' score offsets, or None.
     """
 
     X: object
     features: object
     targets: np.ndarray
     row_weights: np.ndarray
+    offset: np.ndarray | None = None
 
 
 def minibatch(objective, rows):
@@ -42,7 +44,8 @@ def minibatch(objective, rows):
     if sparse.issparse(X):
         slots = vars(objective).setdefault("_reference_slots", np.zeros(X.shape[1], dtype=np.intp))
         X, features = _compact_columns(X, slots)
-    return Minibatch(X, features, objective.targets[rows], row_weights)
+    offset = None if objective.offset is None else objective.offset[rows]
+    return Minibatch(X, features, objective.targets[rows], row_weights, offset)
 
 
 def _compact_columns(X, slots):
@@ -66,9 +69,13 @@ def _compact_columns(X, slots):
 
 def minibatch_loss_gradient(objective, batch, coef_rows, intercept):
     """Loss and gradient estimates on a minibatch; ``coef_rows`` is ``W[batch.features]``."""
-    loss, grad_rows, grad_intercept = linear_loss_gradient(
-        batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
-    )
+    if batch.offset is None:
+        loss, grad_rows, grad_intercept = linear_loss_gradient(
+            batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
+        )
+    else:
+        loss, residual = _loss_residual(objective, batch, coef_rows, intercept)
+        grad_rows, grad_intercept = np.asarray(batch.X.T @ residual), residual.sum(axis=0)
     if not objective.fit_intercept:
         grad_intercept[:] = 0
     return loss, grad_rows, grad_intercept
@@ -76,11 +83,22 @@ def minibatch_loss_gradient(objective, batch, coef_rows, intercept):
 
 def minibatch_loss_residual(objective, batch, coef_rows, intercept):
     """Loss estimate and the rows' score gradients ``n w_i (P_i - Y_i)`` on a minibatch."""
-    loss, residual = linear_loss_residual(
-        batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
-    )
+    loss, residual = _loss_residual(objective, batch, coef_rows, intercept)
     residual *= objective.dtype.type(len(batch.row_weights))
     return loss, residual
+
+
+def _loss_residual(objective, batch, coef_rows, intercept):
+    """``linear_loss_residual`` of the minibatch, its score offsets added to the free scores."""
+    if batch.offset is None:
+        return linear_loss_residual(
+            batch.X, batch.targets, batch.row_weights, coef_rows, intercept, objective.reference_class
+        )
+    scores = np.ascontiguousarray(batch.X @ coef_rows + batch.offset)
+    loss = _cross_entropy_residual(
+        scores, intercept, batch.targets, batch.row_weights, objective.reference_class
+    )
+    return loss, scores
 
 
 class SteppedCoef(LazyCoef):

@@ -30,13 +30,17 @@ PENALTIES = {
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
 
 
-def make_objective(dtype, container, penalty, n_classes, fit_intercept=True, n=97, d=30, seed=0):
-    """Sparse-ish data with soft targets and uneven sample weights."""
+def make_objective(
+    dtype, container, penalty, n_classes, fit_intercept=True, n=97, d=30, seed=0, offset=False
+):
+    """Sparse-ish data with soft targets and uneven sample weights (and with ``offset`` score offsets)."""
     rng = np.random.default_rng(seed)
     X = (rng.standard_normal((n, d)) * (rng.uniform(size=(n, d)) < 0.3)).astype(dtype)
     targets = rng.dirichlet(np.ones(n_classes), n).astype(dtype)
     weights = rng.uniform(0.2, 3.0, n)
-    return Objective(container(X), targets, weights, penalty, fit_intercept, n_classes == 2)
+    n_free = n_classes - (n_classes == 2)
+    offsets = rng.standard_normal((n, n_free)).astype(dtype) if offset else None
+    return Objective(container(X), targets, weights, penalty, fit_intercept, n_classes == 2, offsets)
 
 
 def run_epochs(epoch, objective, state, n_epochs=3, batch_size=8, seed=1):
@@ -169,3 +173,17 @@ def test_kernel_reads_csr_with_int64_indices():
     objective.X.indices = objective.X.indices.astype(np.int64)
     objective.X.indptr = objective.X.indptr.astype(np.int64)
     assert_same_run(objective, lambda: SGDState(StepSchedule("constant", 0.3)), "saga")
+
+
+@pytest.mark.parametrize("n_classes", [2, 4], ids=["binary", "multiclass"])
+@pytest.mark.parametrize("method", EPOCHS)
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_adds_the_score_offset(dtype, container, method, n_classes):
+    """Row i's free scores get offset[i]; without it the epochs would differ."""
+    objective = make_objective(dtype, container, PENALTIES["elastic-net"], n_classes, offset=True)
+    make_state = lambda: SGDState(StepSchedule("invscaling", 0.3, power_t=0.3))  # noqa: E731
+    (_, coef, _), _ = assert_same_run(objective, make_state, method)
+    objective.offset = None
+    without = run_epochs(EPOCHS[method][0], objective, make_state())[0]
+    assert np.abs(coef - without).max() > 0.1 * np.abs(coef).max()

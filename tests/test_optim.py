@@ -8,6 +8,7 @@ from reference_epochs import (
     minibatch,
     minibatch_loss_gradient,
 )
+from reference_optimum import scipy_optimum
 from scipy import sparse
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
@@ -261,3 +262,47 @@ def test_sgd_hands_over_after_stall_patience_epochs_in_a_row(patience):
     )
     assert result.n_iter == 1 + patience
     assert result.converged
+
+
+def generalized_problem(case, n=120, d=6, n_classes=3, seed=0):
+    """A small dense problem with what ``case`` names of issue 14's objective (offset, factors, bounds)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    coef = rng.standard_normal((d, n_classes))
+    targets = np.eye(n_classes)[np.argmax(X @ coef + rng.gumbel(size=(n, n_classes)), axis=1)]
+    options = {"factor": None, "lower": None, "upper": None, "offset": None, "l1_ratio": 0.0}
+    if "offset" in case:
+        options["offset"] = rng.standard_normal((n, n_classes))
+    return X, targets, rng.uniform(0.5, 2.0, n), options
+
+
+@pytest.mark.parametrize("case", ["offset"])
+def test_saga_reaches_the_scipy_optimum(case):
+    """SAGA with a constant step on issue 14's objective, against L-BFGS-B on the formula itself."""
+    X, targets, row_weights, options = generalized_problem(case)
+    alpha = 0.05
+    penalty = ElasticNet(alpha, options["l1_ratio"], options["factor"], options["lower"], options["upper"])
+    objective = Objective(X, targets, row_weights, penalty, True, False, options["offset"])
+    coef, intercept = zeros(objective)
+    result = minimize(
+        objective,
+        coef,
+        intercept,
+        solver="saga",
+        max_iter=2000,
+        tol=1e-8,
+        state=SGDState(StepSchedule("constant", None)),
+        batch_size=8,
+        n_iter_no_change=5,
+        rng=np.random.RandomState(0),
+    )
+    expected_coef, expected_intercept = scipy_optimum(
+        X, targets, row_weights, alpha, options["l1_ratio"], options["factor"],
+        options["lower"], options["upper"], options["offset"], False,
+    )  # fmt: skip
+    print(result.n_iter, result.gap)
+    np.testing.assert_allclose(coef, expected_coef, rtol=0, atol=1e-5 * np.abs(expected_coef).max())
+    # The full softmax's intercept is defined up to a common shift.
+    centred = expected_intercept - expected_intercept.mean()
+    atol = 1e-5 * np.abs(centred).max()
+    np.testing.assert_allclose(intercept - intercept.mean(), centred, rtol=0, atol=atol)

@@ -9,7 +9,8 @@ is ever copied.
 
 The arithmetic is that of the NumPy epochs it replaces (kept as a test
 reference in ``tests/reference_epochs.py``), in the same order where it
-matters: softmax cross-entropy with row weights ``w_i n / b``; ``W = scale V``
+matters: softmax cross-entropy of the scores ``x_i W + b + offset_i`` with
+row weights ``w_i n / b``; ``W = scale V``
 with the L2 shrink on ``scale`` and a fold into ``V`` below 1e-9; Tsuruoka's
 cumulative L1 charged when a row is touched; the iterate average
 ``correction + scale_sum V`` (float64); SAGA's residual table, mean gradient and,
@@ -293,6 +294,7 @@ def run_epoch(
     bint is_sparse,
     const floating[:, ::1] targets,
     const floating[::1] sample_weights,
+    const floating[:, ::1] offset,
     const Py_ssize_t[::1] order,
     Py_ssize_t batch_size,
     floating[:, ::1] coef,
@@ -318,6 +320,8 @@ def run_epoch(
     targets : ndarray of shape (n_samples, n_classes)
     sample_weights : ndarray of shape (n_samples,)
         Normalized to sum to one.
+    offset : ndarray of shape (n_samples, n_free)
+        Added to each row's free scores (shape (0, n_free) for none).
     order : ndarray of shape (n_rows,), intp
     batch_size : int
     coef : ndarray of shape (n_features, n_free)
@@ -379,6 +383,7 @@ def run_epoch(
     cdef bint saga = settings[10] != 0
     cdef bint lazy = saga and is_sparse
     cdef bint has_l1 = l1 > 0
+    cdef bint has_offset = offset.shape[0] > 0
 
     cdef double t = scalars[0], samples_seen = scalars[1], scale = scalars[2]
     cdef double cumulative_l1 = scalars[3], scale_sum = scalars[4], count = scalars[5]
@@ -441,6 +446,8 @@ def run_epoch(
                     ahead = order[start + i + PREFETCH_AHEAD]
                     prefetch_row(&targets[ahead, 0], n_classes)
                     prefetch(&sample_weights[ahead])
+                    if has_offset:
+                        prefetch_row(&offset[ahead, 0], n_free)
                     if saga:
                         prefetch_row(&residuals[ahead, 0], n_free)
                 if rc:
@@ -450,6 +457,9 @@ def run_epoch(
                 else:
                     for k in range(n_free):
                         scores[i, rc + k] += intercept[k]
+                if has_offset:
+                    for k in range(n_free):
+                        scores[i, rc + k] += offset[row, k]
                 weight_sum += sample_weights[row] * row_scale
                 loss += row_loss_residual(&scores[i, 0], &targets[row, 0], sample_weights[row] * row_scale,
                                           n_classes)

@@ -120,7 +120,10 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
 
 
 def _kernel_data(objective):
-    """``X`` as the kernel reads it (CSR's arrays, or a dense C-order buffer), targets and row weights."""
+    """``X`` as the kernel reads it (CSR's arrays, or a dense C-order buffer), targets, row weights, offset.
+
+    No offset is an empty one, of shape (0, n_free).
+    """
     X = objective.X
     if sparse.issparse(X):
         arrays = X.data, X.indices, X.indptr, True
@@ -128,8 +131,16 @@ def _kernel_data(objective):
         # A copy only for Fortran-ordered data; the estimator passes on what the user gave.
         empty = np.empty(0, dtype=np.int32)
         arrays = np.ascontiguousarray(X).reshape(-1), empty, empty, False
-    targets = np.ascontiguousarray(objective.targets, dtype=objective.dtype)
-    return *arrays, targets, np.ascontiguousarray(objective.row_weights, dtype=objective.dtype)
+    dtype = objective.dtype
+    targets = np.ascontiguousarray(objective.targets, dtype=dtype)
+    offset = objective.offset
+    offset = np.empty((0, objective.parameter_shape[1]), dtype) if offset is None else offset
+    return (
+        *arrays,
+        targets,
+        np.ascontiguousarray(objective.row_weights, dtype=dtype),
+        np.ascontiguousarray(offset, dtype=dtype),
+    )
 
 
 def _settings(objective, state, averaging, saga):
