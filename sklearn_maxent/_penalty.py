@@ -294,7 +294,13 @@ class LazyCoef:
         self.applied = applied
 
     def materialize(self):
-        """Fold the scale into the values, which then hold ``W``; return them."""
+        """Fold the scale into the values, which then hold ``W`` within the bounds; return them.
+
+        The steps keep the weights they touch within the bounds, but the lazy
+        L2 scale moves the others towards 0, which may leave a box that
+        excludes 0; the projection here makes ``W`` feasible, as the duality
+        certificate needs.
+        """
         if self.scale != 1.0:
             if self.average is not None:
                 # Move the whole sum of iterates into the correction, so that it
@@ -303,4 +309,9 @@ class LazyCoef:
                 self.average.scale_sum = 0.0
             self.values *= self.values.dtype.type(self.scale)
             self.scale = 1.0
+        if self.penalty.bounded:
+            before = self.values.copy() if self.average is not None else None
+            self.penalty.project(self.values)
+            if self.average is not None:  # the sum of the iterates stays what it was
+                self.average.correction -= self.average.scale_sum * (self.values - before)
         return self.values

@@ -125,12 +125,32 @@ class SteppedCoef(LazyCoef):
         if self.penalty.has_l1:
             self.cumulative += step * self.penalty.l1
             self._charge_l1(rows, values)
+        self._clip(rows, values)
         if not isinstance(rows, slice):
             self.values[rows] = values
         if self.average is not None:
             self.average.correction[rows] -= self.average.scale_sum * (values - before)
             self.average.scale_sum += self.scale
             self.average.count += 1
+
+    def touch(self, rows, values):
+        """``values`` (gathered ``rows`` of sparse data) clipped into the bounds before their scores.
+
+        The lazy scale may have moved them out of a box that excludes 0.
+        The average's correction keeps the sum of the iterates.
+        """
+        before = values.copy()
+        self._clip(rows, values)
+        if self.average is not None:
+            self.average.correction[rows] -= self.average.scale_sum * (values - before)
+
+    def _clip(self, rows, values):
+        """``values``, rows ``rows`` of ``V``, with ``W = scale V`` clipped into the bounds, in place."""
+        penalty = self.penalty
+        if penalty.bounded:
+            lower = -np.inf if penalty.lower is None else penalty.lower[rows] / self.scale
+            upper = np.inf if penalty.upper is None else penalty.upper[rows] / self.scale
+            np.clip(values, lower, upper, out=values)
 
     @property
     def needs_fold(self):
@@ -186,6 +206,8 @@ def sgd_epoch(objective, coef, intercept, state, batch_size, order):
             lazy_coef.average = state.average
         batch = minibatch(objective, rows)
         values = lazy_coef.gather(batch.features)
+        if objective.is_sparse:
+            lazy_coef.touch(batch.features, values)
         loss, grad_rows, grad_intercept = minibatch_loss_gradient(
             objective, batch, lazy_coef.coef_rows(values), intercept
         )
@@ -236,6 +258,7 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
             average = np.take(memory.average, batch.features, axis=0)
             owed = cumulative[t - 1] - cumulative[np.take(memory.caught_up, batch.features)]
             values -= average * owed.astype(coef.dtype)[:, None]
+            lazy_coef.touch(batch.features, values)
         else:
             average = memory.average
         loss, residual = minibatch_loss_residual(objective, batch, lazy_coef.coef_rows(values), intercept)

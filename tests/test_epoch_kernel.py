@@ -14,6 +14,7 @@ from scipy import sparse
 from sklearn_maxent._objective import Objective
 from sklearn_maxent._optim import SGDState, StepSchedule
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
+from sklearn_maxent._optim._sgd import _model
 from sklearn_maxent._optim._state import SAGAMemory
 from sklearn_maxent._penalty import ElasticNet
 
@@ -187,3 +188,54 @@ def test_kernel_adds_the_score_offset(dtype, container, method, n_classes):
     objective.offset = None
     without = run_epochs(EPOCHS[method][0], objective, make_state())[0]
     assert np.abs(coef - without).max() > 0.1 * np.abs(coef).max()
+
+
+def boxed(penalty, shape, seed=2):
+    """``penalty`` with bounds on each weight drawn from: none, ``>= 0``, ``[-0.05, 0.05]``, and boxes that
+    exclude 0 (``>= 0.02``, ``<= -0.02``), which the lazy L2 scale can leave."""
+    rng = np.random.default_rng(seed)
+    kind = rng.integers(0, 5, shape)
+    lower = np.select([kind == 1, kind == 2, kind == 3], [0.0, -0.05, 0.02], -np.inf)
+    upper = np.select([kind == 2, kind == 4], [0.05, -0.02], np.inf)
+    return ElasticNet(penalty.alpha, penalty.l1_ratio, lower=lower, upper=upper)
+
+
+def assert_within(coef, penalty):
+    """Within the bounds, to their rounding to ``coef``'s dtype (float32 rounds 0.02 down)."""
+    lower, upper = (bound.astype(coef.dtype) for bound in (penalty.lower, penalty.upper))
+    assert np.all(coef >= lower)
+    assert np.all(coef <= upper)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4], ids=["binary", "multiclass"])
+@pytest.mark.parametrize("penalty", ["l2", "elastic-net", "none", "scale-folds"])
+@pytest.mark.parametrize("method", EPOCHS)
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_projects_into_the_bounds(dtype, container, method, penalty, n_classes):
+    """Every touched weight clipped after its step (and on sparse data before its scores); ``W`` feasible.
+
+    (And the bounds matter: without them the epochs end elsewhere.)
+    """
+    n_free = n_classes - (n_classes == 2)
+    objective = make_objective(dtype, container, boxed(PENALTIES[penalty], (30, n_free)), n_classes)
+    eta0 = 1.0 if penalty == "scale-folds" else 0.3
+    make_state = lambda: SGDState(StepSchedule("invscaling", eta0, power_t=0.3))  # noqa: E731
+    (_, coef, _), _ = assert_same_run(objective, make_state, method)
+    assert_within(coef, objective.penalty)
+    objective.penalty = PENALTIES[penalty]
+    unbounded = run_epochs(EPOCHS[method][0], objective, make_state())[0]
+    assert np.abs(coef - unbounded).max() > 0.1 * np.abs(unbounded).max()
+
+
+@pytest.mark.parametrize("average_start", [1, 150], ids=["from-the-start", "mid-epoch"])
+@pytest.mark.parametrize("penalty", ["l2", "elastic-net", "none"])
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+def test_kernel_average_within_the_bounds(container, penalty, average_start):
+    objective = make_objective(np.float64, container, boxed(PENALTIES[penalty], (30, 3)), 3)
+    (kernel_state, *kernel_weights), (reference_state, *reference_weights) = assert_same_run(
+        objective, lambda: SGDState(StepSchedule("constant", 0.3), average_start=average_start), "sgd"
+    )
+    mean = kernel_state.average.mean(*kernel_weights)
+    assert_close(mean[0], reference_state.average.mean(*reference_weights)[0], np.float64)
+    assert_within(_model(kernel_state, *kernel_weights, objective.penalty)[0], objective.penalty)

@@ -227,6 +227,34 @@ cdef inline void step_row(floating* values, const floating* direction, Py_ssize_
         values[k] = values[k] - step * direction[k]
 
 
+cdef inline floating clipped(floating value, double lower, double upper, double scale) noexcept nogil:
+    """The entry ``value`` of ``V`` with ``scale * value`` clipped into ``[lower, upper]`` (``scale > 0``)."""
+    if value < lower / scale:
+        return <floating>(lower / scale)
+    if value > upper / scale:
+        return <floating>(upper / scale)
+    return value
+
+
+cdef inline void clip_row(
+    floating* values,
+    const double* lower,
+    const double* upper,
+    Py_ssize_t n_free,
+    double scale,
+    double* correction,
+    double scale_sum,
+) noexcept nogil:
+    """A row of ``V`` clipped into the bounds; the average's correction (not NULL) keeps the sum of iterates."""
+    cdef Py_ssize_t k
+    cdef floating before
+    for k in range(n_free):
+        before = values[k]
+        values[k] = clipped(before, lower[k], upper[k], scale)
+        if correction != NULL:
+            correction[k] -= scale_sum * (values[k] - before)
+
+
 cdef inline void penalized_step_row(
     floating* values,
     const floating* direction,
@@ -234,18 +262,28 @@ cdef inline void penalized_step_row(
     floating step,
     floating* applied,
     floating cumulative,
-    floating scale,
+    double scale,
+    const double* lower,
+    const double* upper,
     double* correction,
     double scale_sum,
 ) noexcept nogil:
-    """:func:`step_row`, then the L1 charge (``applied`` not NULL) and the average's correction (not NULL)."""
+    """:func:`step_row`, then the L1 charge (``applied`` not NULL), the projection into the bounds
+    (``lower``, ``upper`` not NULL) and the average's correction (not NULL).
+
+    The L1 charge then the clip is the exact proximal step of the L1 term within a box, entry by
+    entry (one-dimensional: the constrained minimizer of a convex function is its unconstrained
+    one clipped).
+    """
     cdef Py_ssize_t k
     cdef floating before, value
     for k in range(n_free):
         before = values[k]
         value = before - step * direction[k]
         if applied != NULL:
-            value = charge_l1(value, &applied[k], cumulative, scale)
+            value = charge_l1(value, &applied[k], cumulative, <floating>scale)
+        if lower != NULL:
+            value = clipped(value, lower[k], upper[k], scale)
         values[k] = value
         if correction != NULL:
             correction[k] -= scale_sum * (value - before)
@@ -302,6 +340,8 @@ def run_epoch(
     floating[:, ::1] applied,
     double[::1] scalars,
     const double[::1] settings,
+    const double[:, ::1] lower,
+    const double[:, ::1] upper,
     double[:, ::1] correction,
     double[::1] intercept_sum,
     floating[:, ::1] residuals,
@@ -338,6 +378,13 @@ def run_epoch(
         ``l1``, ``fit_intercept`` (0/1), ``intercept_scale``,
         ``reference_class`` (0/1), ``average_start`` (-1: no averaging),
         ``saga`` (0/1).
+    lower, upper : ndarray of shape (n_features, n_free), float64
+        Bounds on ``W`` (``-inf``, ``inf`` entries for none; both of shape
+        (0, n_free) without bounds). ``V`` is clipped against them divided
+        by ``scale``: every weight a step changes, after the step; on sparse
+        data every weight a minibatch touches, before its scores (the lazy
+        L2 scale moves untouched weights towards 0, which may leave a box
+        that excludes 0); all weights when the scale is folded.
     correction, intercept_sum : ndarray, float64
         The iterate average (shape (0, 0) and (0,) without averaging).
     residuals, saga_average, saga_average_intercept, caught_up : ndarray
@@ -384,6 +431,8 @@ def run_epoch(
     cdef bint lazy = saga and is_sparse
     cdef bint has_l1 = l1 > 0
     cdef bint has_offset = offset.shape[0] > 0
+    cdef bint bounded = lower.shape[0] > 0
+    cdef bint has_average = correction.shape[0] > 0
 
     cdef double t = scalars[0], samples_seen = scalars[1], scale = scalars[2]
     cdef double cumulative_l1 = scalars[3], scale_sum = scalars[4], count = scalars[5]
@@ -428,6 +477,9 @@ def run_epoch(
                             if lazy:
                                 catch_up(j, cumulative[batch - 1] - cumulative[caught_up[j]], coef, saga_average)
                                 caught_up[j] = batch - 1
+                            if bounded:
+                                clip_row(&coef[j, 0], &lower[j, 0], &upper[j, 0], n_free, scale,
+                                         &correction[j, 0] if has_average else NULL, scale_sum)
 
             # Scores, then losses and residuals w_i (P_i - Y_i), the rows weighted by n / b.
             if not is_sparse:
@@ -519,10 +571,11 @@ def run_epoch(
                         prefetch(&correction[ahead, 0])
                 if saga:
                     saga_direction(&grad[f, 0], &saga_average[j, 0], n_free, b_, n_)
-                if has_l1 or averaging:
+                if has_l1 or averaging or bounded:
                     penalized_step_row(
                         &coef[j, 0], &grad[f, 0], n_free, step_over_scale,
-                        &applied[j, 0] if has_l1 else NULL, l1_so_far, <floating>scale,
+                        &applied[j, 0] if has_l1 else NULL, l1_so_far, scale,
+                        &lower[j, 0] if bounded else NULL, &upper[j, 0] if bounded else NULL,
                         &correction[j, 0] if averaging else NULL, scale_sum,
                     )
                 else:
@@ -557,6 +610,9 @@ def run_epoch(
                 scale = 1.0
                 if averaging:
                     scale_sum = 0.0
+                if bounded:  # as LazyCoef.materialize (the sum of iterates is all in correction now)
+                    for j in range(n_features):
+                        clip_row(&coef[j, 0], &lower[j, 0], &upper[j, 0], n_free, 1.0, NULL, 0.0)
         if lazy and status == STATUS_OK:
             catch_up_all(n_batches, cumulative, coef, saga_average, caught_up)
 

@@ -98,6 +98,7 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
             _or_empty(lazy_coef.applied, coef.dtype, 2),
             scalars,
             _settings(objective, state, average is not None, memory is not None),
+            *_bounds_arrays(objective.penalty, coef.shape),
             *_average_arrays(average),
             *_memory_arrays(memory, coef.dtype),
         )
@@ -168,6 +169,16 @@ def _settings(objective, state, averaging, saga):
 def _or_empty(array, dtype, ndim):
     """``array``, or an empty one of ``dtype`` where the kernel expects none."""
     return array if array is not None else np.empty((0,) * ndim, dtype=dtype)
+
+
+def _bounds_arrays(penalty, shape):
+    """The penalty's bounds as the kernel reads them: float64 of ``shape``, or both empty without bounds."""
+    if not penalty.bounded:
+        return np.empty((0, shape[1])), np.empty((0, shape[1]))
+    return tuple(
+        np.ascontiguousarray(np.broadcast_to(default if bound is None else bound, shape), dtype=np.float64)
+        for bound, default in ((penalty.lower, -np.inf), (penalty.upper, np.inf))
+    )
 
 
 def _average_arrays(average):

@@ -144,7 +144,7 @@ def sgd(
         certifiable = tol is not None and validation is None
         checked = certifiable and (certify_below is None or gain < certify_below * abs(loss))
         if checked:
-            value, gap = objective.certified_gap(*_model(state, coef, intercept))
+            value, gap = objective.certified_gap(*_model(state, coef, intercept, objective.penalty))
             certified = gap <= tol
         if verbose:
             print(
@@ -152,7 +152,7 @@ def sgd(
                 + ("" if np.isnan(gap) else f"certified gap: {gap:.3g}, ")
                 + f"time: {time.perf_counter() - start_time:.2f} s"
             )
-        if monitor.end(lambda: _model(state, coef, intercept)) or certified:
+        if monitor.end(lambda: _model(state, coef, intercept, objective.penalty)) or certified:
             break
         stalls = stalls + 1 if stall_ratio is not None and gain < stall_ratio * abs(loss) else 0
         if stalls >= stall_patience:
@@ -169,7 +169,7 @@ def sgd(
         if variance_reduced and checked:
             monitored, margin = value, 0.0
         if validation is not None:
-            model = _model(state, coef, intercept)
+            model = _model(state, coef, intercept, objective.penalty)
             score = validation(*model)
             state.validation_scores.append(score)
             monitored = -score
@@ -189,16 +189,22 @@ def sgd(
         coef[:], intercept[:] = best
         gap = np.nan
     elif validation is None:
-        coef[:], intercept[:] = _model(state, coef, intercept)
+        coef[:], intercept[:] = _model(state, coef, intercept, objective.penalty)
     converged = epoch > 0 and (certified or tol is None or (stopped and (stall_ratio or validation)))
     return Result(epoch, bool(converged), state.loss_curve, gap)
 
 
-def _model(state, coef, intercept):
-    """The weights SGD offers as its model: the iterate, or with averaging the average."""
+def _model(state, coef, intercept, penalty):
+    """The weights SGD offers as its model: the iterate, or with averaging the average.
+
+    The average is projected into the penalty's bounds: it includes
+    untouched weights that the lazy L2 scale moved out of a box that
+    excludes 0 (see :meth:`~sklearn_maxent._penalty.LazyCoef.materialize`).
+    """
     if state.average is None:
         return coef.copy(), intercept.copy()
-    return state.average.mean(coef, intercept)
+    mean_coef, mean_intercept = state.average.mean(coef, intercept)
+    return penalty.project(mean_coef), mean_intercept
 
 
 def _stalled(state, improved, n_iter_no_change):
