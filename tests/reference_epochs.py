@@ -116,11 +116,22 @@ class SteppedCoef(LazyCoef):
         """``W`` for rows of ``V`` from :meth:`gather`."""
         return values * values.dtype.type(self.scale)
 
-    def step(self, rows, values, grad_rows, step):
-        """One SGD step: the penalty on all of ``W``, the gradient on ``W[rows]``; writes ``values`` back."""
+    def step(self, rows, values, grad_rows, step, untouched_direction=None):
+        """One SGD step: the penalty on all of ``W``, the gradient on ``W[rows]``; writes ``values`` back.
+
+        With per-feature factors every row decays by ``1 - step l2 f_j`` (the
+        scale stays 1), eagerly: the rows not in ``rows`` too, which also take
+        ``untouched_direction`` (SAGA's mean term; None: no direction).
+        """
         dtype = self.values.dtype.type
-        self.scale *= 1.0 - step * self.penalty.l2
+        factor = self.penalty.factor
         before = values.copy() if self.average is not None else None
+        if factor is None:
+            self.scale *= 1.0 - step * self.penalty.l2
+        else:
+            decay = (1.0 - step * self.penalty.l2 * factor[:, None]).astype(dtype)
+            self._step_untouched(rows, decay, untouched_direction, step)
+            values *= decay[rows]
         values -= dtype(step / self.scale) * grad_rows
         if self.penalty.has_l1:
             self.cumulative += step * self.penalty.l1
@@ -132,6 +143,20 @@ class SteppedCoef(LazyCoef):
             self.average.correction[rows] -= self.average.scale_sum * (values - before)
             self.average.scale_sum += self.scale
             self.average.count += 1
+
+    def _step_untouched(self, rows, decay, direction, step):
+        """The rows of sparse data not in ``rows``: decayed, and moved along ``direction`` (not None)."""
+        if isinstance(rows, slice):
+            return
+        untouched = np.ones(len(self.values), dtype=bool)
+        untouched[rows] = False
+        before = self.values[untouched]
+        after = decay[untouched] * before
+        if direction is not None:
+            after -= self.values.dtype.type(step) * direction[untouched]
+        self.values[untouched] = after
+        if self.average is not None:
+            self.average.correction[untouched] -= self.average.scale_sum * (after - before)
 
     def touch(self, rows, values):
         """``values`` (gathered ``rows`` of sparse data) clipped into the bounds before their scores.
@@ -160,8 +185,12 @@ class SteppedCoef(LazyCoef):
         dtype = self.values.dtype.type
         coef_rows = values * dtype(self.scale)
         applied = self.applied[rows]
-        owed_down = np.maximum(coef_rows - (self.cumulative + applied), 0)
-        owed_up = np.minimum(coef_rows + (self.cumulative - applied), 0)
+        factor = self.penalty.factor
+        cumulative = self.cumulative
+        if factor is not None:
+            cumulative = (cumulative * factor[rows, None]).astype(dtype)
+        owed_down = np.maximum(coef_rows - (cumulative + applied), 0)
+        owed_up = np.minimum(coef_rows + (cumulative - applied), 0)
         charged = np.where(coef_rows > 0, owed_down, np.where(coef_rows < 0, owed_up, 0))
         self.applied[rows] = applied + (charged - coef_rows)
         values[:] = charged / dtype(self.scale)
@@ -240,7 +269,8 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
     intercept_scale = intercept_step_scale(objective)
     cumulative = np.zeros(-(-len(order) // batch_size) + 1)
     memory.caught_up[:] = 0
-    lazy = objective.is_sparse
+    # With per-feature factors the untouched rows step eagerly (SteppedCoef.step).
+    lazy = objective.is_sparse and objective.penalty.factor is None
 
     def catch_up_all(t):
         if lazy:
@@ -254,10 +284,11 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
         rows = order[start : start + batch_size]
         batch = minibatch(objective, rows)
         values = lazy_coef.gather(batch.features)
-        if lazy:
+        if objective.is_sparse:
             average = np.take(memory.average, batch.features, axis=0)
-            owed = cumulative[t - 1] - cumulative[np.take(memory.caught_up, batch.features)]
-            values -= average * owed.astype(coef.dtype)[:, None]
+            if lazy:
+                owed = cumulative[t - 1] - cumulative[np.take(memory.caught_up, batch.features)]
+                values -= average * owed.astype(coef.dtype)[:, None]
             lazy_coef.touch(batch.features, values)
         else:
             average = memory.average
@@ -274,10 +305,11 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
         average += grad_change / dtype(n)
         step = min(state.schedule(state.t), largest_step)
         state.t += 1
-        lazy_coef.step(batch.features, values, direction, step)
+        lazy_coef.step(batch.features, values, direction, step, memory.average)
         cumulative[t] = cumulative[t - 1] + step / lazy_coef.scale
-        if lazy:
+        if objective.is_sparse:
             memory.average[batch.features] = average
+        if lazy:
             memory.caught_up[batch.features] = t
         if objective.fit_intercept:
             intercept_change = change.sum(axis=0)

@@ -98,9 +98,10 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
             _or_empty(lazy_coef.applied, coef.dtype, 2),
             scalars,
             _settings(objective, state, average is not None, memory is not None),
+            _factor_array(objective.penalty),
             *_bounds_arrays(objective.penalty, coef.shape),
             *_average_arrays(average),
-            *_memory_arrays(memory, coef.dtype),
+            *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory)),
         )
         if status != kernel.STALE_REFERENCE:
             break
@@ -171,6 +172,23 @@ def _or_empty(array, dtype, ndim):
     return array if array is not None else np.empty((0,) * ndim, dtype=dtype)
 
 
+def _factor_array(penalty):
+    """The penalty's per-feature factors as the kernel reads them: float64, or empty without."""
+    return np.empty(0) if penalty.factor is None else np.ascontiguousarray(penalty.factor, dtype=np.float64)
+
+
+def _last_touched(objective, memory):
+    """Each weight row's last step, for the kernel's catch-up: SAGA's, or plain SGD's under per-feature decay.
+
+    None where nothing is caught up (SGD without factors, or on dense data).
+    """
+    if memory is not None:
+        return memory.caught_up
+    if objective.penalty.factor is not None and objective.is_sparse:
+        return np.zeros(objective.parameter_shape[0], dtype=np.intp)
+    return None
+
+
 def _bounds_arrays(penalty, shape):
     """The penalty's bounds as the kernel reads them: float64 of ``shape``, or both empty without bounds."""
     if not penalty.bounded:
@@ -187,13 +205,12 @@ def _average_arrays(average):
     return average.correction, average.intercept_sum
 
 
-def _memory_arrays(memory, dtype):
+def _memory_arrays(memory, dtype, last_touched):
+    """SAGA's memory as the kernel reads it (empty for SGD), with ``last_touched`` zeroed as ``caught_up``."""
+    if last_touched is None:
+        last_touched = np.empty(0, dtype=np.intp)
+    last_touched[:] = 0
     if memory is None:
-        return (
-            np.empty((0, 0), dtype=dtype),
-            np.empty((0, 0), dtype=dtype),
-            np.empty(0, dtype=dtype),
-            np.empty(0, dtype=np.intp),
-        )
-    memory.caught_up[:] = 0
-    return memory.residuals, memory.average, memory.average_intercept, memory.caught_up
+        empty_rows = np.empty((0, 0), dtype=dtype)
+        return empty_rows, empty_rows, np.empty(0, dtype=dtype), last_touched
+    return memory.residuals, memory.average, memory.average_intercept, last_touched

@@ -26,7 +26,8 @@ def curvature_bound(X, fit_intercept, batch_size, l2, max_squared_norm, top_eige
     fit_intercept : bool
     batch_size : int
     l2 : float
-        Strength of the L2 penalty, added to the bound.
+        Largest L2 strength of any weight (:attr:`~sklearn_maxent._penalty.ElasticNet.largest_l2`),
+        added to the bound.
     max_squared_norm : float
         ``max_i ||x_i||^2``.
     top_eigenvalue : float
@@ -104,7 +105,7 @@ def default_step(objective, batch_size, rng):
         X,
         False,
         batch_size,
-        objective.penalty.l2,
+        objective.penalty.largest_l2,
         float(np.max(row_scale * (row_norms + intercept_scale))),
         float(row_scale.max()) * top_eigenvalue(X, intercept_scale, rng),
     )
@@ -117,6 +118,9 @@ def max_step(objective):
     """The largest step SGD takes: ``1 / (2 l2)``, where the L2 shrink alone halves the weights.
 
     Beyond ``2 / l2`` the penalty term by itself diverges; the cap keeps the
-    lazy L2 scale positive.
+    lazy L2 scale positive. With per-feature factors ``l2`` is the largest
+    weight's strength, so that every row's decay ``1 - step l2 f_j`` is at
+    least 1/2.
     """
-    return 0.5 / objective.penalty.l2 if objective.penalty.l2 > 0 else np.inf
+    largest = objective.penalty.largest_l2
+    return 0.5 / largest if largest > 0 else np.inf
