@@ -285,15 +285,18 @@ class LazyCoef:
         from zero. Updated in place.
     average : IterateAverage or None
         The average the steps keep up to date, if any.
+    proximal_l1 : bool
+        The L1 steps are proximal steps per row (AdaGrad's), which need no
+        ``cumulative`` or ``applied``.
     """
 
-    def __init__(self, penalty, coef, cumulative=0.0, applied=None, average=None):
+    def __init__(self, penalty, coef, cumulative=0.0, applied=None, average=None, proximal_l1=False):
         self.penalty = penalty
         self.average = average
         self.values = coef
         self.scale = 1.0
         self.cumulative = cumulative
-        if penalty.has_l1 and applied is None:
+        if penalty.has_l1 and applied is None and not proximal_l1:
             applied = np.zeros_like(coef)
         self.applied = applied
 

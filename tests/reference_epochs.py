@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from sklearn_maxent._kernels import epoch as epoch_kernel
 from sklearn_maxent._optim._epochs import _BACKOFF_FACTOR, _diverged
 from sklearn_maxent._optim._steps import intercept_step_scale, max_step
 from sklearn_maxent._penalty import IterateAverage, LazyCoef
@@ -323,3 +324,71 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
             lazy_coef.materialize()
     catch_up_all(len(cumulative) - 1)
     return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
+
+
+def adagrad_epoch(objective, coef, intercept, state, batch_size, order):
+    """One pass of minibatch SGD with AdaGrad's per-row steps over ``order``, in place, eagerly.
+
+    Every weight row steps at every step: by its own ``eta0 / sqrt(G_j + eps)``
+    (capped), from its sum of squared gradients ``G_j``, the intercept's last.
+    A row decays by ``1 - step_j l2 f_j`` and takes the L1 term's proximal
+    step (soft-thresholding by ``step_j l1 f_j``) whether a minibatch touches
+    it or not; only touched rows take a gradient step and are clipped into the
+    bounds (on sparse data also before their scores), as in the kernel, which
+    applies the untouched rows' steps lazily.
+    """
+    penalty = objective.penalty
+    dtype = objective.dtype.type
+    n_features = objective.parameter_shape[0]
+    factor = np.ones(n_features) if penalty.factor is None else penalty.factor
+    if state.adagrad_sums is None:
+        state.adagrad_sums = np.zeros(n_features + 1)
+    sums = state.adagrad_sums
+    largest_step = max_step(objective)
+    lazy_coef = LazyCoef(penalty, coef, proximal_l1=True)
+    reference = state.data_loss
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = minibatch(objective, rows)
+        features = batch.features
+        values = coef[features]
+        if objective.is_sparse:
+            _clip(penalty, features, values)
+        loss, grad_rows, grad_intercept = minibatch_loss_gradient(objective, batch, values, intercept)
+        batch_loss = _batch_mean_loss(loss, batch)
+        if start == 0:
+            reference = _epoch_reference(reference, batch_loss, state.schedule)
+        if _diverged(batch_loss, reference, 100.0):
+            return None
+        eta0 = state.schedule.eta0
+        state.t += 1
+        sums[:-1][features] += np.square(grad_rows, dtype=np.float64).sum(axis=1)
+        steps = np.minimum(eta0 / np.sqrt(sums[:-1] + epoch_kernel.ADAGRAD_EPSILON), largest_step)
+        decay = (1.0 - steps * penalty.l2 * factor)[:, None].astype(dtype)
+        threshold = (steps * penalty.l1 * factor)[:, None].astype(dtype)
+        if objective.is_sparse:
+            untouched = np.ones(n_features, dtype=bool)
+            untouched[features] = False
+            coef[untouched] = _soft_threshold(decay[untouched] * coef[untouched], threshold[untouched])
+        values = decay[features] * values - steps[features, None].astype(dtype) * grad_rows
+        values = _soft_threshold(values, threshold[features])
+        _clip(penalty, features, values)
+        coef[features] = values
+        if objective.fit_intercept:
+            sums[-1] += np.square(grad_intercept, dtype=np.float64).sum()
+            intercept -= dtype(eta0 / np.sqrt(sums[-1] + epoch_kernel.ADAGRAD_EPSILON)) * grad_intercept
+        state.samples_seen += len(rows)
+        total += loss * len(rows)
+    return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
+
+
+def _soft_threshold(values, threshold):
+    return np.sign(values) * np.maximum(np.abs(values) - threshold, 0)
+
+
+def _clip(penalty, features, values):
+    if penalty.bounded:
+        lower = -np.inf if penalty.lower is None else penalty.lower[features]
+        upper = np.inf if penalty.upper is None else penalty.upper[features]
+        np.clip(values, lower, upper, out=values)

@@ -35,6 +35,13 @@ only for every schedule, constant steps included. The L1 charge of row ``j``
 is ``f_j`` times the cumulative L1. Without factors none of this runs: the
 arithmetic is unchanged to the bit.
 
+AdaGrad (``learning_rate="adagrad"``, plain SGD) runs on the same per-row
+decay: each row's step is its own, from the sum of its squared gradients,
+constant while the row is untouched, so its catch-up is exact; the L1 term is
+then a proximal step per row (soft-thresholding, caught up in closed form
+too) rather than the cumulative charge, whose one global sum of steps no
+longer fits per-row steps.
+
 Fused types (``floating``: float/double; ``index_t``: CSR's int32/int64
 indices) rather than a Tempita template as scikit-learn's ``_sag_fast.pyx.tp``:
 there are no cdef classes or dtype-suffixed names here, which is what
@@ -57,7 +64,7 @@ Layering: the bottom layer. Only ``sklearn_maxent._optim._epochs`` calls
 this; it imports nothing of the package.
 """
 
-from libc.math cimport exp, expm1, isfinite, log, log1p, pow
+from libc.math cimport exp, expm1, isfinite, log, log1p, pow, sqrt
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -99,6 +106,11 @@ cdef Py_ssize_t PREFETCH_AHEAD = 4
 
 # Below this the L2 scale is folded into V, before V's entries lose precision.
 cdef double MIN_SCALE = 1e-9
+
+# AdaGrad's step of a weight row is eta0 / sqrt(G_j + ADAGRAD_EPS), G_j its sum of squared
+# gradients: the epsilon only keeps a row without any gradient yet finite (its step is capped).
+cdef double ADAGRAD_EPS = 1e-8
+ADAGRAD_EPSILON = ADAGRAD_EPS  # for Python (the tests' reference)
 
 
 cdef inline bint diverged(double loss, double reference, double factor) noexcept nogil:
@@ -246,6 +258,29 @@ cdef inline void step_row(floating* values, const floating* direction, Py_ssize_
         values[k] = values[k] - step * direction[k]
 
 
+cdef inline floating soft_threshold(floating value, double threshold) noexcept nogil:
+    """``value`` moved towards 0 by ``threshold``, stopping at 0: the L1 term's proximal step."""
+    if value > threshold:
+        return <floating>(value - threshold)
+    if value < -threshold:
+        return <floating>(value + threshold)
+    return 0
+
+
+cdef inline double adagrad_step(double squared_sum, double eta0, double max_step) noexcept nogil:
+    """AdaGrad's step of a weight row whose squared gradients sum to ``squared_sum``, capped at ``max_step``."""
+    cdef double step = eta0 / sqrt(squared_sum + ADAGRAD_EPS)
+    return step if step < max_step else max_step
+
+
+cdef inline double squared_norm(const floating* values, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double total = 0.0
+    for k in range(n):
+        total += <double>values[k] * values[k]
+    return total
+
+
 cdef inline floating clipped(floating value, double lower, double upper, double scale) noexcept nogil:
     """The entry ``value`` of ``V`` with ``scale * value`` clipped into ``[lower, upper]`` (``scale > 0``)."""
     if value < lower / scale:
@@ -282,6 +317,7 @@ cdef inline void penalized_step_row(
     floating step,
     floating* applied,
     floating cumulative,
+    floating threshold,
     double scale,
     const double* lower,
     const double* upper,
@@ -289,8 +325,9 @@ cdef inline void penalized_step_row(
     double scale_sum,
 ) noexcept nogil:
     """:func:`step_row` after an explicit L2 decay of the row (1: none, as with the lazy scale), then
-    the L1 charge (``applied`` not NULL), the projection into the bounds (``lower``, ``upper`` not
-    NULL) and the average's correction (not NULL).
+    the L1 charge (``applied`` not NULL) or AdaGrad's proximal L1 step (soft-thresholding by
+    ``threshold`` > 0), the projection into the bounds (``lower``, ``upper`` not NULL) and the
+    average's correction (not NULL).
 
     The L1 charge then the clip is the exact proximal step of the L1 term within a box, entry by
     entry (one-dimensional: the constrained minimizer of a convex function is its unconstrained
@@ -303,6 +340,8 @@ cdef inline void penalized_step_row(
         value = decay * before - step * direction[k]
         if applied != NULL:
             value = charge_l1(value, &applied[k], cumulative, <floating>scale)
+        if threshold > 0:
+            value = soft_threshold(value, threshold)
         if lower != NULL:
             value = clipped(value, lower[k], upper[k], scale)
         values[k] = value
@@ -349,8 +388,9 @@ cdef void catch_up_all(
 cdef void catch_up_decay(
     Py_ssize_t feature,
     Py_ssize_t to_step,
-    const double[::1] cumulative,
+    double steps,
     double l2_weight,
+    double l1_weight,
     floating[:, ::1] coef,
     bint saga,
     floating[:, ::1] saga_average,
@@ -366,45 +406,64 @@ cdef void catch_up_decay(
     ``k`` steps of one step size ``eta`` that is ``w <- c^k w - (1 - c^k) / a * m`` with
     ``c = 1 - eta a``: exact for a constant step (as within an epoch of every schedule but
     ``"invscaling"``), so SAGA keeps its optimum as a fixed point. A changing step is taken at
-    its mean over the missed steps (``cumulative`` differences): exact to first order in the
+    its mean over the missed steps (``steps`` is their sum): exact to first order in the
     steps' spread. ``c^k`` and ``1 - c^k`` come from ``log1p`` and ``expm1``, which keep their
-    precision where ``k eta a`` is tiny.
+    precision where ``k eta a`` is tiny. AdaGrad's proximal L1 steps (``l1_weight`` > 0:
+    soft-thresholding by ``eta l1_weight`` after each decay) shrink ``|w|`` over them by
+    ``l1_weight (1 - c^k) / a``, the same geometric sum, stopping at 0: exact too.
 
     With averaging (``correction`` not NULL; scale 1, so ``count`` is the average's scale sum)
     the missed averaged iterates ``c^i w`` (those from step ``averaged_from`` on) enter the sum of
-    iterates, which counted ``w`` for them, and the correction keeps it as ``V`` moves.
+    iterates, which counted ``w`` for them, and the correction keeps it as ``V`` moves (not with
+    AdaGrad's L1 steps, which the estimator does not average).
     """
     cdef Py_ssize_t last = caught_up[feature]
     cdef Py_ssize_t k = to_step - last
     cdef Py_ssize_t n_free = coef.shape[1]
     cdef Py_ssize_t averaged, i
-    cdef double steps, log_c, decay, mean_amount
-    cdef double missed = 0.0
+    cdef double log_c = 0.0, decay = 1.0, geometric = steps, missed = 0.0, value
     cdef floating before
     if k <= 0:
         return
     caught_up[feature] = to_step
-    steps = cumulative[to_step] - cumulative[last]  # sum of the missed steps
-    if l2_weight == 0 or steps == 0:
-        if saga:
-            catch_up(feature, steps, coef, saga_average)
+    if steps == 0 or (l2_weight == 0 and l1_weight == 0 and not saga):
         return
-    log_c = log1p(-steps / k * l2_weight)
-    decay = exp(k * log_c)
-    mean_amount = -expm1(k * log_c) / l2_weight
-    if correction != NULL:
-        averaged = to_step - max(last + 1, averaged_from) + 1
-        if averaged > 0:  # sum of c^i for i = k - averaged + 1 .. k, less the `averaged` w counted
-            missed = exp((k - averaged + 1) * log_c) * -expm1(averaged * log_c) / (steps / k * l2_weight)
-            missed -= averaged
+    if l2_weight > 0:
+        log_c = log1p(-steps / k * l2_weight)
+        decay = exp(k * log_c)
+        geometric = -expm1(k * log_c) / l2_weight  # sum over the missed steps of eta c^i
+        if correction != NULL:
+            averaged = to_step - max(last + 1, averaged_from) + 1
+            if averaged > 0:  # sum of c^i for i = k - averaged + 1 .. k, less the `averaged` w counted
+                missed = exp((k - averaged + 1) * log_c) * -expm1(averaged * log_c) / (steps / k * l2_weight)
+                missed -= averaged
     for i in range(n_free):
         before = coef[feature, i]
+        value = decay * before
         if saga:
-            coef[feature, i] = <floating>(decay * before - mean_amount * saga_average[feature, i])
-        else:
-            coef[feature, i] = <floating>(decay * before)
+            value -= geometric * saga_average[feature, i]
+        if l1_weight > 0:
+            value = soft_threshold(value, l1_weight * geometric)
+        coef[feature, i] = <floating>value
         if correction != NULL:
             correction[i] += missed * before - count * (coef[feature, i] - before)
+
+
+cdef inline double missed_steps(
+    Py_ssize_t feature,
+    Py_ssize_t to_step,
+    const double[::1] cumulative,
+    const Py_ssize_t[::1] caught_up,
+    const double[::1] adagrad_sums,
+    double eta0,
+    double max_step,
+) noexcept nogil:
+    """The sum of the steps a weight row missed up to ``to_step``: by the epoch's cumulative
+    steps, or with AdaGrad (``adagrad_sums`` not empty) the row's own step, unchanged while it
+    is untouched."""
+    if adagrad_sums.shape[0] > 0:
+        return (to_step - caught_up[feature]) * adagrad_step(adagrad_sums[feature], eta0, max_step)
+    return cumulative[to_step] - cumulative[caught_up[feature]]
 
 
 def run_epoch(
@@ -423,6 +482,7 @@ def run_epoch(
     double[::1] scalars,
     const double[::1] settings,
     const double[::1] factor,
+    double[::1] adagrad_sums,
     const double[:, ::1] lower,
     const double[:, ::1] upper,
     double[:, ::1] correction,
@@ -469,6 +529,16 @@ def run_epoch(
         step on dense data) and on sparse data by :func:`catch_up_decay`
         for the steps it missed, when a minibatch next touches it; ``caught_up``
         (all zeros) keeps its last step, for SGD as for SAGA.
+    adagrad_sums : ndarray of shape (n_features + 1,), float64
+        AdaGrad (shape (0,) for none; needs ``factor``, all ones for
+        none): each weight row's sum of squared minibatch gradients, the
+        intercept's last, updated. A touched row's step is then ``eta0 /
+        sqrt(G_j + ADAGRAD_EPS)`` (capped at ``max_step``), the
+        intercept's likewise (without ``intercept_scale``: the per-row
+        normalization is what that scale stands in for); an untouched row
+        keeps its step, which its catch-up uses. The L1 term is a proximal
+        step per row (Duchi, Hazan & Singer, 2011), not the cumulative
+        charge, so ``applied`` is empty. Not with SAGA, nor averaging.
     lower, upper : ndarray of shape (n_features, n_free), float64
         Bounds on ``W`` (``-inf``, ``inf`` entries for none; both of shape
         (0, n_free) without bounds). ``V`` is clipped against them divided
@@ -521,6 +591,9 @@ def run_epoch(
     cdef double average_start = settings[9]
     cdef bint saga = settings[10] != 0
     cdef bint per_feature = factor.shape[0] > 0
+    cdef bint adagrad = adagrad_sums.shape[0] > 0
+    # Tsuruoka's cumulative L1 charge; AdaGrad takes proximal L1 steps instead.
+    cdef bint cumulative_l1_charge = l1 > 0 and not adagrad
     # Weight rows owe the steps they missed: SAGA's mean term, per-feature L2 decay.
     cdef bint lazy = is_sparse and (saga or per_feature)
     cdef bint has_l1 = l1 > 0
@@ -536,7 +609,8 @@ def run_epoch(
     cdef Py_ssize_t batch, start, stop, b, i, f, j, k, p, row, ahead, n_touched
     cdef double loss, weight_sum, batch_loss, step, schedule_step
     cdef floating row_scale, step_over_scale, stored
-    cdef floating b_, n_, l1_so_far, intercept_step, decay
+    cdef floating b_, n_, l1_so_far, intercept_step, decay, threshold = 0
+    cdef double row_step
     cdef bint averaging
     # The epoch's first averaged step (none yet: past the last).
     cdef Py_ssize_t averaged_from = n_batches + 1
@@ -572,9 +646,12 @@ def run_epoch(
                             features[n_touched] = j
                             n_touched += 1
                             if lazy and per_feature:
-                                catch_up_decay(j, batch - 1, cumulative, l2 * factor[j], coef, saga, saga_average,
-                                               caught_up, &correction[j, 0] if has_average else NULL,
-                                               scale_sum, averaged_from)
+                                catch_up_decay(
+                                    j, batch - 1,
+                                    missed_steps(j, batch - 1, cumulative, caught_up, adagrad_sums, eta0, max_step),
+                                    l2 * factor[j], l1 * factor[j] if adagrad else 0.0, coef, saga, saga_average,
+                                    caught_up, &correction[j, 0] if has_average else NULL, scale_sum, averaged_from,
+                                )
                             elif lazy:
                                 catch_up(j, cumulative[batch - 1] - cumulative[caught_up[j]], coef, saga_average)
                                 caught_up[j] = batch - 1
@@ -652,7 +729,7 @@ def run_epoch(
             if not per_feature:
                 scale *= 1.0 - step * l2
             step_over_scale = <floating>(step / scale)
-            if has_l1:
+            if cumulative_l1_charge:
                 cumulative_l1 += step * l1
             l1_so_far = <floating>cumulative_l1
             # As SGDClassifier: the iterate after the step that brings the samples seen
@@ -670,19 +747,25 @@ def run_epoch(
                     prefetch(&coef[ahead, 0])
                     if saga:
                         prefetch(&saga_average[ahead, 0])
-                    if has_l1:
+                    if cumulative_l1_charge:
                         prefetch(&applied[ahead, 0])
                     if averaging:
                         prefetch(&correction[ahead, 0])
                 if saga:
                     saga_direction(&grad[f, 0], &saga_average[j, 0], n_free, b_, n_)
-                if per_feature:
+                if adagrad:
+                    adagrad_sums[j] += squared_norm(&grad[f, 0], n_free)
+                    row_step = adagrad_step(adagrad_sums[j], schedule_step, max_step)
+                    step_over_scale = <floating>row_step
+                    decay = <floating>(1.0 - row_step * l2 * factor[j])
+                    threshold = <floating>(row_step * l1 * factor[j])
+                elif per_feature:
                     decay = <floating>(1.0 - step * l2 * factor[j])
                     l1_so_far = <floating>(cumulative_l1 * factor[j])
                 if has_l1 or averaging or bounded or per_feature:
                     penalized_step_row(
                         &coef[j, 0], &grad[f, 0], n_free, decay, step_over_scale,
-                        &applied[j, 0] if has_l1 else NULL, l1_so_far, scale,
+                        &applied[j, 0] if cumulative_l1_charge else NULL, l1_so_far, threshold, scale,
                         &lower[j, 0] if bounded else NULL, &upper[j, 0] if bounded else NULL,
                         &correction[j, 0] if averaging else NULL, scale_sum,
                     )
@@ -698,6 +781,9 @@ def run_epoch(
 
             if fit_intercept:
                 intercept_step = <floating>(step * intercept_scale)
+                if adagrad:
+                    adagrad_sums[n_features] += squared_norm(&grad_intercept[0], n_free)
+                    intercept_step = <floating>(schedule_step / sqrt(adagrad_sums[n_features] + ADAGRAD_EPS))
                 for k in range(n_free):
                     if saga:
                         intercept[k] -= intercept_step * (grad_intercept[k] / b_ + saga_average_intercept[k])
@@ -723,8 +809,11 @@ def run_epoch(
                         clip_row(&coef[j, 0], &lower[j, 0], &upper[j, 0], n_free, 1.0, NULL, 0.0)
         if lazy and status == STATUS_OK and per_feature:
             for j in range(n_features):
-                catch_up_decay(j, n_batches, cumulative, l2 * factor[j], coef, saga, saga_average, caught_up,
-                               &correction[j, 0] if has_average else NULL, scale_sum, averaged_from)
+                catch_up_decay(
+                    j, n_batches, missed_steps(j, n_batches, cumulative, caught_up, adagrad_sums, eta0, max_step),
+                    l2 * factor[j], l1 * factor[j] if adagrad else 0.0, coef, saga, saga_average, caught_up,
+                    &correction[j, 0] if has_average else NULL, scale_sum, averaged_from,
+                )
         elif lazy and status == STATUS_OK:
             catch_up_all(n_batches, cumulative, coef, saga_average, caught_up)
 

@@ -81,7 +81,10 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
         loss = _run_epoch(objective, row_major, intercept, state, batch_size, order, average, memory)
         coef[...] = row_major
         return loss
-    lazy_coef = LazyCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1, average)
+    adagrad_sums = _adagrad_sums(objective, state)
+    lazy_coef = LazyCoef(
+        objective.penalty, coef, state.cumulative_l1, state.applied_l1, average, adagrad_sums is not None
+    )
     reference = state.data_loss
     while True:
         scalars = np.array(
@@ -98,10 +101,11 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
             _or_empty(lazy_coef.applied, coef.dtype, 2),
             scalars,
             _settings(objective, state, average is not None, memory is not None),
-            _factor_array(objective.penalty),
+            _factor_array(objective, adagrad_sums is not None),
+            _or_empty(adagrad_sums, np.float64, 1),
             *_bounds_arrays(objective.penalty, coef.shape),
             *_average_arrays(average),
-            *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory)),
+            *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, adagrad_sums is not None)),
         )
         if status != kernel.STALE_REFERENCE:
             break
@@ -172,19 +176,32 @@ def _or_empty(array, dtype, ndim):
     return array if array is not None else np.empty((0,) * ndim, dtype=dtype)
 
 
-def _factor_array(penalty):
-    """The penalty's per-feature factors as the kernel reads them: float64, or empty without."""
-    return np.empty(0) if penalty.factor is None else np.ascontiguousarray(penalty.factor, dtype=np.float64)
+def _adagrad_sums(objective, state):
+    """AdaGrad's sums of squared gradients (``state.adagrad_sums``, created as zeros), or None without it."""
+    if state.schedule.kind != "adagrad":
+        return None
+    if state.adagrad_sums is None:
+        state.adagrad_sums = np.zeros(objective.parameter_shape[0] + 1)
+    return state.adagrad_sums
 
 
-def _last_touched(objective, memory):
-    """Each weight row's last step, for the kernel's catch-up: SAGA's, or plain SGD's under per-feature decay.
+def _factor_array(objective, adagrad):
+    """The penalty's per-feature factors as the kernel reads them, float64: ones for AdaGrad's
+    per-row decay where there are none, else empty."""
+    factor = objective.penalty.factor
+    if factor is None:
+        return np.ones(objective.parameter_shape[0]) if adagrad else np.empty(0)
+    return np.ascontiguousarray(factor, dtype=np.float64)
+
+
+def _last_touched(objective, memory, adagrad):
+    """Each weight row's last step, for the kernel's catch-up: SAGA's, or plain SGD's under per-row decay.
 
     None where nothing is caught up (SGD without factors, or on dense data).
     """
     if memory is not None:
         return memory.caught_up
-    if objective.penalty.factor is not None and objective.is_sparse:
+    if (objective.penalty.factor is not None or adagrad) and objective.is_sparse:
         return np.zeros(objective.parameter_shape[0], dtype=np.intp)
     return None
 

@@ -9,7 +9,7 @@ import numpy as np
 from ._epochs import _BACKOFF_FACTOR, _saga_epoch, _sgd_epoch
 from ._monitor import SILENT
 from ._state import Result, SAGAMemory, SGDState, StepSchedule
-from ._steps import default_step
+from ._steps import ADAGRAD_ETA0, default_step
 
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
@@ -103,7 +103,12 @@ def sgd(
     """
     if state.iterate is not None:
         coef[:], intercept[:] = state.iterate
-    if state.schedule.eta0 is None:
+    adagrad = state.schedule.kind == "adagrad"
+    if adagrad and variance_reduced:
+        raise ValueError("AdaGrad steps plain SGD, not SAGA.")
+    if state.schedule.eta0 is None and adagrad:
+        state.schedule.eta0 = ADAGRAD_ETA0
+    elif state.schedule.eta0 is None:
         state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng)
     run_epoch, phase = _sgd_epoch, "sgd-epoch"
     if variance_reduced:

@@ -16,8 +16,11 @@ class StepSchedule:
 
     ``"constant"``: ``eta0``; ``"invscaling"``: ``eta0 / (t + 1) ** power_t``;
     ``"adaptive"``: ``eta0``, divided by 5 by :func:`sgd` whenever the loss
-    stops improving. ``eta0`` is lowered when a step makes the loss blow up;
-    None means :func:`calibrated_step`, derived from the data on first use.
+    stops improving; ``"adagrad"``: per weight row ``eta0 / sqrt(G_j + eps)``,
+    ``G_j`` the row's sum of squared gradients (``SGDState.adagrad_sums``),
+    plain SGD only. ``eta0`` is lowered when a step makes the loss blow up;
+    None means :func:`calibrated_step`, derived from the data on first use
+    (for ``"adagrad"``, :data:`~._steps.ADAGRAD_ETA0`).
     """
 
     kind: str
@@ -51,6 +54,9 @@ class SGDState:
     iterate: tuple | None = None
     # SAGA's per-row gradients, for the data of one fit.
     memory: "SAGAMemory | None" = None
+    # AdaGrad's sums of squared gradients per weight row, the intercept's last (float64):
+    # kept across epochs and partial_fit calls.
+    adagrad_sums: np.ndarray | None = None
 
 
 @dataclass
