@@ -20,6 +20,7 @@ from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import check_same_namespace, move_to, supported_float_dtypes
@@ -32,7 +33,7 @@ from ._array_api import check_fitted_namespace, fitted_on_host, input_namespace,
 from ._callbacks import end_fit_task, fit_task
 from ._objective import Objective
 from ._optim import SGDState, StepSchedule, minimize, sgd
-from ._penalty import ElasticNet
+from ._options import Prior, check_bounds, check_coef_prior, check_offset, check_penalty_factor
 from ._softmax import linear_scores, log_softmax, softmax
 from ._targets import (
     check_soft_labels,
@@ -177,6 +178,21 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     ``1 / (C * n_samples)`` for unit weights), with ``l1_ratio=0``, gives
     exactly the model of ``LogisticRegression(C=C)``.
 
+    Beyond that model: per-feature penalties (``penalty_factor``), bounds on
+    the weights (``bounds``), a prior model the penalty shrinks towards
+    (``coef_prior``), and a per-sample ``offset`` added to the scores, given
+    to :meth:`fit`, :meth:`partial_fit` and every prediction method. The
+    objective is then
+
+    .. math::
+
+        \\frac{1}{\\sum_i s_i} \\sum_i s_i \\, CE_i(X W + b + o) + \\alpha \\sum_j f_j
+        \\left(\\frac{1 - \\rho}{2} \\|W_j - W^0_j\\|_2^2 + \\rho \\|W_j - W^0_j\\|_1\\right)
+        \\quad \\text{subject to lower} \\le W \\le \\text{upper},
+
+    with ``W_j`` feature ``j``'s weights, ``f`` the factors, ``W^0`` the prior
+    and ``o`` the offset.
+
     With two classes the model is the logistic one, the softmax with the
     first class's score fixed at 0: ``coef_`` has one row and
     ``decision_function`` one column, as in ``LogisticRegression``.
@@ -298,6 +314,27 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         instead of the targets ``Y`` (one-hot labels or soft labels), as
         PyTorch's ``CrossEntropyLoss`` does; in [0, 1). Class weights are
         those of the unsmoothed targets.
+    penalty_factor : array-like of shape (n_features,), default=None
+        Non-negative factor of each feature's penalty, as glmnet's
+        ``penalty.factor``: feature ``j``'s weights are penalized by
+        ``penalty_factor[j] * alpha``, and a 0 leaves it unpenalized. Unlike
+        glmnet the factors are not rescaled to sum to ``n_features``. None
+        is all ones. With a 0 factor and no bound on that feature no
+        duality gap certifies the fit, and ``tol`` bounds the largest
+        gradient entry, as with ``alpha=0``.
+    bounds : tuple (lower, upper), default=None
+        Bounds on ``coef_``: each None, a scalar or an array broadcastable to
+        ``coef_``'s shape (``-inf`` / ``inf`` entries for none), with
+        ``lower <= upper``; the intercept is free. ``bounds=(0, None)`` gives
+        non-negative weights (monotone scorecards). L-BFGS and Newton honour
+        them exactly (L-BFGS-B's bounds, projected Newton steps); SGD, SAGA
+        and ``partial_fit`` project every step on them.
+    coef_prior : array-like of shape (1, n_features) or (n_classes, n_features), default=None
+        A model to shrink towards, of ``coef_``'s shape: the penalty is on
+        ``coef_ - coef_prior``, so ``alpha`` sets how far the data may move
+        the model from it (a Gaussian prior centred on a background model,
+        the classic way to adapt a maximum-entropy model to a new domain).
+        ``bounds`` still bound ``coef_`` itself. None is all zeros.
 
     Attributes
     ----------
@@ -384,6 +421,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "penalty_factor": ["array-like", None],
+        "bounds": [tuple, list, None],
+        "coef_prior": ["array-like", None],
     }
 
     def __init__(
@@ -409,6 +449,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         early_stopping=False,
         validation_fraction=0.1,
         label_smoothing=0.0,
+        penalty_factor=None,
+        bounds=None,
+        coef_prior=None,
     ):
         self.alpha = alpha
         self.l1_ratio = l1_ratio
@@ -430,6 +473,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.label_smoothing = label_smoothing
+        self.penalty_factor = penalty_factor
+        self.bounds = bounds
+        self.coef_prior = coef_prior
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -440,7 +486,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, offset=None):
         """Fit the model to ``X``, ``y`` from scratch (or warm-started).
 
         Parameters
@@ -455,6 +501,15 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             as its labels.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; unit weights when None.
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to each row's scores ``X W + b`` (a base margin, as
+            XGBoost's, or a GLM offset): one column per class, or for two
+            classes a single column added to ``classes_[1]``'s score. The
+            prediction methods take the rows' offsets too. Route it through
+            a ``Pipeline`` or ``GridSearchCV`` with
+            ``set_fit_request(offset=True)`` (and ``set_predict_request``,
+            ``set_predict_proba_request``, ``set_score_request``...) under
+            ``sklearn.set_config(enable_metadata_routing=True)``.
 
         Returns
         -------
@@ -479,13 +534,19 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             check_fitted_namespace(self, X, "fit")
         namespace = input_namespace(X)
         if namespace is None:
-            return self._fit(X, y, sample_weight)
-        on_device = (*namespace, X) if self.solver in ("auto", "lbfgs") and not self.early_stopping else None
+            return self._fit(X, y, sample_weight, offset)
+        on_device = None
+        if self.solver in ("auto", "lbfgs") and not (self.early_stopping or self._has_options(offset)):
+            on_device = (*namespace, X)
         with fitted_on_host(self, then=namespace):
-            self._fit(*to_host(X, y, sample_weight), on_device)
+            self._fit(*to_host(X, y, sample_weight, offset), on_device)
         return self
 
-    def _fit(self, X, y, sample_weight, on_device=None):
+    def _has_options(self, offset):
+        """Whether the fit uses an offset, penalty factors, bounds or a prior: passes on the host."""
+        return any(v is not None for v in (offset, self.penalty_factor, self.bounds, self.coef_prior))
+
+    def _fit(self, X, y, sample_weight, offset=None, on_device=None):
         """:meth:`fit` on NumPy or sparse input; with ``on_device`` (``(xp, device, X)``) its passes there.
 
         Validation and label encoding run on the NumPy ``X``; with
@@ -499,8 +560,10 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             self._check_two_classes(classes)
             targets = y if soft else one_hot(y, classes)
             row_weights, class_count = self._row_weights(X, targets, classes, sample_weight)
+            offset = check_offset(offset, X.shape[0], classes.size, X.dtype)
+            prior = self._prior(X.shape[1], classes.size)
             rng = check_random_state(self.random_state)
-            objective, validation = self._training_objectives(X, targets, row_weights, rng)
+            objective, validation = self._training_objectives(X, targets, row_weights, offset, prior, rng)
             solver = "sgd" if validation is not None and self.solver == "auto" else self.solver
             if self.learning_rate == "adagrad" and solver in ("auto", "saga"):
                 raise ValueError(
@@ -510,6 +573,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             if on_device is not None:
                 objective, solver = on_device_objective(objective, *on_device), "lbfgs"
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
+            coef = self._feasible_start(prior, coef, objective.penalty)
             state = self._new_sgd_state()
             task, monitor = fit_task(
                 self,
@@ -518,9 +582,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 y,
                 sample_weight,
                 lambda coef, intercept: self._attributes_of(
-                    classes,
-                    coef if objective.reference_class else objective.penalty.canonical_shift(coef),
-                    intercept,
+                    classes, self._model_coef(objective, prior, coef), intercept
                 ),
             )
             with _overflow_is_an_error(X, self.eta0):
@@ -541,8 +603,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     verbose=self.verbose,
                 )
             _check_finite_model(coef, intercept, X, self.eta0)
-            if not objective.reference_class:
-                coef = objective.penalty.canonical_shift(coef)
+            coef = self._model_coef(objective, prior, coef)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, validation is not None)
             self.duality_gap_ = float(result.gap)
@@ -553,9 +614,40 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             warnings.warn(self._not_converged_message(result), ConvergenceWarning, stacklevel=4)
         return self
 
+    @staticmethod
+    def _model_coef(objective, prior, coef):
+        """``W`` of the optimizer's ``D``: canonically shifted (see ``coef_``), plus the prior."""
+        if not objective.reference_class:
+            coef = objective.penalty.canonical_shift(coef)
+        return prior.to_model(coef)
+
+    def _prior(self, n_features, n_classes):
+        """``coef_prior``'s change of variables, with ``bounds`` (:class:`~sklearn_maxent._options.Prior`)."""
+        coef_shape = (1 if n_classes == 2 else n_classes, n_features)
+        return Prior(check_coef_prior(self.coef_prior, coef_shape), *check_bounds(self.bounds, coef_shape))
+
+    @staticmethod
+    def _feasible_start(prior, coef, penalty):
+        """``D`` of a starting model ``coef``; a ``ValueError`` where it is outside the bounds.
+
+        A cold start (all zeros) is projected on them: only a model the
+        user made (a warm start, or ``partial_fit``'s last one) can be
+        infeasible, and changing it silently would hide the change of bounds.
+        """
+        difference = prior.to_difference(coef)
+        if not penalty.bounded:
+            return difference
+        if coef.any() and not np.array_equal(penalty.project(difference.copy()), difference):
+            raise ValueError(
+                "The model to continue from (warm_start=True or an earlier partial_fit) lies outside "
+                "bounds; fit from scratch (warm_start=False), or widen the bounds."
+            )
+        return penalty.project(difference)
+
     def _not_converged_message(self, result):
         reached = (
-            f"the largest gradient entry above tol={self.tol} (alpha=0: no certificate exists)"
+            f"the largest gradient entry above tol={self.tol} (no certificate exists: alpha=0, or "
+            "penalty_factor leaves unbounded features unpenalized)"
             if np.isnan(result.gap)
             else f"a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}"
         )
@@ -569,7 +661,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, offset=None):
         """One epoch of minibatch SGD on ``X``, ``y``, continuing the previous ones.
 
         Parameters
@@ -582,6 +674,8 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             call with labels (with soft labels it is ``arange(n_classes)``),
             and must match ``classes_`` on later calls.
         sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`.
 
         Returns
         -------
@@ -605,12 +699,12 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         check_fitted_namespace(self, X, "partial_fit")
         namespace = input_namespace(X)
         if namespace is None:
-            return self._partial_fit(X, y, classes, sample_weight)
+            return self._partial_fit(X, y, classes, sample_weight, offset)
         with fitted_on_host(self, then=namespace):
-            self._partial_fit(*to_host(X, y, classes, sample_weight))
+            self._partial_fit(*to_host(X, y, classes, sample_weight, offset))
         return self
 
-    def _partial_fit(self, X, y, classes, sample_weight):
+    def _partial_fit(self, X, y, classes, sample_weight, offset):
         """:meth:`partial_fit` on NumPy or sparse input."""
         first_call = not hasattr(self, "classes_")
         if not first_call:
@@ -627,7 +721,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             row_weights, class_count = self._row_weights(
                 X, targets, classes, sample_weight, None if first_call else self.class_count_
             )
-            objective = self._objective(X, targets, row_weights)
+            offset = check_offset(offset, X.shape[0], classes.size, X.dtype)
+            prior = self._prior(X.shape[1], classes.size)
+            objective = self._objective(X, targets, row_weights, offset, prior)
             rng = check_random_state(self.random_state)
             if first_call:
                 coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
@@ -637,13 +733,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 coef = self.coef_.T.astype(X.dtype, order="C")
                 intercept = self.intercept_.astype(X.dtype)
                 state = copy.deepcopy(self._sgd_state_)
+            coef = self._feasible_start(prior, coef, objective.penalty)
             task, monitor = fit_task(
                 self,
                 1,
                 X,
                 y,
                 sample_weight,
-                lambda coef, intercept: self._attributes_of(classes, coef, intercept),
+                lambda coef, intercept: self._attributes_of(classes, prior.to_model(coef), intercept),
                 name="partial_fit",
             )
             with _overflow_is_an_error(X, self.eta0):
@@ -662,6 +759,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     verbose=self.verbose,
                 )
             _check_finite_model(coef, intercept, X, self.eta0)
+            coef = prior.to_model(coef)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, early_stopping=False)
             self.duality_gap_ = np.nan
@@ -670,12 +768,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ predict
 
-    def decision_function(self, X):
+    def decision_function(self, X, offset=None):
         """Scores ``X W + b``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`.
 
         Returns
         -------
@@ -692,15 +792,17 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.decision_function(X[:1]).shape
         (1, 3)
         """
-        scores = self._scores(X, "decision_function")
+        scores = self._scores(X, "decision_function", offset)
         return scores[:, 1] if self._is_binary() else scores
 
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Most probable class of each row.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`.
 
         Returns
         -------
@@ -715,7 +817,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.predict(X[[0, 50, 100]])
         array([0, 1, 2])
         """
-        scores = self._scores(X, "predict")
+        scores = self._scores(X, "predict", offset)
         namespace = input_namespace(scores)
         if namespace is None:
             return self.classes_[scores.argmax(axis=1)]
@@ -725,12 +827,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             return self.classes_[to_host(best)[0]]
         return xp.take(self.classes_, best, axis=0)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, offset=None):
         """Class probabilities, the softmax of the scores.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`.
 
         Returns
         -------
@@ -746,16 +850,18 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> clf.predict_proba(X[:1]).round(3)
         array([[0.975, 0.025, 0.   ]])
         """
-        scores = self._scores(X, "predict_proba")
+        scores = self._scores(X, "predict_proba", offset)
         namespace = input_namespace(scores)
         return softmax(scores) if namespace is None else on_device.softmax(scores, namespace[0])
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, offset=None):
         """Log of the class probabilities, by log-sum-exp (finite where ``log(proba)`` is not).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`.
 
         Returns
         -------
@@ -770,11 +876,39 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         >>> bool((clf.predict_log_proba(X * 1e6) > -float("inf")).all())  # where proba underflows to 0
         True
         """
-        scores = self._scores(X, "predict_log_proba")
+        scores = self._scores(X, "predict_log_proba", offset)
         namespace = input_namespace(scores)
         return log_softmax(scores) if namespace is None else on_device.log_softmax(scores, namespace[0])
 
-    def expectation_gap(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
+        """Mean accuracy of :meth:`predict` on ``X`` against ``y``, as ``ClassifierMixin.score``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`.
+
+        Returns
+        -------
+        score : float
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_maxent import MaxEntClassifier
+        >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+        >>> clf = MaxEntClassifier(alpha=0.1).fit(X, [0, 0, 1, 1])
+        >>> clf.score(X, [0, 0, 1, 1])
+        1.0
+        >>> clf.score(X, [0, 0, 1, 1], offset=[-9.0, -9.0, -9.0, -9.0])  # pushed towards classes_[0]
+        0.5
+        """
+        return accuracy_score(y, self.predict(X, offset=offset), sample_weight=sample_weight)
+
+    def expectation_gap(self, X, y, sample_weight=None, offset=None):
         """Model expectation minus observed expectation of every feature, per class.
 
         The maximum-entropy constraint made visible: with ``P`` the model's
@@ -794,6 +928,8 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             Labels in ``classes_``, or soft labels.
         sample_weight : array-like of shape (n_samples,), default=None
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`.
 
         Returns
         -------
@@ -814,17 +950,19 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         namespace = input_namespace(X)
         if namespace is None:
-            return self._expectation_gap(X, y, sample_weight)
+            return self._expectation_gap(X, y, sample_weight, offset)
         with fitted_on_host(self):
-            gap = self._expectation_gap(*to_host(X, y, sample_weight))
+            gap = self._expectation_gap(*to_host(X, y, sample_weight, offset))
         return move_to(gap, xp=namespace[0], device=namespace[1])
 
-    def _expectation_gap(self, X, y, sample_weight):
+    def _expectation_gap(self, X, y, sample_weight, offset):
         """:meth:`expectation_gap` on NumPy or sparse input."""
         X, y, soft = self._validate_X_y(X, y, reset=False)
         targets = self._soft_targets_of(y, self.classes_) if soft else one_hot(y, self.classes_)
         row_weights, _ = self._row_weights(X, targets, self.classes_, sample_weight)
-        objective = self._objective(X, targets, row_weights)
+        offset = check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
+        # The data term's gradient in W: that of the model itself, with no change of variables.
+        objective = self._objective(X, targets, row_weights, offset, Prior(None, None, None))
         coef = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_
         _, grad_coef, _ = objective.data_loss_gradient(coef.T.astype(X.dtype), self.intercept_)
         return np.ascontiguousarray(grad_coef.T)
@@ -1004,18 +1142,24 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             raise ValueError("The sample weights (times the class weights) sum to zero.")
         return row_weights, class_count
 
-    def _objective(self, X, targets, row_weights):
-        """The training objective on ``targets`` (label smoothing applied), in the dtype of ``X``."""
-        targets = smoothed_targets(targets, self.label_smoothing, X.dtype)
-        penalty = ElasticNet(float(self.alpha), float(self.l1_ratio))
-        return Objective(X, targets, row_weights, penalty, self.fit_intercept, targets.shape[1] == 2)
+    def _objective(self, X, targets, row_weights, offset, prior):
+        """The training objective of ``D`` (``W = W0 + D``, see ``prior``), in the dtype of ``X``.
 
-    def _training_objectives(self, X, targets, row_weights, rng):
+        Label smoothing applied to ``targets``; ``offset`` from
+        :func:`~sklearn_maxent._options.check_offset`.
+        """
+        targets = smoothed_targets(targets, self.label_smoothing, X.dtype)
+        factor = check_penalty_factor(self.penalty_factor, X.shape[1])
+        penalty = prior.penalty(float(self.alpha), float(self.l1_ratio), factor)
+        offset = prior.offset(X, offset, X.dtype)
+        return Objective(X, targets, row_weights, penalty, self.fit_intercept, targets.shape[1] == 2, offset)
+
+    def _training_objectives(self, X, targets, row_weights, offset, prior, rng):
         """The objective to train on and, with early stopping, the held-out one to score."""
         if self.average and self.solver != "sgd":
             raise ValueError(f"average={self.average!r} averages SGD iterates: use solver='sgd'.")
         if not self.early_stopping:
-            return self._objective(X, targets, row_weights), None
+            return self._objective(X, targets, row_weights, offset, prior), None
         if self.solver == "lbfgs":
             raise ValueError("early_stopping=True stops SGD epochs: use solver='auto' or 'sgd', not 'lbfgs'.")
         train, held_out = train_test_split(
@@ -1030,9 +1174,11 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     f"The sample weights of the early-stopping {part} split sum to zero; "
                     "change validation_fraction or random_state."
                 )
-        return (
-            self._objective(X[train], targets[train], row_weights[train]),
-            self._objective(X[held_out], targets[held_out], row_weights[held_out]),
+        return tuple(
+            self._objective(
+                X[rows], targets[rows], row_weights[rows], None if offset is None else offset[rows], prior
+            )
+            for rows in (train, held_out)
         )
 
     def _batch_size(self, X):
@@ -1077,12 +1223,15 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     def _is_binary(self):
         return self.classes_.shape[0] == 2
 
-    def _device_scores(self, X, xp, device_):
+    def _device_scores(self, X, offset, xp, device_):
         """:meth:`_scores` for ``X`` of another array namespace, where it lives: one product."""
         X = validate_data(self, X, reset=False, dtype=supported_float_dtypes(xp, device_))
         # coef_ and intercept_ are in X's namespace and on its device (check_same_namespace).
         coef_t = xp.astype(xp.permute_dims(self.coef_, (1, 0)), X.dtype)
         free = X @ coef_t + xp.astype(self.intercept_, X.dtype)
+        if offset is not None:
+            offset = check_offset(to_host(offset)[0], X.shape[0], self.classes_.shape[0], np.float64)
+            free = free + xp.astype(move_to(offset, xp=xp, device=device_), X.dtype)
         scores = on_device.full_scores(free, xp, self._is_binary())
         if not bool(xp.all(xp.isfinite(scores))):
             raise FloatingPointError(
@@ -1090,16 +1239,17 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             )
         return scores
 
-    def _scores(self, X, method):
+    def _scores(self, X, method, offset=None):
         check_is_fitted(self)
         check_same_namespace(X, self, attribute="coef_", method=method)
         namespace = input_namespace(X)
         if namespace is not None:
-            return self._device_scores(X, *namespace)
+            return self._device_scores(X, offset, *namespace)
         _check_numeric_features(X)
         X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
+        offset = check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
-            scores = linear_scores(X, self.coef_.T, self.intercept_, self._is_binary())
+            scores = linear_scores(X, self.coef_.T, self.intercept_, self._is_binary(), offset)
         if not np.isfinite(scores).all():
             rows = np.flatnonzero(~np.isfinite(scores).all(axis=1))
             raise FloatingPointError(

@@ -69,6 +69,8 @@ class DeviceObjective(CertifiedPart):
 
     is_sparse = False
 
+    offset = None  # scores offset by the estimator's offset or prior are fitted on the host
+
     def __init__(self, X, targets, row_weights, penalty, fit_intercept, reference_class):
         self.xp, _, self.device = get_namespace_and_device(X)
         self.X = X

@@ -118,7 +118,11 @@ def expectation_terms(X, expected, targets, row_weights, reference_class):
 
 
 def dual_value(entropy_sum, expectation_gap, penalty):
-    """``D = sum_i w_i H(Q_i) - g*(-X^T V)`` from the sums of :func:`expectation_terms`."""
+    """``D = sum_i w_i H(Q_i) - g*(-X^T V)`` from the sums of :func:`expectation_terms`.
+
+    ``entropy_sum`` includes the offset's term where the scores have one
+    (:func:`data_conjugate_sum`).
+    """
     return entropy_sum - penalty.conjugate(-expectation_gap)
 
 
@@ -158,8 +162,23 @@ def primal_dual(X, scores, targets, row_weights, penalty, coef, fit_intercept, r
     return primal, dual_value(entropy_sum, expectation_gap, penalty)
 
 
+def data_conjugate_sum(expected, targets, row_weights, offset=None):
+    """``sum_i w_i (H(Q_i) + <Q_i - Y_i, o_i>)``: minus the data terms' conjugates at ``V``.
+
+    With scores offset by ``o_i`` (the free columns of the scores), row
+    ``i``'s loss is ``f_i(s + o_i)``, whose conjugate at ``v`` is
+    ``f_i*(v) - <v, o_i>``: the offset adds a linear term to the dual.
+    """
+    total = float(row_weights @ entropy(expected))
+    if offset is not None:
+        free = slice(expected.shape[1] - offset.shape[1], None)
+        difference = (expected[:, free] - targets[:, free]) * row_weights[:, None]
+        total += float(np.vdot(difference, offset.astype(np.float64, copy=False)))
+    return total
+
+
 def dual_from_gradient(
-    proba, targets, row_weights, gradient, column_means, observed_moments, penalty, fit_intercept
+    proba, targets, row_weights, gradient, column_means, observed_moments, penalty, fit_intercept, offset=None
 ):
     """``D(Q)`` as :func:`primal_dual` builds it, with ``X^T V`` from the gradient instead of a product.
 
@@ -180,6 +199,8 @@ def dual_from_gradient(
         ``X^T w Y`` (free columns).
     penalty : ElasticNet
     fit_intercept : bool
+    offset : ndarray of shape (n_samples, n_free) or None
+        The scores' offset (:func:`data_conjugate_sum`).
 
     Returns
     -------
@@ -203,7 +224,7 @@ def dual_from_gradient(
     if scale < 1:
         expected = scale * expected + (1.0 - scale) * targets
         gap = scale * gap
-    return dual_value(float(row_weights @ entropy(expected)), gap, penalty)
+    return dual_value(data_conjugate_sum(expected, targets, row_weights, offset), gap, penalty)
 
 
 def to_numpy(array):

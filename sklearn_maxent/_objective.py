@@ -94,6 +94,7 @@ class CertifiedPart(SmoothPart):
             observed_moments,
             self.penalty,
             self.fit_intercept,
+            self.offset,
         )
         return primal, _duality.relative_gap(primal, dual)
 
@@ -193,7 +194,7 @@ class Objective(CertifiedPart):
 
     def _loss_gradient(self, X, targets, row_weights, coef, intercept):
         loss, grad_coef, grad_intercept = linear_loss_gradient(
-            X, targets, row_weights, coef, intercept, self.reference_class
+            X, targets, row_weights, coef, intercept, self.reference_class, self.offset
         )
         if not self.fit_intercept:
             grad_intercept[:] = 0
@@ -201,12 +202,14 @@ class Objective(CertifiedPart):
 
     def value(self, coef, intercept):
         """``J(W, b)``, the full objective including the L1 part."""
-        scores = linear_scores(self.X, coef, intercept, self.reference_class)
+        scores = linear_scores(self.X, coef, intercept, self.reference_class, self.offset)
         return cross_entropy(scores, self.targets, self.row_weights) + self.penalty.value(coef)
 
     def _certificate_rows(self, coef, intercept):
         """The rows :meth:`certified_gap` reduces: probabilities, targets and row weights, in float64."""
-        proba = linear_proba(self._full_X, coef, intercept, self.reference_class).astype(np.float64)
+        proba = linear_proba(self._full_X, coef, intercept, self.reference_class, self.offset).astype(
+            np.float64
+        )
         return proba, self.targets.astype(np.float64), self.row_weights.astype(np.float64)
 
     @cached_property
@@ -219,7 +222,7 @@ class Objective(CertifiedPart):
 
     def accuracy(self, coef, intercept):
         """Weighted share of rows whose most probable class is the target's."""
-        scores = linear_scores(self.X, coef, intercept, self.reference_class)
+        scores = linear_scores(self.X, coef, intercept, self.reference_class, self.offset)
         hits = scores.argmax(axis=1) == self.targets.argmax(axis=1)
         return float(np.vdot(hits.astype(self.dtype), self.row_weights))
 
@@ -236,7 +239,7 @@ class Objective(CertifiedPart):
         diag_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.
         """
-        proba = linear_proba(self._full_X, coef, intercept, self.reference_class)
+        proba = linear_proba(self._full_X, coef, intercept, self.reference_class, self.offset)
         penalty = self.penalty
 
         def product(coef_dir, intercept_dir):

@@ -92,6 +92,28 @@ class ElasticNet:
             return False
         return self.factor is None or self.bounded or bool(self.factor.all())
 
+    def projected_gradient(self, coef, gradient):
+        """``gradient`` with the entries that push a weight out of its bound set to 0 (in place).
+
+        At a lower bound a positive gradient (descent goes down) is blocked, at
+        an upper one a negative gradient: the rest is zero exactly at a KKT
+        point.
+        """
+        if self.lower is not None:
+            gradient[(coef <= self.lower) & (gradient > 0)] = 0
+        if self.upper is not None:
+            gradient[(coef >= self.upper) & (gradient < 0)] = 0
+        return gradient
+
+    def at_bound(self, coef):
+        """Where a weight sits on one of its bounds (all False without bounds)."""
+        result = np.zeros(coef.shape, dtype=bool)
+        if self.lower is not None:
+            result |= coef <= self.lower
+        if self.upper is not None:
+            result |= coef >= self.upper
+        return result
+
     def project(self, coef):
         """``coef`` clipped into the bounds, in place; returned."""
         if self.bounded:
@@ -100,11 +122,14 @@ class ElasticNet:
 
     def value(self, coef):
         """Penalty of ``coef`` (the bounds' indicator not included: solvers stay within them)."""
-        total = self.smooth_value(coef)
-        if self.has_l1:
-            absolute = np.abs(coef).sum(axis=1)
-            total += self.l1 * float(absolute.sum() if self.factor is None else self.factor @ absolute)
-        return total
+        return self.smooth_value(coef) + self.l1_value(coef)
+
+    def l1_value(self, coef):
+        """The L1 part of the penalty: ``sum l1_weights * |coef|``."""
+        if not self.has_l1:
+            return 0.0
+        absolute = np.abs(coef).sum(axis=1)
+        return self.l1 * float(absolute.sum() if self.factor is None else self.factor @ absolute)
 
     def smooth_value(self, coef):
         """The squared-L2 part of the penalty: ``sum l2_weights / 2 * coef^2``."""

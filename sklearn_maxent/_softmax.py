@@ -271,8 +271,8 @@ def _cross_entropy_residual(free_scores, intercept, targets, sample_weight, refe
     return float(losses.sum())
 
 
-def linear_scores(X, coef, intercept, reference_class):
-    """Scores ``S = X W + b`` of a linear model, for dense or sparse ``X``.
+def linear_scores(X, coef, intercept, reference_class, offset=None):
+    """Scores ``S = X W + b (+ offset)`` of a linear model, for dense or sparse ``X``.
 
     Parameters
     ----------
@@ -283,6 +283,8 @@ def linear_scores(X, coef, intercept, reference_class):
         When True the model has a first class whose score is fixed at 0 (the
         binary logistic model: ``n_free = 1`` column for two classes) and a
         zero column is put in front of the free scores.
+    offset : ndarray of shape (n_samples, n_free) or None
+        Added to the free scores.
 
     Returns
     -------
@@ -294,13 +296,15 @@ def linear_scores(X, coef, intercept, reference_class):
     else:
         scores = _product(X, coef)
     scores += intercept
+    if offset is not None:
+        scores += offset
     if reference_class:
         scores = np.hstack([np.zeros_like(scores[:, :1]), scores])
     return scores
 
 
-def linear_proba(X, coef, intercept, reference_class):
-    """Probabilities ``softmax(linear_scores(X, coef, intercept, reference_class))``.
+def linear_proba(X, coef, intercept, reference_class, offset=None):
+    """Probabilities ``softmax(linear_scores(X, coef, intercept, reference_class, offset))``.
 
     One compiled pass over the free scores ``X W``: the intercept, the
     reference class's column and the softmax together.
@@ -309,14 +313,21 @@ def linear_proba(X, coef, intercept, reference_class):
     -------
     proba : ndarray of shape (n_samples, n_free + reference_class)
     """
-    scores = _product(X, coef)
+    scores = _with_offset(_product(X, coef), offset)
     proba = np.empty((len(scores), scores.shape[1] + 1), scores.dtype) if reference_class else scores
     intercept = np.ascontiguousarray(intercept, dtype=scores.dtype)
     softmax_rows(scores, intercept, reference_class, proba, effective_n_threads(proba.size))
     return proba
 
 
-def linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_class):
+def _with_offset(free_scores, offset):
+    """``free_scores`` (a fresh array) with ``offset`` added in place, if any."""
+    if offset is not None:
+        free_scores += offset
+    return free_scores
+
+
+def linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_class, offset=None):
     """Weighted cross-entropy of a linear softmax model and its score gradient.
 
     Parameters
@@ -328,6 +339,8 @@ def linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_c
     intercept : ndarray of shape (n_free,)
     reference_class : bool
         See :func:`linear_scores`.
+    offset : ndarray of shape (n_samples, n_free) or None
+        Added to the free scores.
 
     Returns
     -------
@@ -339,12 +352,12 @@ def linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_c
     """
     # The free scores become the residual in place: no intercept pass, no
     # reference column, no copies.
-    residual = _product(X, coef)
+    residual = _with_offset(_product(X, coef), offset)
     loss = _cross_entropy_residual(residual, intercept, targets, sample_weight, reference_class)
     return loss, residual
 
 
-def linear_loss_gradient(X, targets, sample_weight, coef, intercept, reference_class):
+def linear_loss_gradient(X, targets, sample_weight, coef, intercept, reference_class, offset=None):
     """Weighted cross-entropy of a linear softmax model and its gradient.
 
     Parameters are those of :func:`linear_loss_residual`.
@@ -359,8 +372,8 @@ def linear_loss_gradient(X, targets, sample_weight, coef, intercept, reference_c
         ``sum_i R_i``.
     """
     if _is_dense_rows(X, coef):
-        return _dense_pass(X, coef, intercept, targets, sample_weight, reference_class, hessian=False)
-    loss, residual = linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_class)
+        return _dense_pass(X, coef, intercept, targets, sample_weight, reference_class, False, offset)
+    loss, residual = linear_loss_residual(X, targets, sample_weight, coef, intercept, reference_class, offset)
     return loss, _transpose_product(X, residual), residual.sum(axis=0)
 
 
@@ -391,8 +404,9 @@ def _dense_block_rows(X):
     return max(1, DENSE_BLOCK_BYTES // (X.shape[1] * X.dtype.itemsize))
 
 
-def _dense_pass(X, coef, shift, row_data, sample_weight, reference_class, hessian):
-    """One compiled pass over the rows of dense ``X``: the loss and gradient, or a Hessian product.
+def _dense_pass(X, coef, shift, row_data, sample_weight, reference_class, hessian, offset=None):
+    """One compiled pass over the rows of dense ``X``: the loss and gradient (at scores offset by
+    ``offset``, if not None), or a Hessian product.
 
     Returns
     -------
@@ -413,6 +427,7 @@ def _dense_pass(X, coef, shift, row_data, sample_weight, reference_class, hessia
             X,
             np.ascontiguousarray(coef),
             np.ascontiguousarray(shift, dtype=dtype),
+            np.empty((0, n_free), dtype) if offset is None else np.ascontiguousarray(offset, dtype=dtype),
             np.ascontiguousarray(row_data, dtype=dtype),
             np.ascontiguousarray(sample_weight, dtype=dtype),
             reference_class,

@@ -24,6 +24,7 @@ the number of threads.
 
 from cython.parallel cimport prange
 from libc.math cimport exp, log
+from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cimport openmp
@@ -138,6 +139,7 @@ def dense_pass(
     const floating[:, ::1] X,
     const floating[:, ::1] coef,
     const floating[::1] shift,
+    const floating[:, ::1] offset,
     const floating[:, ::1] row_data,
     const floating[::1] weights,
     bint reference_class,
@@ -157,6 +159,8 @@ def dense_pass(
     targets; ``losses`` receives ``s_i CE_i``), or with ``hessian`` the
     Jacobian product of :func:`jacobian_product` (``W`` and ``shift`` the
     direction, ``row_data`` the probabilities; ``losses`` is untouched).
+    ``offset``, if it has rows, is added to the scores ``S_b`` (the gemm
+    starts from it); a Hessian product takes none.
 
     Blocks are dealt to ``grad_chunks.shape[0]`` chunks of consecutive
     blocks, a number fixed by the caller; each chunk, on one thread, adds its
@@ -170,15 +174,18 @@ def dense_pass(
     cdef Py_ssize_t n_blocks = (n + block_rows - 1) // block_rows
     cdef Py_ssize_t per_chunk = (n_blocks + n_chunks - 1) // n_chunks
     cdef Py_ssize_t chunk, block, start, rows, i, k
+    cdef bint has_offset = offset.shape[0] > 0 and not hessian
     with nogil:
         for chunk in prange(n_chunks, num_threads=n_threads, schedule="dynamic", chunksize=1):
             for block in range(chunk * per_chunk, min((chunk + 1) * per_chunk, n_blocks)):
                 start = block * block_rows
                 rows = min(block_rows, n - start)
-                # Row-major S_b (rows x n_free) is column-major S_b^T = W^T X_b^T.
+                if has_offset:
+                    memcpy(&scratch[chunk, 0, 0], &offset[start, 0], rows * n_free * sizeof(floating))
+                # Row-major S_b (rows x n_free) is column-major S_b^T = W^T X_b^T (+ the offset's).
                 gemm(
                     "N", "N", n_free, rows, n_features, &coef[0, 0], n_free, &X[start, 0], n_features,
-                    0.0, &scratch[chunk, 0, 0], n_free,
+                    1.0 if has_offset else 0.0, &scratch[chunk, 0, 0], n_free,
                 )
                 for i in range(rows):
                     if hessian:

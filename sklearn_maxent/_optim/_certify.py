@@ -6,7 +6,9 @@ With an L2 penalty the certified gap of
 the gradient the solver already has says when checking can succeed, so the
 extra pass is made only near the end. With an L1 part the gradient says
 little about the gap (it is large where weights sit at zero), so every
-iteration is checked.
+iteration is checked, and so with bounds (the gradient need not vanish
+at the optimum). With penalty factors the least L2 strength of any weight
+bounds the gap's share of the gradient.
 """
 
 # Check once the gradient's share of the gap is within this factor of the tolerance.
@@ -15,6 +17,6 @@ CERTIFY_MARGIN = 10.0
 
 def may_be_certified(penalty, gradient_norm2, value, gap_tol):
     """Whether the gap may be within ``gap_tol`` at a gradient of squared norm ``gradient_norm2``."""
-    if penalty.has_l1 or penalty.l2 == 0:
+    if penalty.has_l1 or penalty.bounded or penalty.smallest_l2 == 0:
         return True
-    return gradient_norm2 / (2 * penalty.l2) <= CERTIFY_MARGIN * gap_tol * abs(value)
+    return gradient_norm2 / (2 * penalty.smallest_l2) <= CERTIFY_MARGIN * gap_tol * abs(value)

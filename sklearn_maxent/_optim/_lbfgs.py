@@ -1,4 +1,4 @@
-"""Full-batch L-BFGS-B, with the L1 part split into two bounded halves."""
+"""Full-batch L-BFGS-B, with the L1 part split into two bounded halves and the weights' bounds its own."""
 
 import numpy as np
 from scipy import optimize
@@ -14,7 +14,8 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
     The L1 part of the penalty is not differentiable at 0; it is handled
     exactly by splitting ``W = W+ - W-`` with ``W+, W- >= 0``, on which
     ``||W||_1 = sum(W+ + W-)`` is linear, and bounding both halves at 0. The
-    optimum has exact zeros where both halves sit on their bound.
+    optimum has exact zeros where both halves sit on their bound. Bounds on
+    the weights are L-BFGS-B's own, on ``W`` or on the halves (:func:`_bounds`).
 
     Parameters
     ----------
@@ -41,8 +42,9 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
     shape = coef.shape
     size = coef.size
     dtype = objective.dtype
-    l1 = objective.penalty.l1
-    split = objective.penalty.has_l1
+    penalty = objective.penalty
+    split = penalty.has_l1
+    l1 = np.broadcast_to(penalty.l1_weights, shape).ravel() if split else 0.0
     fit_intercept = objective.fit_intercept
     curve = []
     # The last evaluation: L-BFGS-B's iterate is the last point its line search evaluated.
@@ -60,7 +62,7 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
         loss, grad_coef, grad_intercept = objective.smooth_value_gradient(w, b)
         parts = [grad_coef.ravel()]
         if split:
-            loss += l1 * float(theta[: 2 * size].sum())
+            loss += float(l1 @ theta[:size] + l1 @ theta[size : 2 * size])
             parts = [grad_coef.ravel() + l1, l1 - grad_coef.ravel()]
         if fit_intercept:
             parts.append(grad_intercept)
@@ -83,19 +85,17 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
         if stop or certificate["certified"]:
             raise StopIteration
 
-    parts = [np.maximum(coef, 0).ravel(), np.maximum(-coef, 0).ravel()] if split else [coef.ravel()]
+    start = penalty.project(np.array(coef, dtype=np.float64))
+    parts = [np.maximum(start, 0).ravel(), np.maximum(-start, 0).ravel()] if split else [start.ravel()]
     if fit_intercept:
         parts.append(intercept)
     theta0 = np.concatenate(parts).astype(np.float64)
-    bounds = None
-    if split:
-        bounds = [(0, None)] * (2 * size) + [(None, None)] * (shape[1] if fit_intercept else 0)
     result = optimize.minimize(
         value_gradient,
         theta0,
         method="L-BFGS-B",
         jac=True,
-        bounds=bounds,
+        bounds=_bounds(penalty, shape, fit_intercept),
         callback=callback,
         options={
             "maxiter": max_iter,
@@ -114,3 +114,26 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
     # than its rounding error; minimize() lets newton() judge the gradient.
     converged = certificate["certified"] or result.status == 0
     return Result(result.nit, converged, curve, certificate["gap"] if certificate["certified"] else np.nan)
+
+
+def _bounds(penalty, shape, fit_intercept):
+    """L-BFGS-B's bounds on its variables (None where there are none).
+
+    Without the L1 split, those of ``W``. With it, ``W+`` lies in
+    ``[max(lower, 0), max(upper, 0)]`` and ``W-`` in
+    ``[max(-upper, 0), max(-lower, 0)]``: every ``W = W+ - W-`` then lies in
+    ``[lower, upper]``, and every such ``W`` has a split with one half 0.
+    The intercept is free.
+    """
+    split = penalty.has_l1
+    if not (split or penalty.bounded):
+        return None
+    lower = np.broadcast_to(-np.inf if penalty.lower is None else penalty.lower, shape).ravel()
+    upper = np.broadcast_to(np.inf if penalty.upper is None else penalty.upper, shape).ravel()
+    if split:
+        lower, upper = (
+            np.concatenate([np.maximum(lower, 0), np.maximum(-upper, 0)]),
+            np.concatenate([np.maximum(upper, 0), np.maximum(-lower, 0)]),
+        )
+    n_free = shape[1] if fit_intercept else 0
+    return optimize.Bounds(np.r_[lower, np.full(n_free, -np.inf)], np.r_[upper, np.full(n_free, np.inf)])

@@ -65,8 +65,9 @@ def _minimize(
     the data make at least ``AUTO_MIN_BATCHES`` minibatches), then does as
     ``"lbfgs"``. All share the budget of ``max_iter`` iterations.
 
-    Where no certificate exists (no penalty), ``tol`` bounds the largest
-    gradient entry instead; where a pass costs next to nothing the
+    Where no certificate exists (no penalty, or unpenalized weights without
+    bounds), ``tol`` bounds the largest gradient entry (projected on any
+    bounds) instead; where a pass costs next to nothing the
     full-batch methods go on to the precision of the arithmetic
     (:func:`_stopping_rules`).
 
@@ -182,7 +183,7 @@ def _stopping_rules(objective, tol):
     floor = 100 * float(np.finfo(objective.dtype).eps)
     if objective.pass_cost <= PRECISE_BELOW:
         return None, floor
-    if objective.penalty.alpha == 0 or tol is None:
+    if not objective.penalty.certifiable or tol is None:
         return None, max(tol or 0.0, floor)
     return tol, floor
 
@@ -199,6 +200,6 @@ def _ended(result, n_iter, curve, gap_tol):
 
 def _with_gap(objective, coef, intercept, result):
     """``result`` with the certified gap of the final model, measured if the solver did not (one pass)."""
-    if np.isnan(result.gap) and objective.penalty.alpha > 0:
+    if np.isnan(result.gap) and objective.penalty.certifiable:
         _, result.gap = objective.certified_gap(coef, intercept)
     return result

@@ -30,21 +30,24 @@ CG_RTOL = 1e-4
 
 
 def _minimum_norm_subgradient(objective, coef, intercept):
-    """Gradient of ``J`` (the smallest subgradient where the L1 term has a kink).
+    """Gradient of ``J`` (the smallest subgradient where the L1 term has a kink), projected on the bounds.
 
-    Its largest entry is zero exactly at the optimum, which makes it the
-    stopping criterion of :func:`lbfgs` and :func:`newton`.
+    Its largest entry is zero exactly at the optimum (a KKT point, with
+    bounds), which makes it the stopping criterion of :func:`lbfgs` and
+    :func:`newton`.
     """
     loss, grad_coef, grad_intercept = objective.smooth_value_gradient(coef, intercept)
-    l1 = objective.penalty.l1
-    if l1 > 0:
-        at_zero = coef == 0
+    penalty = objective.penalty
+    if penalty.has_l1:
+        l1 = penalty.l1_weights
         grad_coef = np.where(
-            at_zero,
+            coef == 0,
             np.sign(grad_coef) * np.maximum(np.abs(grad_coef) - l1, 0),
             grad_coef + l1 * np.sign(coef),
         )
-    return loss + objective.penalty.l1 * float(np.abs(coef).sum()), grad_coef, grad_intercept
+    if penalty.bounded:
+        grad_coef = penalty.projected_gradient(coef, np.array(grad_coef))
+    return loss + penalty.l1_value(coef), grad_coef, grad_intercept
 
 
 def _largest_gradient(objective, coef, intercept):
@@ -204,20 +207,25 @@ class NewtonSolver:
         # or for a weight at zero whose gradient beats the L1 term, against
         # that gradient. Weights at zero with no such pull stay fixed.
         orthant = np.sign(coef)
-        if objective.penalty.has_l1:
+        penalty = objective.penalty
+        if penalty.has_l1:
             released = (coef == 0) & (grad_coef != 0)
             orthant[released] = -np.sign(grad_coef[released])
             free = (orthant != 0).ravel()
         else:
             free = np.ones(coef.size, dtype=bool)
+        if penalty.bounded:
+            # Projected Newton: a weight on a bound whose projected gradient is 0 (pushed
+            # outwards) stays there; one pulled inwards is free.
+            free &= ~(penalty.at_bound(coef) & (grad_coef == 0)).ravel()
         self.hessian, diag_coef, diag_intercept = objective.hessian_product_and_diagonal(coef, self.intercept)
         # Jacobi preconditioner: on unscaled features the Hessian's diagonal
         # spans orders of magnitude, and plain CG then runs out of iterations.
         diagonal = np.concatenate([np.where(free, diag_coef.ravel(), 1.0), diag_intercept]).astype(np.float64)
         diagonal[~(diagonal > 0)] = 1.0
         rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), self._centered(self.grad_intercept)])
-        # With an L2 part the Hessian is at least l2 * I: positive definite, no damping needed.
-        self.damping = _damping(rhs, diagonal) if objective.penalty.l2 == 0 else 0.0
+        # With an L2 part on every weight the Hessian is positive definite: no damping needed.
+        self.damping = _damping(rhs, diagonal) if penalty.smallest_l2 == 0 else 0.0
         self.orthant, self.free, self.diagonal, self.rhs = orthant, free, diagonal, rhs
 
     def inner_solve(self):
@@ -240,7 +248,7 @@ class NewtonSolver:
         ``1e-4`` of that slope times ``t`` (an Armijo condition on the gradient
         norm). Where no step does, rounding error dominates: nothing moves and
         False is returned. With an L1 part, weights that leave their orthant are
-        set to 0.
+        set to 0; with bounds, the step is projected on them.
         """
         coef, intercept = self.coef, self.intercept
         size = coef.size
@@ -253,6 +261,7 @@ class NewtonSolver:
             new_coef = coef + dtype.type(t) * coef_step
             if self.objective.penalty.has_l1:
                 new_coef[np.sign(new_coef) != self.orthant] = 0
+            self.objective.penalty.project(new_coef)
             new_intercept = intercept + dtype.type(t) * intercept_step
             new_gradient, new_criterion = _largest_gradient(self.objective, new_coef, new_intercept)
             if norm(*new_gradient[1:]) ** 2 <= (1.0 - 2e-4 * t) * gradient_norm**2:
@@ -303,7 +312,8 @@ class NewtonSolver:
         Eisenstat & Walker, keeps the last steps superlinear, where a fixed 1e-4
         would make them linear. But a step only needs to bring the gradient
         within reach of the certificate: with an L2 penalty that is a gradient
-        norm of ``sqrt(2 l2 gap_tol J)`` (see :mod:`~sklearn_maxent._optim._certify`),
+        norm of ``sqrt(2 l2 gap_tol J)``, ``l2`` the least of any weight (see
+        :mod:`~sklearn_maxent._optim._certify`),
         and the gradient after an inexact step is about the residual, so CG may
         stop at a quarter of that relative to the gradient now. On a 100,000 x
         100, 10-class fit this cut the last step's CG iterations from 14 to 7.
@@ -311,9 +321,15 @@ class NewtonSolver:
         penalty, gap_tol = self.objective.penalty, self.gap_tol
         forcing = min(CG_RTOL, np.sqrt(self.criterion))
         gradient_norm = norm(self.grad_coef, self.grad_intercept)
-        if gap_tol is None or penalty.has_l1 or penalty.l2 == 0 or gradient_norm == 0:
+        if (
+            gap_tol is None
+            or penalty.has_l1
+            or penalty.bounded
+            or penalty.smallest_l2 == 0
+            or gradient_norm == 0
+        ):
             return forcing
-        needed = np.sqrt(2 * penalty.l2 * gap_tol * abs(self.loss))
+        needed = np.sqrt(2 * penalty.smallest_l2 * gap_tol * abs(self.loss))
         return max(forcing, min(0.1, 0.25 * needed / gradient_norm))
 
     def _move(self, new_coef, new_intercept, gradient, criterion):
