@@ -314,9 +314,8 @@ def test_saga_reaches_the_scipy_optimum(case):
     penalty = ElasticNet(alpha, options["l1_ratio"], options["factor"], options["lower"], options["upper"])
     objective = Objective(X, targets, row_weights, penalty, True, binary, options["offset"])
     coef, intercept = zeros(objective)
-    # The certificate does not know of offsets yet, nor exists with unpenalized, unbounded
-    # weights: a fixed number of epochs there.
-    certified = options["offset"] is None and penalty.certifiable
+    # No certificate exists with unpenalized, unbounded weights: a fixed number of epochs there.
+    certified = penalty.certifiable
     result = minimize(
         objective,
         coef,
