@@ -293,9 +293,10 @@ class LazyCoef:
     weight is charged the difference (clipped at zero) when a minibatch
     touches it. On dense data every row is touched at every step.
 
-    With per-feature penalty factors the scale stays 1: each row decays at
-    its own rate, when touched (see the kernel's docstring), and ``f_j``
-    times ``cumulative`` is weight ``j``'s L1 due.
+    With per-feature penalty factors (or AdaGrad's per-row steps) the scale
+    stays 1: each row decays at its own rate, when touched (see the kernel's
+    docstring), and ``f_j`` times ``cumulative`` is weight ``j``'s L1 due
+    (AdaGrad: a proximal L1 step per row instead).
 
     Parameters
     ----------
