@@ -31,6 +31,9 @@ MODELS = {
         average=True, l1_ratio=0.3, batch_size=16, random_state=0
     ).partial_fit(X, y, classes=[0, 1, 2]),
     "soft-labels": lambda: MaxEntClassifier(random_state=0).fit(X, np.eye(3)[y] * 0.8 + 0.2 / 3),
+    "streamed-adagrad-l1": lambda: MaxEntClassifier(
+        learning_rate="adagrad", l1_ratio=0.3, batch_size=16, random_state=0
+    ).partial_fit(X, y, classes=[0, 1, 2]),
 }
 
 
@@ -85,10 +88,12 @@ def test_round_trip_predicts_identically(model, round_trip, tmp_path):
             np.testing.assert_equal(got, expected, err_msg=key)  # nan equals nan here (duality_gap_)
 
 
+@pytest.mark.parametrize("stream", ["streamed-averaged-l1", "streamed-adagrad-l1"])
 @pytest.mark.parametrize("round_trip", ROUND_TRIPS, ids=["pickle", "joblib", "skops"])
-def test_a_loaded_stream_continues_exactly(round_trip, tmp_path):
-    """partial_fit after a round trip equals partial_fit without one: the SGD state survives."""
-    model = MODELS["streamed-averaged-l1"]()
+def test_a_loaded_stream_continues_exactly(round_trip, stream, tmp_path):
+    """partial_fit after a round trip equals partial_fit without one: the SGD state survives
+    (the average, AdaGrad's sums)."""
+    model = MODELS[stream]()
     loaded = round_trip(model, tmp_path)
     model.partial_fit(X_next, y_next)
     loaded.partial_fit(X_next, y_next)
