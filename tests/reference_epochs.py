@@ -6,6 +6,9 @@ former ``_optim._epochs`` with what only they needed: minibatches with
 compacted columns (``Objective.minibatch``), and the per-step methods of
 ``LazyCoef`` (gather, step, cumulative L1, the lazy average's bookkeeping).
 Plain NumPy and scipy.sparse, step by step; slow, and written to be read.
+Per-feature penalty factors and AdaGrad (issue 14) are eager here: every
+weight row decays (and takes its L1 step, with AdaGrad) at every step, where
+the kernel catches the untouched rows up later.
 """
 
 from dataclasses import dataclass
