@@ -33,7 +33,7 @@ from ._array_api import check_fitted_namespace, fitted_on_host, input_namespace,
 from ._callbacks import end_fit_task, fit_task
 from ._objective import Objective
 from ._optim import SGDState, StepSchedule, minimize, sgd
-from ._options import Prior, check_bounds, check_coef_prior, check_offset, check_penalty_factor
+from ._options import Prior, check_offset, check_penalty_factor
 from ._softmax import linear_scores, log_softmax, softmax
 from ._targets import (
     check_soft_labels,
@@ -551,14 +551,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             targets = y if soft else one_hot(y, classes)
             row_weights, class_count = self._row_weights(X, targets, classes, sample_weight)
             offset = check_offset(offset, X.shape[0], classes.size, X.dtype)
-            prior = self._prior(X.shape[1], classes.size)
+            prior = Prior.checked(self.coef_prior, self.bounds, X.shape[1], classes.size)
             rng = check_random_state(self.random_state)
             objective, validation = self._training_objectives(X, targets, row_weights, offset, prior, rng)
             solver = "sgd" if validation is not None and self.solver == "auto" else self.solver
             if on_device is not None:
                 objective, solver = on_device_objective(objective, *on_device), "lbfgs"
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
-            coef = self._feasible_start(prior, coef, objective.penalty)
+            coef = prior.start(coef, objective.penalty)
             state = self._new_sgd_state()
             task, monitor = fit_task(
                 self,
@@ -567,7 +567,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 y,
                 sample_weight,
                 lambda coef, intercept: self._attributes_of(
-                    classes, self._model_coef(objective, prior, coef), intercept
+                    classes, prior.to_solution(coef, objective.penalty, objective.reference_class), intercept
                 ),
             )
             with _overflow_is_an_error(X, self.eta0):
@@ -588,7 +588,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     verbose=self.verbose,
                 )
             _check_finite_model(coef, intercept, X, self.eta0)
-            coef = self._model_coef(objective, prior, coef)
+            coef = prior.to_solution(coef, objective.penalty, objective.reference_class)
             self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
             self._store_history(state, validation is not None)
             self.duality_gap_ = float(result.gap)
@@ -598,36 +598,6 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         if not (result.converged or stopped_by_callback):
             warnings.warn(self._not_converged_message(result), ConvergenceWarning, stacklevel=4)
         return self
-
-    @staticmethod
-    def _model_coef(objective, prior, coef):
-        """``W`` of the optimizer's ``D``: canonically shifted (see ``coef_``), plus the prior."""
-        if not objective.reference_class:
-            coef = objective.penalty.canonical_shift(coef)
-        return prior.to_model(coef)
-
-    def _prior(self, n_features, n_classes):
-        """``coef_prior``'s change of variables, with ``bounds`` (:class:`~sklearn_maxent._options.Prior`)."""
-        coef_shape = (1 if n_classes == 2 else n_classes, n_features)
-        return Prior(check_coef_prior(self.coef_prior, coef_shape), *check_bounds(self.bounds, coef_shape))
-
-    @staticmethod
-    def _feasible_start(prior, coef, penalty):
-        """``D`` of a starting model ``coef``; a ``ValueError`` where it is outside the bounds.
-
-        A cold start (all zeros) is projected on them: only a model the
-        user made (a warm start, or ``partial_fit``'s last one) can be
-        infeasible, and changing it silently would hide the change of bounds.
-        """
-        difference = prior.to_difference(coef)
-        if not penalty.bounded:
-            return difference
-        if coef.any() and not np.array_equal(penalty.project(difference.copy()), difference):
-            raise ValueError(
-                "The model to continue from (warm_start=True or an earlier partial_fit) lies outside "
-                "bounds; fit from scratch (warm_start=False), or widen the bounds."
-            )
-        return penalty.project(difference)
 
     def _not_converged_message(self, result):
         reached = (
@@ -707,7 +677,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 X, targets, classes, sample_weight, None if first_call else self.class_count_
             )
             offset = check_offset(offset, X.shape[0], classes.size, X.dtype)
-            prior = self._prior(X.shape[1], classes.size)
+            prior = Prior.checked(self.coef_prior, self.bounds, X.shape[1], classes.size)
             objective = self._objective(X, targets, row_weights, offset, prior)
             rng = check_random_state(self.random_state)
             if first_call:
@@ -718,7 +688,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 coef = self.coef_.T.astype(X.dtype, order="C")
                 intercept = self.intercept_.astype(X.dtype)
                 state = copy.deepcopy(self._sgd_state_)
-            coef = self._feasible_start(prior, coef, objective.penalty)
+            coef = prior.start(coef, objective.penalty)
             task, monitor = fit_task(
                 self,
                 1,
