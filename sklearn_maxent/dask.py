@@ -990,12 +990,14 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             return _apply_to_partitions(X, offset, model, method, () if one_column else (n_classes,), dtype)
         if not isinstance(X, da.Array) or X.ndim != 2:
             raise ValueError(f"X must be a 2-D dask array or dask dataframe, not {type(X).__name__}.")
-        operands = [X.rechunk({1: -1}) if len(X.chunks[1]) > 1 else X, "ij"]
+        if len(X.chunks[1]) > 1:
+            X = X.rechunk({1: -1})
+        operands = [X, "ij"]
         if offset is not None:
-            operands[0] = _as_dask_array(operands[0], "X")  # its row chunks known, to align the offset
-            offset = _aligned(offset, operands[0].chunks[0], "offset")
-            operands += [offset, "i" if offset.ndim == 1 else "ik"]
-        # The columns of X and of the offset are one chunk each (contracted), the output's new.
+            X = _as_dask_array(X, "X")  # its row chunk sizes known, to align the offset with
+            offset = _aligned(offset, X.chunks[0], "offset")
+            operands = [X, "ij", offset, "i" if offset.ndim == 1 else "ik"]
+        # The columns of X and of the offset are one chunk each (contracted); the output's are new.
         out = "i" if one_column else "ic"
         return da.blockwise(
             _predict_block,

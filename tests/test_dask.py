@@ -390,8 +390,11 @@ def test_bad_options_are_clear_errors_and_change_nothing(client, params, fit_kwa
     with pytest.raises(error, match=match):
         clf.set_params(**params).fit(X, y, **fit_kwargs)
     np.testing.assert_array_equal(clf.coef_, before)
+    # At prediction too, before any computation; dask offsets of X's length in other chunks are rechunked.
     with pytest.raises(ValueError, match="X has 6000 rows but offset has 10"):
         clf.predict(X, offset=np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="X has 6000 rows but offset has 5999"):
+        clf.predict_proba(X, offset=da.zeros((5_999, 3), chunks=1_000))
 
 
 def test_without_an_l2_part_the_canonical_solution_is_that_of_maxentclassifier(client):
