@@ -3,8 +3,11 @@
 Both run through ``_optim._epochs`` (which picks the device epoch for a
 ``DeviceObjective``) on the same data, row orders and starting state, for
 several epochs in a row; everything they carry must agree: float64 to 1e-10,
-float32 to 1e-4 (relative to the largest entry). ``array-api-strict``
-always, PyTorch's CPU where it is installed.
+float32 to 1e-4 (relative to the largest entry). Then the estimator: its
+minibatch fits and ``partial_fit`` on device arrays equal the NumPy ones
+given the same ``random_state`` (probabilities within 1e-6 / 1e-4), and
+their epochs see only device arrays. ``array-api-strict`` always, PyTorch's
+CPU where it is installed.
 """
 
 import os
@@ -12,11 +15,14 @@ import os
 import numpy as np
 import pytest
 import sklearn
+from sklearn.datasets import make_classification
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._array_api import move_to
 
+from sklearn_maxent import MaxEntClassifier, _device_epochs
 from sklearn_maxent._device import DeviceObjective
 from sklearn_maxent._objective import Objective
-from sklearn_maxent._optim import SGDState, StepSchedule
+from sklearn_maxent._optim import SGDState, StepSchedule, _epochs
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
 from sklearn_maxent._optim._state import SAGAMemory
 from sklearn_maxent._penalty import ElasticNet
@@ -193,3 +199,109 @@ def test_device_epochs_back_off_when_the_previous_steps_blew_the_loss_up(to_devi
     pair = objectives(to_device, np.float64, PENALTIES["l2"], 10)
     (device_state, *_), _ = assert_same_run(pair, state_after_a_blow_up, method, n_epochs=1)
     assert device_state.schedule.eta0 == pytest.approx(0.3)
+
+
+# ---------------------------------------------------------------- the estimator
+
+MINIBATCH_FITS = {
+    "sgd": {"solver": "sgd"},
+    "saga": {"solver": "saga"},
+    "averaged-sgd": {"solver": "sgd", "average": True},
+    "elastic-net-sgd": {"solver": "sgd", "l1_ratio": 0.5},
+    "saga-without-intercept": {"solver": "saga", "fit_intercept": False},
+    "early-stopping": {"early_stopping": True},
+}
+
+
+def data(n_classes, dtype=np.float64, n_samples=400):
+    X, y = make_classification(n_samples, 8, n_informative=5, n_classes=n_classes, random_state=0)
+    return StandardScaler().fit_transform(X).astype(dtype), y
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("fit", MINIBATCH_FITS)
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_minibatch_fit_on_the_device_matches_numpy(to_device, dtype, n_classes, fit):
+    """The same random_state, the same fit: probabilities within 1e-6 (float64) / 1e-4 (float32)."""
+    X, y = data(n_classes, dtype)
+    params = {"alpha": 1e-2, "random_state": 0, **MINIBATCH_FITS[fit]}
+    if dtype == np.float32:
+        # Stopping rules compare float32 losses a few roundings apart, which the two
+        # paths round differently (averaged SGD on 3 classes stopped after 109
+        # epochs on NumPy, 110 on the device): a fixed number of epochs instead.
+        params.update(tol=None, max_iter=30)
+    reference = MaxEntClassifier(**params).fit(X, y)
+    clf = MaxEntClassifier(**params).fit(to_device(X), to_device(y))
+    proba = clf.predict_proba(to_device(X))
+    for name in ("coef_", "intercept_", "class_count_", "classes_"):
+        assert type(getattr(clf, name)) is type(to_device(X)), name
+    assert clf.coef_.dtype == to_device(X).dtype  # float32 stays float32
+    tolerance = 1e-6 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(host(proba), reference.predict_proba(X), atol=tolerance)
+    np.testing.assert_allclose(
+        host(clf.expectation_gap(to_device(X), to_device(y))), reference.expectation_gap(X, y), atol=tolerance
+    )
+
+
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_partial_fit_on_the_device_matches_numpy(to_device, dtype, average):
+    """A stream of three chunks: the SGD state (step count, schedule, average) carries between calls."""
+    X, y = data(3, dtype, n_samples=600)
+    reference, clf = (MaxEntClassifier(random_state=0, average=average) for _ in range(2))
+    for chunk in np.array_split(np.arange(X.shape[0]), 3):
+        reference.partial_fit(X[chunk], y[chunk], classes=[0, 1, 2])
+        clf.partial_fit(to_device(X[chunk]), to_device(y[chunk]), classes=[0, 1, 2])
+    assert clf.t_ == reference.t_
+    assert type(clf.coef_) is type(to_device(X))
+    tolerance = 1e-6 if dtype == np.float64 else 1e-4
+    np.testing.assert_allclose(
+        host(clf.predict_proba(to_device(X))), reference.predict_proba(X), atol=tolerance
+    )
+
+
+@pytest.fixture
+def epochs_seen(monkeypatch):
+    """The namespaces of the data each device epoch was given; the compiled kernel must not run."""
+    seen = []
+    run_epoch = _device_epochs.run_epoch
+
+    def spy(X, targets, row_weights, *args):
+        memory = args[-1]
+        seen.append({type(array).__module__ for array in (X, targets, row_weights, *(memory or ()))})
+        return run_epoch(X, targets, row_weights, *args)
+
+    def kernel_data(objective):
+        raise AssertionError(f"the compiled kernel ran on {type(objective.X)}")
+
+    monkeypatch.setattr(_device_epochs, "run_epoch", spy)
+    monkeypatch.setattr(_epochs, "_kernel_data", kernel_data)
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("fit", MINIBATCH_FITS)
+def test_the_epochs_see_only_device_arrays(to_device, epochs_seen, fit):
+    X, y = data(3)
+    MaxEntClassifier(random_state=0, max_iter=5, **MINIBATCH_FITS[fit]).fit(to_device(X), to_device(y))
+    MaxEntClassifier(random_state=0).partial_fit(to_device(X), to_device(y), classes=[0, 1, 2])
+    assert epochs_seen
+    assert all(modules == {type(to_device(X)).__module__} for modules in epochs_seen)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_what_the_device_epochs_do_not_know_runs_on_the_host(to_device, monkeypatch):
+    """Per-feature penalty factors (not yet an estimator option) keep the NumPy objective and kernel."""
+    objective = MaxEntClassifier._objective
+
+    def with_factors(self, X, targets, row_weights):
+        plain = objective(self, X, targets, row_weights)
+        plain.penalty = ElasticNet(plain.penalty.alpha, plain.penalty.l1_ratio, factor=np.ones(X.shape[1]))
+        return plain
+
+    monkeypatch.setattr(MaxEntClassifier, "_objective", with_factors)
+    monkeypatch.setattr(_device_epochs, "run_epoch", None)  # calling it would fail
+    X, y = data(3)
+    clf = MaxEntClassifier(solver="saga", random_state=0, max_iter=5).fit(to_device(X), to_device(y))
+    assert type(clf.coef_) is type(to_device(X))
