@@ -25,6 +25,7 @@ from sklearn_maxent._objective import Objective
 from sklearn_maxent._optim import SGDState, StepSchedule, _epochs
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
 from sklearn_maxent._optim._state import SAGAMemory
+from sklearn_maxent._optim._steps import default_step
 from sklearn_maxent._penalty import ElasticNet
 
 if os.environ.get("SCIPY_ARRAY_API") != "1":  # conftest.py sets it; a bare import of this file may not
@@ -199,6 +200,19 @@ def test_device_epochs_back_off_when_the_previous_steps_blew_the_loss_up(to_devi
     pair = objectives(to_device, np.float64, PENALTIES["l2"], 10)
     (device_state, *_), _ = assert_same_run(pair, state_after_a_blow_up, method, n_epochs=1)
     assert device_state.schedule.eta0 == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_step_size_is_estimated_where_the_data_live(to_device, dtype, fit_intercept):
+    """default_step (row norms and the power iteration on a 2,000-row subsample) as on NumPy."""
+    numpy_objective, device_objective = objectives(
+        to_device, dtype, PENALTIES["l2"], 3, fit_intercept, n=2_500, d=20
+    )
+    expected = default_step(numpy_objective, 64, np.random.RandomState(0))
+    assert default_step(device_objective, 64, np.random.RandomState(0)) == pytest.approx(
+        expected, rel=TOLERANCE[dtype]
+    )
 
 
 # ---------------------------------------------------------------- the estimator
