@@ -3,11 +3,12 @@
 Where PyTorch sees a CUDA device, on the dense benchmark sets of ``run.py`` (same seeded data):
 
 * ``MaxEntClassifier()``'s default fit on tensors on the GPU (scikit-learn's array API dispatch:
-  the full-batch solvers run every pass there);
+  the full-batch solvers run every pass there; ``"auto"`` skips its SAGA phase on a device);
 * one full-batch pass of its objective on the GPU (loss and gradient: what one L-BFGS iteration
-  costs). SGD and SAGA epochs do not run on the device yet (the array API runs them on a NumPy
-  copy), so this is the pass the GPU fit is made of, where the CPU fit also has SAGA epochs;
-* the same default fit on NumPy on the CPU, and one full-batch pass there;
+  costs), the pass the GPU fit is made of, where the CPU fit also has SAGA epochs;
+* one SAGA epoch on the GPU (``solver="saga"``, minibatches of 1,024 rows), whose ratio to the
+  pass says what a SAGA phase would cost there;
+* the same default fit on NumPy on the CPU, and one full-batch pass and one SAGA epoch there;
 * ``LogisticRegression()`` (lbfgs) on the GPU, the peer with array API support.
 
 Times are medians of ``--repeats`` in one process, with the ratio to MaxEntClassifier's CPU fit,
@@ -39,6 +40,10 @@ from sklearn.utils._array_api import get_namespace
 
 from sklearn_maxent import MaxEntClassifier
 from sklearn_maxent._array_api import on_device_objective
+from sklearn_maxent._optim import SGDState, StepSchedule
+from sklearn_maxent._optim._epochs import _saga_epoch
+from sklearn_maxent._optim._state import SAGAMemory
+from sklearn_maxent._optim._steps import default_step
 
 DENSE = ("dense", "dense32", "dense1m")
 
@@ -54,8 +59,8 @@ def timed(function, repeats, synchronize):
     return float(np.median(times))
 
 
-def one_pass_seconds(estimator, X, y, repeats, synchronize, on=None):
-    """One loss-and-gradient pass of ``estimator``'s training objective (on the device with ``on``)."""
+def training_objective(estimator, X, y, on=None):
+    """``estimator``'s training objective and zero parameters (on the device with ``on``)."""
     X_host, y_host = (np.asarray(a.cpu()) if hasattr(a, "cpu") else a for a in (X, y))
     objective = estimator._training_objectives(
         X_host, np.eye(np.unique(y_host).size, dtype=X_host.dtype)[y_host], np.ones(len(y_host)), None
@@ -63,7 +68,28 @@ def one_pass_seconds(estimator, X, y, repeats, synchronize, on=None):
     if on is not None:
         objective = on_device_objective(objective, *on, X)
     coef = np.zeros(objective.parameter_shape, dtype=objective.dtype)
-    intercept = np.zeros(coef.shape[1], dtype=objective.dtype)
+    return objective, coef, np.zeros(coef.shape[1], dtype=objective.dtype)
+
+
+def one_epoch_seconds(estimator, X, y, repeats, synchronize, on=None):
+    """One SAGA epoch of ``estimator``'s training objective from zero (on the device with ``on``)."""
+    objective, coef, intercept = training_objective(estimator, X, y, on)
+    batch_size = min(1024, objective.n_samples)
+    rng = np.random.RandomState(0)
+    step = default_step(objective, batch_size, rng)
+
+    def one_epoch():
+        state = SGDState(StepSchedule("constant", step))
+        state.memory = SAGAMemory.empty(objective)
+        order = rng.permutation(objective.n_samples)
+        return _saga_epoch(objective, coef.copy(), intercept.copy(), state, batch_size, order)
+
+    return timed(one_epoch, repeats, synchronize)
+
+
+def one_pass_seconds(estimator, X, y, repeats, synchronize, on=None):
+    """One loss-and-gradient pass of ``estimator``'s training objective (on the device with ``on``)."""
+    objective, coef, intercept = training_objective(estimator, X, y, on)
 
     def one_pass():
         objective._last_pass = None  # the NumPy objective would return the pass it made last here
@@ -82,14 +108,15 @@ def measure(name, torch, device, quick, repeats):
     row["cpu fit"] = timed(lambda: timed_fit(cpu, X, y), repeats, lambda: None)
     row["cpu gap"] = cpu.duality_gap_
     row["cpu pass"] = one_pass_seconds(cpu, X, y, repeats, lambda: None)
+    row["cpu epoch"] = one_epoch_seconds(cpu, X, y, repeats, lambda: None)
     with sklearn.config_context(array_api_dispatch=True):
         gpu = MaxEntClassifier(alpha=alpha)
         row["gpu fit"] = timed(lambda: timed_fit(gpu, X_device, y_device), repeats, synchronize)
         row["gpu gap"] = gpu.duality_gap_
         xp = get_namespace(X_device)[0]  # the array API wrapper of torch
-        row["gpu pass"] = one_pass_seconds(
-            gpu, X_device, y_device, repeats, synchronize, (xp, X_device.device)
-        )
+        on = (xp, X_device.device)
+        row["gpu pass"] = one_pass_seconds(gpu, X_device, y_device, repeats, synchronize, on)
+        row["gpu epoch"] = one_epoch_seconds(gpu, X_device, y_device, repeats, synchronize, on)
         logistic = LogisticRegression(C=C)
         row["LR gpu fit"] = timed(lambda: timed_fit(logistic, X_device, y_device), repeats, synchronize)
     return row
@@ -105,19 +132,23 @@ def markdown(report):
         f"Device: {report['device_name']}; CPU: {m['cpu']}, {m['cores']} cores; torch {report['torch']}",
         "",
         "Default fits (`C = 1`, `alpha = 1 / n_train`), median of the repeats; ratios to MaxEntClassifier's"
-        " CPU fit. 'Pass': one loss-and-gradient pass of the training objective (SGD/SAGA epochs do not"
-        " run on the device yet).",
+        " CPU fit. 'Pass': one loss-and-gradient pass of the training objective; 'epoch': one SAGA epoch"
+        " (minibatches of 1,024 rows), also in passes.",
         "",
         "| data set | MaxEnt CPU fit (s) | MaxEnt device fit (s) | ratio | LR lbfgs device fit (s) | ratio"
-        " | CPU pass (s) | device pass (s) | gaps CPU / device |",
-        "|---|---|---|---|---|---|---|---|---|",
+        " | CPU pass (s) | device pass (s) | CPU epoch (s, passes) | device epoch (s, passes)"
+        " | gaps CPU / device |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in report["datasets"].items():
         base = r["cpu fit"]
         lines.append(
             f"| {name} ({r['shape']}, {r['classes']} classes) | {base:.3f} | {r['gpu fit']:.3f}"
             f" | {r['gpu fit'] / base:.2f} | {r['LR gpu fit']:.3f} | {r['LR gpu fit'] / base:.2f}"
-            f" | {r['cpu pass']:.4f} | {r['gpu pass']:.4f} | {r['cpu gap']:.1e} / {r['gpu gap']:.1e} |"
+            f" | {r['cpu pass']:.4f} | {r['gpu pass']:.4f}"
+            f" | {r['cpu epoch']:.4f}, {r['cpu epoch'] / r['cpu pass']:.1f}"
+            f" | {r['gpu epoch']:.4f}, {r['gpu epoch'] / r['gpu pass']:.1f}"
+            f" | {r['cpu gap']:.1e} / {r['gpu gap']:.1e} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -6,10 +6,12 @@ environment, then ``sklearn.set_config(array_api_dispatch=True)``) and dense
 estimator keeps its fitted arrays (``coef_``, ``intercept_``,
 ``class_count_``, numeric ``classes_``) in that namespace and on ``X``'s
 device, and predicts there: the scores are one matrix product. Fitting runs on
-the device too for the full-batch solvers (:mod:`~sklearn_maxent._device`);
-SGD, SAGA and ``partial_fit`` run on a NumPy copy of the data and move their
-result to the device, as does ``early_stopping``. With dispatch off nothing
-here is used, and no namespace but NumPy is imported.
+the device too: the full-batch solvers' passes (:mod:`~sklearn_maxent._device`)
+and the SGD and SAGA epochs of ``solver="sgd"``, ``"saga"``,
+``early_stopping`` and ``partial_fit`` (:mod:`~sklearn_maxent._device_epochs`;
+``solver="auto"`` runs as ``"lbfgs"`` there); validation and label encoding
+run on a NumPy copy. With dispatch off nothing here is used, and no namespace
+but NumPy is imported.
 
 Layering: the estimator layer, beside ``_classifier``; it knows scikit-learn's
 array API helpers and the core's :class:`~sklearn_maxent._device.DeviceObjective`,
@@ -122,8 +124,19 @@ def fitted_on_host(estimator, then=None):
         fitted_to(estimator, *then)
 
 
-def on_device_objective(objective, xp, device, X):
-    """``objective`` (built on a NumPy copy of ``X``) as a :class:`DeviceObjective` on ``X`` itself."""
+def on_device_objective(objective, xp, device, X, rows=None):
+    """``objective`` (built on a NumPy copy of ``X`` or of its ``rows``) as a DeviceObjective on them.
+
+    ``objective`` itself (the fit then runs on the NumPy copy) where the
+    device code does not cover it: a per-row score offset, per-feature
+    penalty factors or bounds on the weights, which only the NumPy objective
+    and the compiled epoch know.
+    """
+    penalty = objective.penalty
+    if objective.offset is not None or penalty.factor is not None or penalty.bounded:
+        return objective
+    if rows is not None:
+        X = xp.take(X, xp.asarray(rows, device=device), axis=0)
     X = xp.astype(X, xp.float32 if objective.dtype == np.float32 else xp.float64)
     targets, row_weights = move_to(objective.targets, objective.row_weights, xp=xp, device=device)
     return DeviceObjective(

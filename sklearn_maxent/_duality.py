@@ -110,11 +110,15 @@ def balanced(proba, observed, shift, share):
     return array_namespace(expected).clip(expected, min=0.0)
 
 
-def expectation_terms(X, expected, targets, row_weights, reference_class):
-    """``sum_i w_i H(Q_i)`` and ``X^T V`` with ``V = w (Q - Y)``: the sums the dual value is made of."""
+def expectation_terms(X, expected, targets, row_weights, reference_class, offset=None):
+    """``sum_i w_i H(Q_i)`` (with the ``offset``'s term, :func:`data_conjugate_sum`) and ``X^T V``.
+
+    ``V = w (Q - Y)``: these are the sums the dual value is made of.
+    """
     residual = row_weights[:, None] * (expected - targets)
     residual = np.ascontiguousarray(residual[:, 1:] if reference_class else residual, dtype=X.dtype)
-    return float(row_weights @ entropy(expected)), _transpose_product(X, residual).astype(np.float64)
+    entropy_sum = data_conjugate_sum(expected, targets, row_weights, offset)
+    return entropy_sum, _transpose_product(X, residual).astype(np.float64)
 
 
 def dual_value(entropy_sum, expectation_gap, penalty):

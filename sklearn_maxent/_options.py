@@ -95,22 +95,31 @@ def check_offset(offset, n_samples, n_classes, dtype):
     if offset is None:
         return None
     values = np.asarray(offset)
-    if not np.issubdtype(values.dtype, np.number) or np.issubdtype(values.dtype, np.complexfloating):
-        raise TypeError(f"offset must be an array of real numbers; got dtype {values.dtype}.")
+    check_offset_dtype(values.dtype)
+    check_offset_shape(values.shape, n_samples, n_classes)
     values = values.astype(np.float64)
-    binary = n_classes == 2
-    shapes = [(n_samples, n_classes)] + ([(n_samples,), (n_samples, 1)] if binary else [])
-    if values.shape not in shapes:
-        raise ValueError(
-            f"offset must have shape {' or '.join(map(str, shapes))} for {n_samples} samples and "
-            f"{n_classes} classes; got shape {values.shape}."
-        )
     if not np.isfinite(values).all():
         raise ValueError("offset must be finite (no NaN or infinity).")
-    if binary:
+    if n_classes == 2:
         values = values.reshape(n_samples, -1)
         values = values[:, 1:] - values[:, :1] if values.shape[1] == 2 else values
     return np.ascontiguousarray(values, dtype=dtype)
+
+
+def check_offset_dtype(dtype):
+    """A ``TypeError`` unless an offset of ``dtype`` holds real numbers."""
+    if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+        raise TypeError(f"offset must be an array of real numbers; got dtype {dtype}.")
+
+
+def check_offset_shape(shape, n_samples, n_classes):
+    """A ``ValueError`` unless ``shape`` is one :func:`check_offset` takes."""
+    shapes = [(n_samples, n_classes)] + ([(n_samples,), (n_samples, 1)] if n_classes == 2 else [])
+    if tuple(shape) not in shapes:
+        raise ValueError(
+            f"offset must have shape {' or '.join(map(str, shapes))} for {n_samples} samples and "
+            f"{n_classes} classes; got shape {tuple(shape)}."
+        )
 
 
 class Prior:
@@ -128,6 +137,12 @@ class Prior:
         self.coef = coef
         self.lower = lower
         self.upper = upper
+
+    @classmethod
+    def checked(cls, coef_prior, bounds, n_features, n_classes):
+        """The estimators' ``coef_prior`` and ``bounds``, checked for ``n_features`` and ``n_classes``."""
+        coef_shape = (1 if n_classes == 2 else n_classes, n_features)
+        return cls(check_coef_prior(coef_prior, coef_shape), *check_bounds(bounds, coef_shape))
 
     def penalty(self, alpha, l1_ratio, factor):
         """The penalty on ``D``, within the bounds shifted by ``-W0``."""
@@ -147,6 +162,35 @@ class Prior:
     def to_difference(self, coef):
         """``D = W - W0`` of a model ``W`` (a warm start), in ``coef``'s dtype."""
         return coef if self.coef is None else (coef - self.coef).astype(coef.dtype)
+
+    def start(self, coef, penalty):
+        """``D`` of a starting model ``coef``; a ``ValueError`` where it is outside the bounds.
+
+        ``penalty`` is :meth:`penalty`'s, with the bounds on ``D``. A cold
+        start (all zeros) is projected on them: only a model the user made (a
+        warm start, or ``partial_fit``'s last one) can be infeasible, and
+        changing it silently would hide the change of bounds.
+        """
+        difference = self.to_difference(coef)
+        if not penalty.bounded:
+            return difference
+        if coef.any() and not np.array_equal(penalty.project(difference.copy()), difference):
+            raise ValueError(
+                "The model to continue from (warm_start=True, or an earlier partial_fit) lies outside "
+                "bounds; fit from scratch (warm_start=False), or widen the bounds."
+            )
+        return penalty.project(difference)
+
+    def to_solution(self, difference, penalty, reference_class):
+        """``W`` of a solver's solution ``D``: canonically shifted (see ``coef_``), then :meth:`to_model`.
+
+        Without a reference class, shifts of a feature's weights common to
+        all classes may leave the objective unchanged;
+        ``penalty.canonical_shift`` picks one solution among them.
+        """
+        if not reference_class:
+            difference = penalty.canonical_shift(difference)
+        return self.to_model(difference)
 
     def to_model(self, difference):
         """``W = W0 + D``, in ``difference``'s dtype, within the bounds (``W0 + D`` may round out of them)."""

@@ -21,9 +21,13 @@ same amounts (the probabilities at the Newton point are computed once per
 step and kept on the workers).
 
 Layering: the targets and their weights are made as
-``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), the
-optimizers are :mod:`sklearn_maxent._optim`'s, and ``MaxEntClassifier``
-itself is needed only for :meth:`~DaskMaxEntClassifier.to_local`.
+``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), and so
+are the penalty factors, bounds, prior model and offsets checked and turned
+into the penalty and the scores' offset (:mod:`~sklearn_maxent._options`:
+each worker adds the offset, plus ``X_p W0`` for a prior, to its partitions'
+scores); the optimizers are :mod:`sklearn_maxent._optim`'s, and
+``MaxEntClassifier`` itself is needed only for
+:meth:`~DaskMaxEntClassifier.to_local` and for predicting.
 
 Requires the ``dask`` extra: ``pip install "sklearn-maxent[dask]"``.
 """
@@ -56,7 +60,7 @@ from ._callbacks import end_fit_task, fit_task
 from ._classifier import MaxEntClassifier
 from ._objective import SmoothPart
 from ._optim import minimize
-from ._penalty import ElasticNet
+from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
 from ._softmax import (
     cross_entropy,
     linear_hessian_diagonal,
@@ -88,39 +92,47 @@ _FAN_IN = 8
 
 
 class _RawBlock:
-    """One partition as given, held by a worker: ``X`` in the training dtype, ``y`` and ``sample_weight``."""
+    """One partition as given, held by a worker: ``X`` in the training dtype, ``y``, weights and offset."""
 
-    __slots__ = ("X", "sample_weight", "y")
+    __slots__ = ("X", "offset", "sample_weight", "y")
 
-    def __init__(self, X, y, sample_weight):
+    def __init__(self, X, y, sample_weight, offset):
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
+        self.offset = offset
 
 
 class _Block:
-    """One partition ready for training, held by a worker: targets and row weights (see ``_objective``)."""
+    """One partition ready for training, held by a worker: targets, row weights and the scores' offset.
 
-    __slots__ = ("X", "row_weights", "targets")
+    As :class:`~sklearn_maxent._objective.Objective`'s: ``offset`` is None or
+    ``(n_rows, n_free)`` in ``X``'s dtype, the user's offset plus
+    ``X W0`` of a prior model.
+    """
 
-    def __init__(self, X, targets, row_weights):
+    __slots__ = ("X", "offset", "row_weights", "targets")
+
+    def __init__(self, X, targets, row_weights, offset):
         self.X = X
         self.targets = targets
         self.row_weights = row_weights
+        self.offset = offset
 
     @property
     def n_rows(self):
         return self.X.shape[0]
 
 
-def _raw_block(X, y, sample_weight, dtype):
-    """A partition as given: ``X`` in the training dtype, raw labels and sample weights."""
+def _raw_block(X, y, sample_weight, offset, dtype):
+    """A partition as given: ``X`` in the training dtype, raw labels, sample weights and offset."""
     X = np.ascontiguousarray(X, dtype=dtype)
     y = np.asarray(y)
     if sample_weight is None:
         sample_weight = np.ones(X.shape[0], dtype=dtype)
     sample_weight = np.asarray(sample_weight, dtype=dtype).reshape(-1)
-    return _RawBlock(X, y, sample_weight)
+    offset = None if offset is None else np.asarray(offset, dtype=np.float64)
+    return _RawBlock(X, y, sample_weight, offset)
 
 
 def _summarize(block, soft):
@@ -134,6 +146,8 @@ def _summarize(block, soft):
         problems.append("X, y and sample_weight partitions have different numbers of rows")
     elif not (np.isfinite(sample_weight).all() and (sample_weight >= 0).all()):
         problems.append("sample_weight contains negative or non-finite values")
+    if block.offset is not None and not np.isfinite(block.offset).all():
+        problems.append("offset contains NaN or infinity")
     summary = {"rows": n_rows, "problems": problems}
     if soft:
         try:
@@ -150,17 +164,21 @@ def _summarize(block, soft):
     return summary
 
 
-def _final_block(block, soft, classes, class_weights, row_weight_sum, label_smoothing):
-    """The partition ready for training: smoothed targets, row weights normalized over all data.
+def _final_block(block, soft, classes, class_weights, row_weight_sum, label_smoothing, prior):
+    """The partition ready for training: smoothed targets, row weights normalized over all data, offset.
 
     Computed as ``MaxEntClassifier`` does: a row's weight is its sample weight
-    times its target's mean class weight, divided by the sum over all rows.
+    times its target's mean class weight, divided by the sum over all rows;
+    the offset is the user's plus ``X W0`` (``prior``, a
+    :class:`~sklearn_maxent._options.Prior`).
     """
     dtype = block.X.dtype
     targets = block.y.astype(np.float64) if soft else one_hot(block.y, classes)
     row_weights = with_class_weights(block.sample_weight, targets, class_weights)
     row_weights = (row_weights / dtype.type(row_weight_sum)).astype(dtype, copy=False)
-    return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), row_weights)
+    offset = check_offset(block.offset, block.X.shape[0], classes.size, dtype)
+    offset = prior.offset(block.X, offset, dtype)
+    return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), row_weights, offset)
 
 
 def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
@@ -171,7 +189,7 @@ def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
     rows = 0
     for block in blocks:
         block_loss, block_coef, block_intercept = linear_loss_gradient(
-            block.X, block.targets, block.row_weights, coef, intercept, reference_class
+            block.X, block.targets, block.row_weights, coef, intercept, reference_class, block.offset
         )
         loss += block_loss
         grad_coef += block_coef
@@ -182,7 +200,7 @@ def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
 
 def _worker_proba(coef, intercept, reference_class, *blocks):
     """The probabilities of every block at a point, kept on the worker for Hessian products."""
-    return [linear_proba(b.X, coef, intercept, reference_class) for b in blocks]
+    return [linear_proba(b.X, coef, intercept, reference_class, b.offset) for b in blocks]
 
 
 def _worker_hessian_product(coef_dir, intercept_dir, reference_class, probas, *blocks):
@@ -215,7 +233,7 @@ def _worker_hessian_diagonal(reference_class, probas, *blocks):
 
 def _certificate_probas(coef, intercept, reference_class, *blocks):
     """Each block's probabilities (float64), kept on the worker for the certificate's rounds."""
-    return [linear_proba(b.X, coef, intercept, reference_class).astype(np.float64) for b in blocks]
+    return [linear_proba(b.X, coef, intercept, reference_class, b.offset).astype(np.float64) for b in blocks]
 
 
 def _worker_certificate_means(coef, intercept, reference_class, probas, *blocks):
@@ -223,7 +241,7 @@ def _worker_certificate_means(coef, intercept, reference_class, probas, *blocks)
     loss, expected, observed, rows = 0.0, 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
         row_weights, targets = block.row_weights.astype(np.float64), block.targets.astype(np.float64)
-        scores = linear_scores(block.X, coef, intercept, reference_class).astype(np.float64)
+        scores = linear_scores(block.X, coef, intercept, reference_class, block.offset).astype(np.float64)
         loss += cross_entropy(scores, targets, row_weights)
         expected = expected + row_weights @ proba
         observed = observed + row_weights @ targets
@@ -237,14 +255,18 @@ def _worker_share(observed, shift, probas, *blocks):
 
 
 def _worker_expectation_terms(balance, scale, reference_class, probas, *blocks):
-    """``sum w H(Q)`` and ``X^T w (Q - Y)`` over one worker's blocks, ``Q`` balanced then scaled."""
+    """``sum w H(Q)`` (with the offset's term) and ``X^T w (Q - Y)`` over one worker's blocks.
+
+    ``Q`` balanced then scaled; the offset's term is
+    :func:`~sklearn_maxent._duality.data_conjugate_sum`'s.
+    """
     entropy_sum, gap, rows = 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
         row_weights, targets = block.row_weights.astype(np.float64), block.targets.astype(np.float64)
         expected = proba if balance is None else _duality.balanced(proba, *balance)
         expected = scale * expected + (1.0 - scale) * targets
         block_entropy, block_gap = _duality.expectation_terms(
-            block.X, expected, targets, row_weights, reference_class
+            block.X, expected, targets, row_weights, reference_class, block.offset
         )
         entropy_sum += block_entropy
         gap = gap + block_gap
@@ -264,8 +286,9 @@ def _sum_results(*results):
     return loss, grad_coef, grad_intercept, rows
 
 
-def _predict_block(X, model, method):
-    return getattr(model, method)(X)
+def _predict_block(X, offset=None, *, model, method):
+    """``method`` of the local ``model`` on one partition of ``X`` (and of the offset)."""
+    return getattr(model, method)(X, offset=offset)
 
 
 # ---------------------------------------------------------------- client side
@@ -373,7 +396,10 @@ class _DistributedObjective(SmoothPart):
         entropy can be summed, so it takes three rounds (four when an L1
         penalty without L2 scales it), on probabilities computed once and
         kept on the workers; each moves a few ``K``-vectors, the last a
-        gradient-sized array per worker.
+        gradient-sized array per worker. The blocks' offsets enter the scores
+        and, as a linear term, the dual (``_worker_expectation_terms``); the
+        bounds and penalty factors enter through the penalty's ``conjugate``
+        and ``feasible_scale``.
         """
         coef64, intercept64 = np.asarray(coef, np.float64), np.asarray(intercept, np.float64)
         groups = self._groups()
@@ -463,9 +489,15 @@ def _as_dask_array(X, name):
     )
 
 
-def _aligned(values, X, name):
-    """``y`` or ``sample_weight`` as a dask array with the row chunks of ``X``."""
-    n_rows = X.shape[0]
+def _aligned(values, row_chunks, name):
+    """``y``, ``sample_weight`` or ``offset`` as a dask array in the row chunks of ``X``, ``row_chunks``.
+
+    Dask input of the same length is rechunked to them (exact: rows are
+    matched by position), an in-memory array sent in them; a 2-D one gets one
+    chunk across its columns, so that each partition of ``X`` has one block
+    of it.
+    """
+    n_rows = sum(row_chunks)
     if is_dask_collection(values):
         values = _as_dask_array(values, name)
     else:
@@ -477,10 +509,55 @@ def _aligned(values, X, name):
             f"X has {n_rows} rows but {name} has {values.shape[0]}: they must have the same length."
         )
     if not isinstance(values, da.Array):
-        return da.from_array(values, chunks=(X.chunks[0], *((s,) for s in values.shape[1:])))
-    if values.chunks[0] != X.chunks[0]:
-        values = values.rechunk({0: X.chunks[0]})
+        return da.from_array(values, chunks=(row_chunks, *((s,) for s in values.shape[1:])))
+    if values.chunks[0] != tuple(row_chunks) or any(len(c) > 1 for c in values.chunks[1:]):
+        values = values.rechunk((row_chunks, *(-1 for _ in values.shape[1:])))
     return values
+
+
+def _training_arrays(X, y, sample_weight, offset):
+    """``fit``'s inputs as dask arrays in ``X``'s row chunks, checked, and ``X``'s feature names (or None)."""
+    feature_names = None
+    if _is_dask_dataframe(X):
+        columns = np.asarray(X.columns, dtype=object)
+        if columns.size and all(isinstance(c, str) for c in columns):
+            feature_names = columns
+    X = _as_dask_array(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), but it has shape {X.shape}.")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X has shape {X.shape}: fit needs at least one sample and one feature.")
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    y = _aligned(y, X.chunks[0], "y")
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is raveled.",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        y = y[:, 0]
+    if y.ndim > 2:
+        raise ValueError(f"y must be 1-D labels or 2-D soft labels, not of shape {y.shape}.")
+    if sample_weight is not None:
+        sample_weight = _aligned(sample_weight, X.chunks[0], "sample_weight")
+        if sample_weight.ndim != 1:
+            raise ValueError(f"sample_weight must be 1-D, not of shape {sample_weight.shape}.")
+    if offset is not None:
+        offset = _aligned(offset, X.chunks[0], "offset")
+        check_offset_dtype(offset.dtype)
+    return X, y, sample_weight, offset, feature_names
+
+
+def _raw_blocks(client, dtype, X, y, sample_weight, offset):
+    """Futures of the partitions as given (``_RawBlock``), each computed where its inputs are."""
+    parts = [
+        [None] * X.numblocks[0] if values is None else values.to_delayed().ravel()
+        for values in (X, y, sample_weight, offset)
+    ]
+    return client.compute(
+        [dask.delayed(_raw_block, pure=True)(*part, dtype) for part in zip(*parts, strict=True)]
+    )
 
 
 def _raise_problems(summaries):
@@ -500,9 +577,11 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         J(W, b) = \\frac{1}{\\sum_i s_i} \\sum_i s_i \\, CE_i(W, b)
                   + \\alpha \\left(\\frac{1 - \\rho}{2} \\|W\\|_2^2 + \\rho \\|W\\|_1\\right)
 
-    and the optimum is the one ``MaxEntClassifier(solver="lbfgs")`` finds on
-    the concatenated data. The data never leave the workers: ``fit`` persists
-    the partitions where they are computed, every worker evaluates the loss
+    (generalized, as there, by ``penalty_factor``, ``bounds``, ``coef_prior``
+    and a per-sample ``offset``), and the optimum is the one
+    ``MaxEntClassifier(solver="lbfgs")`` finds on the concatenated data.
+    The data never leave the workers: ``fit`` persists the partitions where
+    they are computed, every worker evaluates the loss
     and the gradient ``X_p^T s_p (P_p - Y_p)`` (sums, not means) on the
     partitions it holds, and the client adds the workers' results and the
     penalty and takes the full-batch L-BFGS-B step (then Newton-CG steps, whose
@@ -547,6 +626,17 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Print the optimizer's progress when > 0.
     label_smoothing : float, default=0.0
         As in ``MaxEntClassifier``, in [0, 1).
+    penalty_factor : array-like of shape (n_features,), default=None
+        Non-negative factor of each feature's penalty (0: unpenalized); as in
+        ``MaxEntClassifier``.
+    bounds : tuple (lower, upper), default=None
+        Bounds on ``coef_``, each None, a scalar or an array broadcastable to
+        its shape; as in ``MaxEntClassifier``, honoured exactly (L-BFGS-B's
+        bounds, projected Newton steps).
+    coef_prior : array-like of shape (1, n_features) or (n_classes, n_features), default=None
+        The model the penalty shrinks towards; as in ``MaxEntClassifier``.
+        The workers add ``X_p coef_prior.T`` to their partitions' offsets once,
+        in ``fit``.
     client : distributed.Client or None, default=None
         The client to train with; None uses ``distributed.default_client()``
         at ``fit`` time.
@@ -623,6 +713,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "verbose": ["verbose"],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "penalty_factor": ["array-like", None],
+        "bounds": [tuple, list, None],
+        "coef_prior": ["array-like", None],
         "client": "no_validation",
     }
 
@@ -639,6 +732,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         class_weight=None,
         verbose=0,
         label_smoothing=0.0,
+        penalty_factor=None,
+        bounds=None,
+        coef_prior=None,
         client=None,
     ):
         self.alpha = alpha
@@ -651,6 +747,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         self.class_weight = class_weight
         self.verbose = verbose
         self.label_smoothing = label_smoothing
+        self.penalty_factor = penalty_factor
+        self.bounds = bounds
+        self.coef_prior = coef_prior
         self.client = client
 
     def __getstate__(self):
@@ -665,7 +764,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
     # ------------------------------------------------------------------ fit
 
     @with_callbacks
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, offset=None):
         """Fit the model on the cluster; the data stay on the workers.
 
         Parameters
@@ -679,6 +778,10 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             the same length is sent to the cluster in ``X``'s chunks.
         sample_weight : dask array or array-like of shape (n_samples,), default=None
             Non-negative weights, aligned as ``y``.
+        offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to each row's scores, as in ``MaxEntClassifier.fit`` (for
+            two classes one column, added to ``classes_[1]``'s score); aligned
+            as ``y``. Each worker adds it to the scores of its partitions.
 
         Returns
         -------
@@ -693,59 +796,20 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         """
         self._validate_params()
         client = self._get_client()
-        feature_names = None
-        if _is_dask_dataframe(X):
-            columns = np.asarray(X.columns, dtype=object)
-            if columns.size and all(isinstance(c, str) for c in columns):
-                feature_names = columns
-        X = _as_dask_array(X, "X")
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (n_samples, n_features), but it has shape {X.shape}.")
-        if X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"X has shape {X.shape}: fit needs at least one sample and one feature.")
-        if len(X.chunks[1]) > 1:
-            X = X.rechunk({1: -1})
-        y = _aligned(y, X, "y")
-        if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected; it is raveled.",
-                DataConversionWarning,
-                stacklevel=2,
-            )
-            y = y[:, 0]
-        if y.ndim > 2:
-            raise ValueError(f"y must be 1-D labels or 2-D soft labels, not of shape {y.shape}.")
-        soft = y.ndim == 2
-        if sample_weight is not None:
-            sample_weight = _aligned(sample_weight, X, "sample_weight")
-            if sample_weight.ndim != 1:
-                raise ValueError(f"sample_weight must be 1-D, not of shape {sample_weight.shape}.")
+        X, y, sample_weight, offset, feature_names = _training_arrays(X, y, sample_weight, offset)
+        factor = check_penalty_factor(self.penalty_factor, X.shape[1])
         dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
-
-        x_parts = X.to_delayed().ravel()
-        y_parts = y.to_delayed().ravel()
-        w_parts = sample_weight.to_delayed().ravel() if sample_weight is not None else [None] * len(x_parts)
-        raw = client.compute(
-            [
-                dask.delayed(_raw_block, pure=True)(x, yp, w, dtype)
-                for x, yp, w in zip(x_parts, y_parts, w_parts, strict=True)
-            ]
-        )
+        soft = y.ndim == 2
+        raw = _raw_blocks(client, dtype, X, y, sample_weight, offset)
         blocks = []
         try:
             summaries = client.gather([client.submit(_summarize, b, soft, pure=False) for b in raw])
             _raise_problems(summaries)
             classes, class_count = self._classes_and_counts(summaries, soft, y)
-            class_weights = compute_class_weights(self.class_weight, classes, class_count)
-            total = float(class_count.sum() if class_weights is None else class_count @ class_weights)
-            if not total > 0:
-                raise ValueError("The sample weights (times the class weights) sum to zero.")
-            smoothing = float(self.label_smoothing)
-            blocks = [
-                client.submit(_final_block, b, soft, classes, class_weights, total, smoothing, pure=False)
-                for b in raw
-            ]
-            wait(blocks)
+            prior = Prior.checked(self.coef_prior, self.bounds, X.shape[1], classes.size)
+            if offset is not None:
+                check_offset_shape(offset.shape, X.shape[0], classes.size)
+            blocks = self._final_blocks(client, raw, soft, classes, class_count, prior)
             del raw
             shape = (X.shape[1], classes.size - (classes.size == 2))
             objective = _DistributedObjective(
@@ -753,11 +817,16 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
                 blocks,
                 (int(X.shape[0]), *shape),
                 dtype,
-                ElasticNet(float(self.alpha), float(self.l1_ratio)),
+                prior.penalty(float(self.alpha), float(self.l1_ratio), factor),
                 bool(self.fit_intercept),
                 classes.size == 2,
             )
             coef, intercept = warm_start_parameters(self, shape, classes, dtype)
+            coef = prior.start(coef, objective.penalty)
+
+            def solution(coef):
+                return prior.to_solution(coef, objective.penalty, objective.reference_class)
+
             task, monitor = fit_task(
                 self,
                 self.max_iter + 1,  # one more: L-BFGS-B's evaluations after its last iteration
@@ -765,7 +834,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
                 y,
                 sample_weight,
                 lambda coef, intercept: self._attributes_of(
-                    classes, coef, intercept, X.shape[1], feature_names
+                    classes, solution(coef), intercept, X.shape[1], feature_names
                 ),
             )
             result = minimize(
@@ -782,6 +851,33 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             client.cancel(blocks)
         if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
             raise FloatingPointError("The optimizer produced non-finite weights; the model was not updated.")
+        self._store(classes, class_count, solution(coef), intercept, result, objective, feature_names)
+        if not (end_fit_task(self, task, monitor) or result.converged):
+            warnings.warn(
+                f"DaskMaxEntClassifier stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
+                f"at a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}; "
+                "increase max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _final_blocks(self, client, raw, soft, classes, class_count, prior):
+        """The partitions ready for training (futures of ``_Block``), made where they are."""
+        class_weights = compute_class_weights(self.class_weight, classes, class_count)
+        total = float(class_count.sum() if class_weights is None else class_count @ class_weights)
+        if not total > 0:
+            raise ValueError("The sample weights (times the class weights) sum to zero.")
+        smoothing = float(self.label_smoothing)
+        blocks = [
+            client.submit(_final_block, b, soft, classes, class_weights, total, smoothing, prior, pure=False)
+            for b in raw
+        ]
+        wait(blocks)
+        return blocks
+
+    def _store(self, classes, class_count, coef, intercept, result, objective, feature_names):
+        """The fitted attributes of the model ``coef`` (``W``), ``intercept``, and the local model."""
         if self.fit_intercept and classes.size > 2:
             intercept -= intercept.mean()
         self.classes_ = classes
@@ -793,21 +889,12 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         self.loss_curve_ = [float(v) for v in result.loss_curve]
         self.best_loss_ = min(self.loss_curve_, default=None)
         self.duality_gap_ = float(result.gap)
-        self.n_features_in_ = int(X.shape[1])
+        self.n_features_in_ = int(coef.shape[0])
         if feature_names is not None:
             self.feature_names_in_ = feature_names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self._local_model_ = self._build_local()
-        if not (end_fit_task(self, task, monitor) or result.converged):
-            warnings.warn(
-                f"DaskMaxEntClassifier stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
-                f"at a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}; "
-                "increase max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return self
 
     def _classes_and_counts(self, summaries, soft, y):
         if soft:
@@ -848,6 +935,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             class_weight=self.class_weight,
             verbose=self.verbose,
             label_smoothing=self.label_smoothing,
+            penalty_factor=self.penalty_factor,
+            bounds=self.bounds,
+            coef_prior=self.coef_prior,
         )
         local.classes_ = self.classes_.copy()
         local.class_count_ = self.class_count_.copy()
@@ -887,40 +977,51 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         check_is_fitted(self)
         return copy.deepcopy(self._local_model_)
 
-    def _apply(self, X, method):
-        """``method`` of the local model on ``X``: lazily per partition for dask input."""
+    def _apply(self, X, method, offset):
+        """``method`` of the local model on ``X`` and ``offset``: lazily per partition for dask input."""
         check_is_fitted(self)
         model = self._local_model_
         if not is_dask_collection(X):
-            return getattr(model, method)(X)
+            return getattr(model, method)(X, offset=offset)
         n_classes = self.classes_.size
         one_column = method == "predict" or (method == "decision_function" and n_classes == 2)
         dtype = self.classes_.dtype if method == "predict" else self.coef_.dtype
         if _is_dask_dataframe(X):
-            # Whole pandas partitions, so that feature names are checked as in MaxEntClassifier.
-            parts = [
-                da.from_delayed(
-                    dask.delayed(_predict_block)(part, model, method),
-                    shape=(np.nan,) if one_column else (np.nan, n_classes),
-                    dtype=dtype,
-                )
-                for part in X.to_delayed()
-            ]
-            return da.concatenate(parts, axis=0)
+            return _apply_to_partitions(X, offset, model, method, () if one_column else (n_classes,), dtype)
         if not isinstance(X, da.Array) or X.ndim != 2:
             raise ValueError(f"X must be a 2-D dask array or dask dataframe, not {type(X).__name__}.")
         if len(X.chunks[1]) > 1:
             X = X.rechunk({1: -1})
-        if one_column:
-            return X.map_blocks(_predict_block, model, method, dtype=dtype, drop_axis=1)
-        return X.map_blocks(_predict_block, model, method, dtype=dtype, chunks=(X.chunks[0], (n_classes,)))
+        operands = [X, "ij"]
+        if offset is not None:
+            X = _as_dask_array(X, "X")  # its row chunk sizes known, to align the offset with
+            offset = _aligned(offset, X.chunks[0], "offset")
+            operands = [X, "ij", offset, "i" if offset.ndim == 1 else "ik"]
+        # The columns of X and of the offset are one chunk each (contracted); the output's are new.
+        out = "i" if one_column else "ic"
+        return da.blockwise(
+            _predict_block,
+            out,
+            *operands,
+            model=model,
+            method=method,
+            concatenate=True,
+            new_axes={} if one_column else {"c": n_classes},
+            dtype=dtype,
+            meta=np.empty((0,) * len(out), dtype=dtype),
+        )
 
-    def decision_function(self, X):
-        """Scores ``X W + b``, lazily for dask input.
+    def decision_function(self, X, offset=None):
+        """Scores ``X W + b`` (plus ``offset``), lazily for dask input.
 
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`fit`. For a dask ``X`` it
+            is aligned with ``X``'s partitions as ``y`` is in ``fit`` (for a
+            dask DataFrame their lengths are computed first); for an
+            in-memory ``X``, an in-memory array.
 
         Returns
         -------
@@ -933,15 +1034,21 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         dask.array<...>
         >>> clf.decision_function(X_numpy).shape  # numpy in, numpy out
         (4,)
+        >>> import numpy as np
+        >>> shifted = clf.decision_function(X_numpy, offset=np.ones(4))  # two classes: one column
+        >>> bool(np.allclose(shifted, clf.decision_function(X_numpy) + 1))
+        True
         """
-        return self._apply(X, "decision_function")
+        return self._apply(X, "decision_function", offset)
 
-    def predict(self, X):
+    def predict(self, X, offset=None):
         """Most probable class of each row, lazily for dask input.
 
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`decision_function`.
 
         Returns
         -------
@@ -953,14 +1060,16 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         >>> labels.compute().shape
         (2000,)
         """
-        return self._apply(X, "predict")
+        return self._apply(X, "predict", offset)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, offset=None):
         """Class probabilities, lazily for dask input.
 
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`decision_function`.
 
         Returns
         -------
@@ -972,14 +1081,16 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         >>> bool(abs(proba.sum(axis=1) - 1).max().compute() < 1e-12)
         True
         """
-        return self._apply(X, "predict_proba")
+        return self._apply(X, "predict_proba", offset)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, offset=None):
         """Log of the class probabilities, lazily for dask input.
 
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+        offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`decision_function`.
 
         Returns
         -------
@@ -990,9 +1101,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         >>> clf.predict_log_proba(X)  # doctest: +ELLIPSIS
         dask.array<...>
         """
-        return self._apply(X, "predict_log_proba")
+        return self._apply(X, "predict_log_proba", offset)
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, offset=None):
         """Mean accuracy (weighted by ``sample_weight``), computed on the cluster for dask input.
 
         Parameters
@@ -1000,6 +1111,8 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
         y : dask array, dask Series or array-like of shape (n_samples,)
         sample_weight : dask array or array-like of shape (n_samples,), default=None
+        offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, as in :meth:`decision_function`.
 
         Returns
         -------
@@ -1011,13 +1124,37 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         True
         """
         if not is_dask_collection(X):
-            return self._local_model_.score(X, y, sample_weight=sample_weight)
-        predicted = self.predict(X)
-        if _is_dask_dataframe(X):
-            predicted = predicted.compute_chunk_sizes()
-        y = _aligned(y, predicted, "y")
+            return self._local_model_.score(X, y, sample_weight=sample_weight, offset=offset)
+        predicted = _as_dask_array(self.predict(X, offset=offset), "predictions")
+        y = _aligned(y, predicted.chunks[0], "y")
         hits = (predicted == y).astype(np.float64)
         if sample_weight is None:
             return float(hits.mean().compute())
-        sample_weight = _aligned(sample_weight, predicted, "sample_weight")
+        sample_weight = _aligned(sample_weight, predicted.chunks[0], "sample_weight")
         return float(((hits * sample_weight).sum() / sample_weight.sum()).compute())
+
+
+def _apply_to_partitions(X, offset, model, method, columns, dtype):
+    """``method`` of ``model`` on each partition of the dask DataFrame ``X``, concatenated lazily.
+
+    Whole pandas partitions, so that feature names are checked as in
+    ``MaxEntClassifier``; ``columns`` is ``()`` or ``(n_classes,)``, the
+    output's shape past the rows. An offset is aligned with the partitions,
+    whose lengths are computed for that (one pass over ``X``).
+    """
+    parts = X.to_delayed()
+    lengths, offsets = [np.nan] * len(parts), [None] * len(parts)
+    if offset is not None:
+        lengths = [int(n) for n in X.map_partitions(len).compute()]
+        offsets = _aligned(offset, tuple(lengths), "offset").to_delayed().ravel()
+    return da.concatenate(
+        [
+            da.from_delayed(
+                dask.delayed(_predict_block)(part, part_offset, model=model, method=method),
+                shape=(n_rows, *columns),
+                dtype=dtype,
+            )
+            for part, part_offset, n_rows in zip(parts, offsets, lengths, strict=True)
+        ],
+        axis=0,
+    )

@@ -22,7 +22,16 @@ float64 input gives float64 probabilities.
 
 Options are those of skl2onnx's classifiers: ``zipmap`` (True, the default:
 probabilities as a list of dictionaries; False: a tensor; ``"columns"``: one
-output per class) and ``nocl`` (True: class indices instead of ``classes_``).
+output per class) and ``nocl`` (True: class indices instead of ``classes_``);
+and ``offset`` (True: a second graph input, ``offset``, added to the scores
+before ``Softmax`` and ``ArgMax``, as the ``offset`` of
+:meth:`MaxEntClassifier.predict_proba`). The offset input is in the graph's
+float type, of shape ``[N, n_classes]``, or ``[N, 1]`` for two classes: the
+model's single score, that of ``classes_[1]`` (``decision_function``'s
+column). It works alone or inside a ``Pipeline``, where the parser of
+:func:`maxent_classifier_parser` declares the input. ``penalty_factor``,
+``bounds`` and ``coef_prior`` change only ``coef_``, so models fitted with
+them export as any other.
 Labels are int64 (integer or boolean ``classes_``, and floats with integral
 values) or strings; other label types cannot be converted.
 """
@@ -32,6 +41,7 @@ from scipy import sparse
 
 try:
     from skl2onnx import update_registered_converter
+    from skl2onnx._parse import _parse_sklearn_classifier
     from skl2onnx.common.data_types import (
         BooleanTensorType,
         DoubleTensorType,
@@ -54,10 +64,15 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised only without 
 
 from ._classifier import MaxEntClassifier
 
-__all__ = ["convert_maxent_classifier", "maxent_classifier_shape_calculator", "register"]
+__all__ = [
+    "convert_maxent_classifier",
+    "maxent_classifier_parser",
+    "maxent_classifier_shape_calculator",
+    "register",
+]
 
 _ALIAS = "SklearnMaxEntClassifier"
-_OPTIONS = {"zipmap": [True, False, "columns"], "nocl": [True, False]}
+_OPTIONS = {"zipmap": [True, False, "columns"], "nocl": [True, False], "offset": [False, True]}
 
 
 def _onnx_labels(classes):
@@ -82,6 +97,56 @@ def _onnx_labels(classes):
     )
 
 
+def maxent_classifier_parser(scope, model, inputs, custom_parsers=None):
+    """skl2onnx parser: scikit-learn classifiers' parser, plus the graph input ``offset`` when asked for.
+
+    With the option ``offset=True`` it declares an input named ``offset``
+    (``offset1``... if that name is taken) in the float type of the
+    classifier's input (float64 for float64, float32 otherwise), of shape
+    ``[N, n_classes]`` or ``[N, 1]`` for two classes, and passes it to the
+    converter as the operator's second input.
+
+    Parameters
+    ----------
+    scope : skl2onnx.common._topology.Scope
+        The root scope, whose input variables become the graph's inputs.
+    model : MaxEntClassifier
+        The fitted classifier.
+    inputs : list of skl2onnx.common._topology.Variable
+        Its input (the features, or a pipeline step's output).
+    custom_parsers : dict or None
+        Passed on to skl2onnx's classifier parser.
+
+    Returns
+    -------
+    outputs : list of skl2onnx.common._topology.Variable
+        The label and probability outputs (through ZipMap by default).
+
+    Examples
+    --------
+    skl2onnx calls it during conversion; the option asks for the input:
+
+    >>> import numpy as np
+    >>> import sklearn_maxent.onnx
+    >>> from skl2onnx import to_onnx
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn_maxent import MaxEntClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MaxEntClassifier(alpha=1e-2, random_state=0).fit(X, y)
+    >>> onx = to_onnx(clf, X[:1].astype(np.float32), options={"offset": True, "zipmap": False})
+    >>> [(i.name, i.type.tensor_type.shape.dim[1].dim_value) for i in onx.graph.input]
+    [('X', 4), ('offset', 3)]
+    """
+    if scope.get_options(model, {"offset": False})["offset"]:
+        float_type = DoubleTensorType if isinstance(inputs[0].type, DoubleTensorType) else FloatTensorType
+        offset = scope.declare_local_variable("offset", float_type(shape=[None, model.coef_.shape[0]]))
+        inputs = [*inputs, offset]  # a new list: for a classifier alone, inputs is the one appended to
+        # skl2onnx makes the root scope's input variables the graph's inputs; its parsers take them
+        # only from the initial types, so appending is the one way to add an input from a pipeline step.
+        scope.input_variables.append(offset)
+    return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
+
+
 def maxent_classifier_shape_calculator(operator):
     """skl2onnx shape calculator: the types and shapes of the label and probability outputs.
 
@@ -91,8 +156,8 @@ def maxent_classifier_shape_calculator(operator):
     Parameters
     ----------
     operator : skl2onnx.common._topology.Operator
-        The operator of a fitted ``MaxEntClassifier``, with one input and two
-        outputs (label, probabilities).
+        The operator of a fitted ``MaxEntClassifier``, with one input (two
+        with the ``offset`` option) and two outputs (label, probabilities).
 
     Examples
     --------
@@ -104,7 +169,7 @@ def maxent_classifier_shape_calculator(operator):
     >>> get_model_alias(MaxEntClassifier)
     'SklearnMaxEntClassifier'
     """
-    check_input_and_output_numbers(operator, input_count_range=1, output_count_range=2)
+    check_input_and_output_numbers(operator, input_count_range=[1, 2], output_count_range=2)
     check_input_and_output_types(
         operator,
         good_input_types=[FloatTensorType, DoubleTensorType, Int64TensorType, BooleanTensorType],
@@ -123,6 +188,7 @@ def convert_maxent_classifier(scope, operator, container):
     """skl2onnx converter: the ONNX graph of a fitted ``MaxEntClassifier``.
 
     ``Gemm`` gives the scores ``X W + b`` (two classes: ``[0, X w + b]``),
+    plus the offset input if there is one (:func:`maxent_classifier_parser`),
     ``Softmax`` the probabilities, ``ArgMax`` and ``Gather`` the labels.
 
     Parameters
@@ -186,6 +252,9 @@ def convert_maxent_classifier(scope, operator, container):
     container.add_node(
         "Gemm", [features, coef_name, intercept_name], scores, name=scope.get_unique_operator_name("Gemm")
     )
+    if len(operator.inputs) == 2:
+        binary = model.coef_.shape[0] == 1
+        scores = _with_offset(scope, container, scores, operator.inputs[1].full_name, binary, proto_dtype)
     container.add_node(
         "Softmax",
         scores,
@@ -218,6 +287,25 @@ def convert_maxent_classifier(scope, operator, container):
     )
 
 
+def _with_offset(scope, container, scores, offset, binary, proto_dtype):
+    """The name of ``scores + offset``; an offset of one column (two classes) becomes ``[0, offset]``.
+
+    The scores of two classes have the first one's fixed zero in front, so a
+    single offset column is moved to the second by a product with ``[[0, 1]]``.
+    """
+    if binary:
+        spread = scope.get_unique_variable_name("offset_to_second_class")
+        container.add_initializer(spread, proto_dtype, [1, 2], [0.0, 1.0])
+        spread_offset = scope.get_unique_variable_name("offset_scores")
+        container.add_node(
+            "MatMul", [offset, spread], spread_offset, name=scope.get_unique_operator_name("MatMul")
+        )
+        offset = spread_offset
+    shifted = scope.get_unique_variable_name("scores_with_offset")
+    container.add_node("Add", [scores, offset], shifted, name=scope.get_unique_operator_name("Add"))
+    return shifted
+
+
 def register():
     """Register the ``MaxEntClassifier`` converter with skl2onnx (done on import; idempotent).
 
@@ -231,6 +319,7 @@ def register():
         _ALIAS,
         maxent_classifier_shape_calculator,
         convert_maxent_classifier,
+        parser=maxent_classifier_parser,
         options=_OPTIONS,
     )
 

@@ -103,23 +103,6 @@ def test_the_passes_run_on_the_device(monkeypatch):
     assert set(calls) == {type(to(X)).__module__}
 
 
-@pytest.mark.parametrize("solver", ["sgd", "saga"])
-def test_minibatch_solvers_and_partial_fit_return_device_arrays(solver):
-    _, to = on("array_api_strict", None)
-    X, y = data(3)
-    reference = MaxEntClassifier(solver=solver, random_state=0).fit(X, y)
-    streamed = MaxEntClassifier(random_state=0).partial_fit(X, y, classes=[0, 1, 2])
-    with sklearn.config_context(array_api_dispatch=True):
-        clf = MaxEntClassifier(solver=solver, random_state=0).fit(to(X), to(y))
-        online = MaxEntClassifier(random_state=0).partial_fit(to(X), to(y), classes=[0, 1, 2])
-        online.partial_fit(to(X), to(y))
-        gap = clf.expectation_gap(to(X), to(y))
-    streamed.partial_fit(X, y)
-    np.testing.assert_array_equal(host(clf.coef_), reference.coef_)  # the same computation, on the host
-    np.testing.assert_array_equal(host(online.coef_), streamed.coef_)
-    np.testing.assert_allclose(host(gap), reference.expectation_gap(X, y), atol=1e-12)
-
-
 def test_predicting_on_another_namespace_says_so():
     _, to = on("array_api_strict", None)
     X, y = data(3)

@@ -254,3 +254,154 @@ def test_callbacks_see_each_iteration_and_can_stop(client):
         stopped = DaskMaxEntClassifier(alpha=ALPHA).set_callbacks(recorder).fit(X, y)
     assert stopped.n_iter_ == 2
     np.testing.assert_array_equal(stopped.coef_, recorder.models[-1][0])
+
+
+def _options_problem(n_classes, seed):
+    """Data on the workers with an offset (chunked unlike X), and penalty factors, bounds and a prior."""
+    X, y = make_data(6_000, 6, n_classes, 1_500, seed=seed)
+    rng = np.random.default_rng(seed)
+    offset_shape = (X.shape[0], n_classes) if n_classes > 2 else (X.shape[0],)
+    offset = 0.5 * da.random.default_rng(seed + 100).standard_normal(offset_shape, chunks=1_000)
+    factor = rng.uniform(0.2, 3.0, X.shape[1])
+    factor[0] = 0.0  # unpenalized, but bounded: a certificate exists
+    params = {
+        "penalty_factor": factor,
+        "bounds": (-0.4, np.where(np.arange(X.shape[1]) % 2 == 0, 0.6, np.inf)),
+        "coef_prior": 0.3 * rng.standard_normal((1 if n_classes == 2 else n_classes, X.shape[1])),
+    }
+    return X, y, offset, params
+
+
+@pytest.mark.parametrize(("n_classes", "l1_ratio"), [(3, 0.0), (3, 1.0), (2, 0.5)])
+def test_penalty_factor_bounds_prior_and_offset_match_the_single_machine_fit(client, n_classes, l1_ratio):
+    X, y, offset, params = _options_problem(n_classes, seed=7)
+    params.update(alpha=0.02, l1_ratio=l1_ratio, tol=1e-10)
+    assert offset.chunks[0] != X.chunks[0]  # aligned to X's partitions by fit
+    clf = DaskMaxEntClassifier(**params).fit(X, y, offset=offset)
+    Xc, yc, oc = X.compute(), y.compute(), offset.compute()
+    reference = MaxEntClassifier(**params, solver="lbfgs").fit(Xc, yc, offset=oc)
+    np.testing.assert_allclose(
+        clf.predict_proba(X, offset=offset).compute(), reference.predict_proba(Xc, offset=oc), atol=1e-6
+    )
+    # The unpenalized feature's weights are unique only up to a common shift where the penalty has no
+    # L2 part (multiclass): the weights of the penalized ones are.
+    np.testing.assert_allclose(clf.coef_[:, 1:], reference.coef_[:, 1:], atol=1e-6)
+    lower, upper = params["bounds"]
+    assert clf.coef_.min() >= lower
+    assert (clf.coef_ <= upper).all()
+    np.testing.assert_array_equal(clf.predict(X, offset=offset).compute(), reference.predict(Xc, offset=oc))
+    scores = clf.decision_function(X, offset=offset).compute()
+    reference_scores = reference.decision_function(Xc, offset=oc)
+    if n_classes > 2:  # unique up to a shift common to a row's classes (see above)
+        scores, reference_scores = (s - s.mean(axis=1, keepdims=True) for s in (scores, reference_scores))
+    np.testing.assert_allclose(scores, reference_scores, atol=1e-6)
+    np.testing.assert_allclose(
+        clf.predict_log_proba(X, offset=offset).compute(),
+        reference.predict_log_proba(Xc, offset=oc),
+        atol=1e-6,
+    )
+    assert clf.score(X, y, offset=offset) == pytest.approx(reference.score(Xc, yc, offset=oc))
+    # In-memory X and offset: the local model, as MaxEntClassifier.
+    np.testing.assert_allclose(
+        clf.predict_proba(Xc, offset=oc), reference.predict_proba(Xc, offset=oc), atol=1e-6
+    )
+    local = clf.to_local()
+    for name in ("penalty_factor", "coef_prior"):
+        np.testing.assert_array_equal(local.get_params()[name], params[name])
+    np.testing.assert_array_equal(local.predict_proba(Xc, offset=oc), clf.predict_proba(Xc, offset=oc))
+
+
+def test_offset_with_a_dask_dataframe(client):
+    dd = pytest.importorskip("dask.dataframe")
+    X, y, offset, _ = _options_problem(3, seed=8)
+    frame = dd.from_dask_array(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(frame, dd.from_dask_array(y), offset=offset)
+    reference = MaxEntClassifier(alpha=ALPHA, solver="lbfgs").fit(
+        frame.compute(), y.compute(), offset=offset.compute()
+    )
+    proba = clf.predict_proba(frame, offset=offset)
+    assert proba.shape == (X.shape[0], 3)
+    np.testing.assert_allclose(
+        proba.compute(), reference.predict_proba(frame.compute(), offset=offset.compute()), atol=1e-6
+    )
+    assert clf.score(frame, y, offset=offset) == pytest.approx(
+        reference.score(frame.compute(), y.compute(), offset=offset.compute())
+    )
+
+
+def test_certificate_includes_the_offset_and_prior_terms(client):
+    """The distributed dual equals Objective's (whose offset term _duality.data_conjugate_sum adds)."""
+    from sklearn_maxent._objective import Objective
+    from sklearn_maxent._options import Prior, check_offset
+
+    X, y, offset, params = _options_problem(3, seed=9)
+    Xc, yc, oc = X.compute(), y.compute(), offset.compute()
+    classes = np.arange(3)
+    prior = Prior.checked(params["coef_prior"], params["bounds"], X.shape[1], 3)
+    for penalty in (prior.penalty(0.05, 0.0, params["penalty_factor"]), prior.penalty(0.05, 1.0, None)):
+        raw = maxent_dask._raw_blocks(
+            client, np.dtype(np.float64), X, y, None, maxent_dask._aligned(offset, X.chunks[0], "offset")
+        )
+        blocks = [
+            client.submit(
+                maxent_dask._final_block, b, False, classes, None, float(X.shape[0]), 0.0, prior, pure=False
+            )
+            for b in raw
+        ]
+        distributed_objective = maxent_dask._DistributedObjective(
+            client, blocks, (X.shape[0], X.shape[1], 3), np.float64, penalty, True, False
+        )
+        local = Objective(
+            Xc,
+            np.eye(3)[yc],
+            np.ones(len(yc)),
+            penalty,
+            True,
+            False,
+            prior.offset(Xc, check_offset(oc, len(yc), 3, np.float64), np.float64),
+        )
+        # A point within the bounds at which the gap is finite (the dual value positive).
+        coef = penalty.project(0.1 * np.random.default_rng(0).standard_normal((X.shape[1], 3)))
+        intercept = np.array([0.1, -0.2, 0.1])
+        value, gap = distributed_objective.certified_gap(coef, intercept)
+        expected_value, expected_gap = local.certified_gap(coef, intercept)
+        assert np.isfinite(gap)
+        assert value == pytest.approx(expected_value, rel=1e-12)
+        assert gap == pytest.approx(expected_gap, rel=1e-9)
+        client.cancel(blocks)
+
+
+@pytest.mark.parametrize(
+    ("params", "fit_kwargs", "error", "match"),
+    [
+        ({"penalty_factor": [1.0, 2.0]}, {}, ValueError, r"one entry per feature, shape \(6,\)"),
+        ({"bounds": (1.0, 0.0)}, {}, ValueError, "lower > upper"),
+        ({"coef_prior": np.zeros((2, 6))}, {}, ValueError, r"coef_'s shape \(3, 6\)"),
+        ({}, {"offset": np.zeros((6_000, 2))}, ValueError, r"offset must have shape \(6000, 3\)"),
+        ({}, {"offset": np.zeros((5_999, 3))}, ValueError, "X has 6000 rows but offset has 5999"),
+        ({}, {"offset": np.full((6_000, 3), "a")}, TypeError, "real numbers"),
+        ({}, {"offset": np.full((6_000, 3), np.nan)}, ValueError, "partition 0: offset contains NaN"),
+    ],
+)
+def test_bad_options_are_clear_errors_and_change_nothing(client, params, fit_kwargs, error, match):
+    X, y, _, _ = _options_problem(3, seed=10)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(X, y)
+    before = clf.coef_.copy()
+    with pytest.raises(error, match=match):
+        clf.set_params(**params).fit(X, y, **fit_kwargs)
+    np.testing.assert_array_equal(clf.coef_, before)
+    # At prediction too, before any computation; dask offsets of X's length in other chunks are rechunked.
+    with pytest.raises(ValueError, match="X has 6000 rows but offset has 10"):
+        clf.predict(X, offset=np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="X has 6000 rows but offset has 5999"):
+        clf.predict_proba(X, offset=da.zeros((5_999, 3), chunks=1_000))
+
+
+def test_without_an_l2_part_the_canonical_solution_is_that_of_maxentclassifier(client):
+    # alpha=0: the optimum is unique only up to a shift of each feature's weights over the classes;
+    # both estimators return the centred one (MaxEntClassifier's coef_ documents it).
+    X, y = make_data(4_000, 4, 3, 1_000, seed=11)
+    clf = DaskMaxEntClassifier(alpha=0.0).fit(X, y)
+    reference = MaxEntClassifier(alpha=0.0, solver="lbfgs").fit(X.compute(), y.compute())
+    np.testing.assert_allclose(clf.coef_.sum(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-6)

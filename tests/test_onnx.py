@@ -161,3 +161,71 @@ def test_non_integral_float_labels_are_refused():
         skl2onnx.to_onnx(clf, X[:1].astype(np.float32), options={"zipmap": False})
     labels, _ = _run(clf, X, options={MaxEntClassifier: {"zipmap": False, "nocl": True}})
     np.testing.assert_array_equal(labels, clf.predict_proba(X).argmax(axis=1))
+
+
+def _offset(model, X, seed=0):
+    """Offsets for ``X``: one column per class, one for two classes (the model's single score)."""
+    n_columns = _classifier(model).coef_.shape[0]
+    return np.random.default_rng(seed).normal(scale=2.0, size=(len(X), n_columns))
+
+
+def _run_with_offset(model, X, offset, options=None, input_dtype=np.float32):
+    """Convert ``model`` with the ``offset`` option (and ``options``) and run it on ``X`` and ``offset``."""
+    X = X.astype(input_dtype)
+    onx = skl2onnx.to_onnx(model, X[:1], options={MaxEntClassifier: {"offset": True, **(options or {})}})
+    session = _session(onx)
+    assert [i.name for i in session.get_inputs()] == ["X", "offset"]
+    assert session.get_inputs()[1].shape[1] == offset.shape[1]
+    return session.run(None, {"X": X, "offset": offset.astype(input_dtype)})
+
+
+@pytest.mark.parametrize("case", ["iris", "iris-binary", "digits-pipeline", "breast-cancer-strings-pipeline"])
+def test_offset_input_matches_predict_with_offset(case):
+    model, X, _ = _fit(case, np.float32)
+    offset = _offset(model, X)
+    labels, proba = _run_with_offset(model, X, offset, options={"zipmap": False})
+    expected = model.predict_proba(X, offset=offset)
+    diff = np.abs(proba - expected).max()
+    print(f"\n{case} with an offset, float32 graph: max |dP| = {diff:.2e}")
+    assert diff < FLOAT32_ATOL
+    np.testing.assert_array_equal(labels, model.predict(X, offset=offset))
+    assert np.abs(expected - model.predict_proba(X)).max() > 0.1  # the offset matters here
+
+
+@pytest.mark.parametrize("case", ["iris", "breast-cancer-pipeline"])
+def test_offset_input_in_a_float64_graph_and_with_zipmap(case):
+    model, X, _ = _fit(case, np.float64)
+    offset = _offset(model, X, seed=1)
+    labels, proba = _run_with_offset(model, X, offset, options={"zipmap": False}, input_dtype=np.float64)
+    assert proba.dtype == np.float64
+    assert np.abs(proba - model.predict_proba(X, offset=offset)).max() < 1e-12
+    np.testing.assert_array_equal(labels, model.predict(X, offset=offset))
+    labels, proba_dicts = _run_with_offset(model, X, offset)
+    classes = _classifier(model).classes_.tolist()
+    proba = np.array([[row[c] for c in classes] for row in proba_dicts])
+    assert np.abs(proba - model.predict_proba(X, offset=offset)).max() < FLOAT32_ATOL
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["multiclass", "binary"])
+def test_models_fitted_with_factors_bounds_and_a_prior_export_unchanged(binary):
+    X, y = _iris()
+    X = StandardScaler().fit_transform(X)
+    if binary:
+        y = (y == 2).astype(int)
+    rng = np.random.default_rng(2)
+    n_rows = 1 if binary else 3
+    clf = MaxEntClassifier(
+        alpha=0.05,
+        solver="lbfgs",
+        penalty_factor=rng.uniform(0.5, 2.0, X.shape[1]),
+        bounds=(-0.5, 1.0),
+        coef_prior=0.3 * rng.standard_normal((n_rows, X.shape[1])),
+    )
+    offset = rng.normal(size=(len(y), n_rows))
+    clf.fit(X, y, offset=offset)
+    labels, proba = _run(clf, X, options={"zipmap": False})
+    assert np.abs(proba - clf.predict_proba(X)).max() < FLOAT32_ATOL
+    np.testing.assert_array_equal(labels, clf.predict(X))
+    labels, proba = _run_with_offset(clf, X, offset, options={"zipmap": False})
+    assert np.abs(proba - clf.predict_proba(X, offset=offset)).max() < FLOAT32_ATOL
+    np.testing.assert_array_equal(labels, clf.predict(X, offset=offset))

@@ -25,7 +25,8 @@ Modules, one concept each; imports go down this list only:
 * ``_lbfgs``, ``_newton`` - the full-batch methods (``_newton`` a solver object
   with one method per step, and the function the chain calls);
 * ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls (one call of
-  the compiled kernel ``sklearn_maxent._kernels.epoch``);
+  the compiled kernel ``sklearn_maxent._kernels.epoch``, or for a device objective
+  of its array API port ``sklearn_maxent._device_epochs``);
 * ``_steps`` - step sizes from curvature bounds;
 * ``_state`` - what the solvers carry between calls (schedules, SGD state, results);
 * ``_monitor`` - what a solver tells its caller of each step (the hook under the

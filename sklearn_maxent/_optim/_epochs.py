@@ -4,14 +4,19 @@ An epoch function runs one pass over a given row order, updating the
 weights in place, and returns the epoch's mean minibatch loss, or None when
 its steps blew the loss up (the driver then undoes the epoch and backs the
 step off). The pass is one call of the compiled kernel
-(:func:`sklearn_maxent._kernels.epoch.run_epoch`), which reports what it
-saw as a status code; what follows from it (the step's back-off, the
-epoch's verdict) is decided here. Stopping and schedules are the driver's.
+(:func:`sklearn_maxent._kernels.epoch.run_epoch`), or for the dense arrays
+of another namespace of a :class:`~sklearn_maxent._device.DeviceObjective`
+of its array API port (:func:`sklearn_maxent._device_epochs.run_epoch`),
+which reports what it saw as a status code; what follows from it (the
+step's back-off, the epoch's verdict) is decided here. Stopping and
+schedules are the driver's.
 """
 
 import numpy as np
 from scipy import sparse
 
+from .. import _device_epochs
+from .._device import DeviceObjective
 from .._kernels import epoch as kernel
 from .._penalty import IterateAverage, LazyCoef
 from ._steps import intercept_step_scale, max_step
@@ -92,20 +97,19 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
             + ([average.scale_sum, average.count] if average is not None else [0.0, 0.0])
             + [np.nan if reference is None else reference, 0.0]
         )
-        status = kernel.run_epoch(
-            *_kernel_data(objective),
-            np.ascontiguousarray(order, dtype=np.intp),
+        settings = _settings(objective, state, average is not None, memory is not None)
+        status = _pass(
+            objective,
+            order,
             batch_size,
             coef,
             intercept,
-            _or_empty(lazy_coef.applied, coef.dtype, 2),
+            lazy_coef.applied,
             scalars,
-            _settings(objective, state, average is not None, memory is not None),
-            _factor_array(objective, adagrad_sums is not None),
-            _or_empty(adagrad_sums, np.float64, 1),
-            *_bounds_arrays(objective.penalty, coef.shape),
-            *_average_arrays(average),
-            *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, adagrad_sums is not None)),
+            settings,
+            average,
+            memory,
+            adagrad_sums,
         )
         if status != kernel.STALE_REFERENCE:
             break
@@ -123,6 +127,48 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
     if average is not None:
         average.scale_sum, average.count = float(scale_sum), int(count)
     return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
+
+
+def _pass(
+    objective, order, batch_size, coef, intercept, applied, scalars, settings, average, memory, adagrad_sums
+):
+    """One epoch's call: of the compiled kernel, or of its port for a DeviceObjective; its status.
+
+    The port knows neither AdaGrad nor what a DeviceObjective never has (offsets, penalty
+    factors, bounds): the estimator keeps those on the host.
+    """
+    if isinstance(objective, DeviceObjective):
+        if adagrad_sums is not None:
+            raise ValueError("AdaGrad's steps run on the host only.")
+        return _device_epochs.run_epoch(
+            objective.X,
+            objective.targets,
+            objective.row_weights,
+            order,
+            batch_size,
+            coef,
+            intercept,
+            applied,
+            scalars,
+            settings,
+            None if average is None else (average.correction, average.intercept_sum),
+            None if memory is None else (memory.residuals, memory.average, memory.average_intercept),
+        )
+    return kernel.run_epoch(
+        *_kernel_data(objective),
+        np.ascontiguousarray(order, dtype=np.intp),
+        batch_size,
+        coef,
+        intercept,
+        _or_empty(applied, coef.dtype, 2),
+        scalars,
+        settings,
+        _factor_array(objective, adagrad_sums is not None),
+        _or_empty(adagrad_sums, np.float64, 1),
+        *_bounds_arrays(objective.penalty, coef.shape),
+        *_average_arrays(average),
+        *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, adagrad_sums is not None)),
+    )
 
 
 def _kernel_data(objective):

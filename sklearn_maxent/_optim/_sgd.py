@@ -61,7 +61,10 @@ def sgd(
 
     Parameters
     ----------
-    objective : Objective
+    objective : Objective or DeviceObjective
+        A device objective's epochs run on its device
+        (:mod:`sklearn_maxent._device_epochs`); the parameters and ``state``
+        stay NumPy arrays on the host either way.
     coef, intercept : ndarray
         Starting point, overwritten with the result.
     state : SGDState

@@ -82,7 +82,8 @@ class SAGAMemory:
     so ``mean_i x_i residuals[i]`` (``average``, ``average_intercept``) is the
     mean of the stored gradients. ``caught_up[j]`` is the step up to which
     weight row ``j`` has received the ``average`` term, applied just in time
-    when a minibatch touches the row, as in scikit-learn's SAG.
+    when a minibatch touches the row, as in scikit-learn's SAG (sparse data
+    only). For a device objective all but ``caught_up`` are on its device.
     """
 
     residuals: np.ndarray
@@ -92,11 +93,12 @@ class SAGAMemory:
 
     @classmethod
     def empty(cls, objective):
+        """Zeros where ``objective``'s data live: NumPy, or a device objective's ``zeros``."""
         n_features, n_free = objective.parameter_shape
-        dtype = objective.dtype
+        zeros = getattr(objective, "zeros", lambda shape: np.zeros(shape, dtype=objective.dtype))
         return cls(
-            np.zeros((objective.n_samples, n_free), dtype=dtype),
-            np.zeros((n_features, n_free), dtype=dtype),
-            np.zeros(n_free, dtype=dtype),
+            zeros((objective.n_samples, n_free)),
+            zeros((n_features, n_free)),
+            zeros(n_free),
             np.zeros(n_features, dtype=np.intp),
         )

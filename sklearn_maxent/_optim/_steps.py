@@ -1,7 +1,14 @@
-"""Step sizes of minibatch SGD and SAGA: curvature bounds, ``1 / L_b`` and Bottou's calibration."""
+"""Step sizes of minibatch SGD and SAGA: curvature bounds, ``1 / L_b`` and Bottou's calibration.
+
+The data may be NumPy, CSR, or dense of another namespace (a
+:class:`~sklearn_maxent._device.DeviceObjective`'s), reduced where they live.
+"""
 
 import numpy as np
 from scipy import sparse
+
+from .._device import namespace
+from .._duality import to_numpy
 
 # Step of the intercept relative to the weights' on sparse data (see intercept_step_scale).
 SPARSE_INTERCEPT_STEP = 0.01
@@ -58,12 +65,16 @@ def top_eigenvalue(X, intercept_scale, rng, n_rows=2_000, n_power_iter=20):
 
     A random subsample of ``n_rows`` rows keeps it a small fraction of an
     epoch; the intercept enters as a column of ``sqrt(intercept_scale)``
-    (0: no intercept; see :func:`intercept_step_scale`).
+    (0: no intercept; see :func:`intercept_step_scale`). The iterate is a
+    NumPy vector: for ``X`` of another namespace it crosses to its device
+    and back at each iteration (``n_features`` numbers each way).
     """
+    xp, device = namespace(X)
     if X.shape[0] > n_rows:
-        X = X[np.sort(rng.randint(0, X.shape[0], n_rows))]
+        rows = np.sort(rng.randint(0, X.shape[0], n_rows))
+        X = X[rows] if xp is np else xp.take(X, xp.asarray(rows, device=device), axis=0)
     has_intercept = intercept_scale > 0
-    column = np.sqrt(intercept_scale)
+    column = float(np.sqrt(intercept_scale))
     v = rng.standard_normal(X.shape[1] + has_intercept)
     eigenvalue = 0.0
     for _ in range(n_power_iter):
@@ -71,10 +82,13 @@ def top_eigenvalue(X, intercept_scale, rng, n_rows=2_000, n_power_iter=20):
         if length == 0:  # X^T X v = 0: all-zero rows (and no intercept), whose top eigenvalue is 0
             return 0.0
         v /= length
-        Xv = X @ v[: X.shape[1]]
+        v_there = v if xp is np else xp.asarray(v, dtype=X.dtype, device=device)
+        Xv = X @ v_there[: X.shape[1]]
         if has_intercept:
-            Xv = Xv + column * v[-1]
-        w = np.concatenate([X.T @ Xv, [column * Xv.sum()]]) if has_intercept else X.T @ Xv
+            Xv = Xv + column * v_there[-1]
+        w = to_numpy(X.T @ Xv)
+        if has_intercept:
+            w = np.concatenate([w, [column * float(xp.sum(Xv))]])
         eigenvalue = float(np.vdot(v, w)) / X.shape[0]
         v = w
     return eigenvalue
@@ -103,9 +117,7 @@ def default_step(objective, batch_size, rng):
     by that, and the full-data bound by the largest such factor.
     """
     X = objective.X
-    row_norms = (
-        np.asarray(X.multiply(X).sum(axis=1)).ravel() if sparse.issparse(X) else np.einsum("ij,ij->i", X, X)
-    )
+    xp, _ = namespace(X)
     row_scale = objective.row_weights * objective.n_samples
     intercept_scale = intercept_step_scale(objective)
     bound = curvature_bound(
@@ -113,12 +125,21 @@ def default_step(objective, batch_size, rng):
         False,
         batch_size,
         objective.penalty.largest_l2,
-        float(np.max(row_scale * (row_norms + intercept_scale))),
-        float(row_scale.max()) * top_eigenvalue(X, intercept_scale, rng),
+        float(xp.max(row_scale * (_squared_row_norms(X, xp) + intercept_scale))),
+        float(xp.max(row_scale)) * top_eigenvalue(X, intercept_scale, rng),
     )
     # No curvature at all (all-zero rows, no intercept, no L2 part): the
     # gradient of the smooth part is zero everywhere, so any step is safe.
     return 1.0 / bound if bound > 0 else 1.0
+
+
+def _squared_row_norms(X, xp):
+    """``||x_i||^2`` of every row of ``X``, in ``xp``, its namespace."""
+    if sparse.issparse(X):
+        return np.asarray(X.multiply(X).sum(axis=1)).ravel()
+    if xp is np:
+        return np.einsum("ij,ij->i", X, X)
+    return xp.sum(X * X, axis=1)
 
 
 def max_step(objective):
