@@ -312,12 +312,13 @@ class LazyCoef:
     average : IterateAverage or None
         The average the steps keep up to date, if any.
     proximal_l1 : bool
-        The L1 steps are proximal steps per row (AdaGrad's), which need no
-        ``cumulative`` or ``applied``.
+        The L1 steps are proximal steps (AdaGrad's, and with bounds), which
+        need no ``cumulative`` or ``applied``.
     """
 
     def __init__(self, penalty, coef, cumulative=0.0, applied=None, average=None, proximal_l1=False):
         self.penalty = penalty
+        self.proximal_l1 = proximal_l1
         self.average = average
         self.values = coef
         self.scale = 1.0

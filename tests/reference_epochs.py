@@ -106,9 +106,13 @@ def _loss_residual(objective, batch, coef_rows, intercept):
 
 
 class SteppedCoef(LazyCoef):
-    """:class:`~sklearn_maxent._penalty.LazyCoef` with its SGD steps done in NumPy."""
+    """:class:`~sklearn_maxent._penalty.LazyCoef` with its SGD steps done in NumPy.
+
+    ``factor``: the per-row path's factors (the penalty's, or ones), None off it.
+    """
 
     _MIN_SCALE = 1e-9
+    factor = None
 
     def gather(self, rows):
         """``V[rows]``: a view of all of ``V`` for ``slice(None)`` (dense data), a copy otherwise."""
@@ -123,12 +127,13 @@ class SteppedCoef(LazyCoef):
     def step(self, rows, values, grad_rows, step, untouched_direction=None):
         """One SGD step: the penalty on all of ``W``, the gradient on ``W[rows]``; writes ``values`` back.
 
-        With per-feature factors every row decays by ``1 - step l2 f_j`` (the
-        scale stays 1), eagerly: the rows not in ``rows`` too, which also take
-        ``untouched_direction`` (SAGA's mean term; None: no direction).
+        On the per-row path (``factor`` not None) every row decays by
+        ``1 - step l2 f_j`` (the scale stays 1), eagerly: the rows not in
+        ``rows`` too, which also take ``untouched_direction`` (SAGA's mean
+        term; None: no direction) and their proximal L1 step, if any.
         """
         dtype = self.values.dtype.type
-        factor = self.penalty.factor
+        factor = self.factor
         before = values.copy() if self.average is not None else None
         if factor is None:
             self.scale *= 1.0 - step * self.penalty.l2
@@ -137,7 +142,11 @@ class SteppedCoef(LazyCoef):
             self._step_untouched(rows, decay, untouched_direction, step)
             values *= decay[rows]
         values -= dtype(step / self.scale) * grad_rows
-        if self.penalty.has_l1:
+        if self.penalty.has_l1 and self.proximal_l1:
+            factor = 1.0 if factor is None else factor[rows, None]
+            threshold = np.asarray(step * self.penalty.l1 * factor / self.scale).astype(dtype)
+            values[:] = np.sign(values) * np.maximum(np.abs(values) - threshold, 0)
+        elif self.penalty.has_l1:
             self.cumulative += step * self.penalty.l1
             self._charge_l1(rows, values)
         self._clip(rows, values)
@@ -158,6 +167,9 @@ class SteppedCoef(LazyCoef):
         after = decay[untouched] * before
         if direction is not None:
             after -= self.values.dtype.type(step) * direction[untouched]
+        if self.penalty.has_l1 and self.proximal_l1:
+            threshold = (step * self.penalty.l1 * self.factor[untouched, None]).astype(after.dtype)
+            after = np.sign(after) * np.maximum(np.abs(after) - threshold, 0)
         self.values[untouched] = after
         if self.average is not None:
             self.average.correction[untouched] -= self.average.scale_sum * (after - before)
@@ -189,7 +201,7 @@ class SteppedCoef(LazyCoef):
         dtype = self.values.dtype.type
         coef_rows = values * dtype(self.scale)
         applied = self.applied[rows]
-        factor = self.penalty.factor
+        factor = self.factor
         cumulative = self.cumulative
         if factor is not None:
             cumulative = (cumulative * factor[rows, None]).astype(dtype)
@@ -224,9 +236,20 @@ def _finish_epoch(coef, intercept, state, lazy_coef, mean_loss, reference):
     return mean_loss
 
 
+def _stepped_coef(objective, coef, state):
+    """The epoch's SteppedCoef: with bounds, proximal L1 steps, on sparse data on the per-row path
+    (as the kernel)."""
+    penalty = objective.penalty
+    proximal = penalty.bounded and penalty.has_l1
+    stepped = SteppedCoef(penalty, coef, state.cumulative_l1, state.applied_l1, proximal_l1=proximal)
+    if penalty.factor is not None or (proximal and objective.is_sparse):
+        stepped.factor = np.ones(len(coef)) if penalty.factor is None else penalty.factor
+    return stepped
+
+
 def sgd_epoch(objective, coef, intercept, state, batch_size, order):
     """One pass of minibatch SGD over ``order``, in place; the mean minibatch loss or None."""
-    lazy_coef = SteppedCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    lazy_coef = _stepped_coef(objective, coef, state)
     largest_step = max_step(objective)
     intercept_scale = intercept_step_scale(objective)
     reference = state.data_loss
@@ -268,13 +291,13 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
     memory = state.memory
     n = objective.n_samples
     dtype = objective.dtype.type
-    lazy_coef = SteppedCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1)
+    lazy_coef = _stepped_coef(objective, coef, state)
     largest_step = max_step(objective)
     intercept_scale = intercept_step_scale(objective)
     cumulative = np.zeros(-(-len(order) // batch_size) + 1)
     memory.caught_up[:] = 0
     # With per-feature factors the untouched rows step eagerly (SteppedCoef.step).
-    lazy = objective.is_sparse and objective.penalty.factor is None
+    lazy = objective.is_sparse and lazy_coef.factor is None
 
     def catch_up_all(t):
         if lazy:

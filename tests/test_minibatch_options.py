@@ -39,7 +39,9 @@ def test_saga_fits_the_lbfgs_model(case, l1_ratio):
     X, y = wine()
     params, fit_params = options(case, *X.shape)
     expected, saga = (
-        MaxEntClassifier(alpha=0.02, l1_ratio=l1_ratio, solver=solver, tol=1e-10, batch_size=16, **params)
+        MaxEntClassifier(
+            alpha=0.02, l1_ratio=l1_ratio, solver=solver, tol=1e-10, batch_size=16, random_state=0, **params
+        )
         for solver in ("lbfgs", "saga")
     )
     expected.fit(X, y, **fit_params)
@@ -64,3 +66,16 @@ def test_partial_fit_keeps_the_weights_within_the_bounds():
         assert np.all(classifier.coef_ <= 0.5)
     optimum = MaxEntClassifier(alpha=1e-3, solver="lbfgs", **params).fit(X, y, offset=offset)
     assert classifier.score(X, y, offset=offset) >= optimum.score(X, y, offset=offset) - 0.03
+
+
+@pytest.mark.parametrize("random_state", range(4))
+def test_saga_with_bounds_and_l1_is_not_held_at_zero(random_state):
+    """With bounds the L1 term is a proximal step: Tsuruoka's cumulative charge, whose ledger
+    counts the penalty a clip at a bound of 0 made moot, held a weight at 0 and stopped SAGA at
+    a certified gap of 3.5e-6 here on random states 2 and 3."""
+    X, y = wine()
+    params, _ = options("bounds", *X.shape)
+    saga = MaxEntClassifier(
+        alpha=0.02, l1_ratio=0.5, solver="saga", tol=1e-10, batch_size=16, random_state=random_state, **params
+    ).fit(X, y)
+    assert saga.duality_gap_ <= 1e-10

@@ -40,7 +40,8 @@ decay: each row's step is its own, from the sum of its squared gradients,
 constant while the row is untouched, so its catch-up is exact; the L1 term is
 then a proximal step per row (soft-thresholding, caught up in closed form
 too) rather than the cumulative charge, whose one global sum of steps no
-longer fits per-row steps.
+longer fits per-row steps. With bounds the L1 term is a proximal step too
+(on sparse data on the per-row path): see ``run_epoch``'s ``lower, upper``.
 
 Fused types (``floating``: float/double; ``index_t``: CSR's int32/int64
 indices) rather than a Tempita template as scikit-learn's ``_sag_fast.pyx.tp``:
@@ -64,7 +65,7 @@ Layering: the bottom layer. Only ``sklearn_maxent._optim._epochs`` calls
 this; it imports nothing of the package.
 """
 
-from libc.math cimport exp, expm1, isfinite, log, log1p, pow, sqrt
+from libc.math cimport ceil, exp, expm1, fabs, isfinite, log, log1p, pow, sqrt
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -408,45 +409,129 @@ cdef void catch_up_decay(
     ``"invscaling"``), so SAGA keeps its optimum as a fixed point. A changing step is taken at
     its mean over the missed steps (``steps`` is their sum): exact to first order in the
     steps' spread. ``c^k`` and ``1 - c^k`` come from ``log1p`` and ``expm1``, which keep their
-    precision where ``k eta a`` is tiny. AdaGrad's proximal L1 steps (``l1_weight`` > 0:
-    soft-thresholding by ``eta l1_weight`` after each decay) shrink ``|w|`` over them by
-    ``l1_weight (1 - c^k) / a``, the same geometric sum, stopping at 0: exact too.
+    precision where ``k eta a`` is tiny. Proximal L1 steps (``l1_weight`` > 0: AdaGrad's, and
+    with bounds; soft-thresholding by ``eta l1_weight`` after each step) shrink ``|w|`` over
+    them by ``l1_weight (1 - c^k) / a``, the same geometric sum, stopping at 0, where ``m = 0``;
+    with SAGA's ``m`` the path may cross 0, and :func:`proximal_catch_up` follows it: exact too.
 
     With averaging (``correction`` not NULL; scale 1, so ``count`` is the average's scale sum)
-    the missed averaged iterates ``c^i w`` (those from step ``averaged_from`` on) enter the sum of
-    iterates, which counted ``w`` for them, and the correction keeps it as ``V`` moves (not with
-    AdaGrad's L1 steps, which the estimator does not average).
+    the missed averaged iterates (those from step ``averaged_from`` on: ``c^i w``, or with L1
+    :func:`shrunk_iterates_sum`'s) enter the sum of iterates, which counted ``w`` for them, and
+    the correction keeps it as ``V`` moves.
     """
     cdef Py_ssize_t last = caught_up[feature]
     cdef Py_ssize_t k = to_step - last
     cdef Py_ssize_t n_free = coef.shape[1]
-    cdef Py_ssize_t averaged, i
-    cdef double log_c = 0.0, decay = 1.0, geometric = steps, missed = 0.0, value
+    cdef Py_ssize_t averaged = 0, i
+    cdef double eta, log_c = 0.0, decay = 1.0, geometric = steps, missed = 0.0, value, iterates
     cdef floating before
     if k <= 0:
         return
     caught_up[feature] = to_step
     if steps == 0 or (l2_weight == 0 and l1_weight == 0 and not saga):
         return
+    eta = steps / k
     if l2_weight > 0:
-        log_c = log1p(-steps / k * l2_weight)
+        log_c = log1p(-eta * l2_weight)
         decay = exp(k * log_c)
         geometric = -expm1(k * log_c) / l2_weight  # sum over the missed steps of eta c^i
-        if correction != NULL:
-            averaged = to_step - max(last + 1, averaged_from) + 1
-            if averaged > 0:  # sum of c^i for i = k - averaged + 1 .. k, less the `averaged` w counted
-                missed = exp((k - averaged + 1) * log_c) * -expm1(averaged * log_c) / (steps / k * l2_weight)
-                missed -= averaged
+    if correction != NULL:
+        averaged = to_step - max(last + 1, averaged_from) + 1
+        if averaged > 0 and l2_weight > 0:  # sum of c^i for i = k - averaged + 1 .. k, less the `averaged` w
+            missed = exp((k - averaged + 1) * log_c) * -expm1(averaged * log_c) / (eta * l2_weight) - averaged
     for i in range(n_free):
         before = coef[feature, i]
-        value = decay * before
-        if saga:
-            value -= geometric * saga_average[feature, i]
-        if l1_weight > 0:
-            value = soft_threshold(value, l1_weight * geometric)
+        if saga and l1_weight > 0:
+            value = proximal_catch_up(before, k, eta, l2_weight, l1_weight, saga_average[feature, i], log_c)
+        else:
+            value = decay * before
+            if saga:
+                value -= geometric * saga_average[feature, i]
+            if l1_weight > 0:
+                value = soft_threshold(value, l1_weight * geometric)
         coef[feature, i] = <floating>value
-        if correction != NULL:
+        if correction != NULL and l1_weight > 0 and averaged > 0:
+            iterates = shrunk_iterates_sum(before, k - averaged + 1, k, eta, l2_weight, l1_weight, log_c)
+            correction[i] += iterates - averaged * before - count * (coef[feature, i] - before)
+        elif correction != NULL:
             correction[i] += missed * before - count * (coef[feature, i] - before)
+
+
+cdef inline double linear_steps(double u, double n, double eta, double a, double mu, double log_c) noexcept nogil:
+    """``n`` steps of ``u <- c u - eta mu`` (``c = 1 - eta a``, ``log_c = log(c)``) in closed form."""
+    if a > 0:
+        return exp(n * log_c) * u - mu * -expm1(n * log_c) / a
+    return u - n * eta * mu
+
+
+cdef inline double steps_to_zero(double u, double eta, double a, double mu, double log_c) noexcept nogil:
+    """The first ``n >= 1`` at which :func:`linear_steps` from ``u > 0`` is at most 0 (``mu > 0``)."""
+    cdef double n
+    if a > 0:
+        n = ceil(log((mu / a) / (u + mu / a)) / log_c)
+    else:
+        n = ceil(u / (eta * mu))
+    return n if n >= 1 else 1
+
+
+cdef double proximal_catch_up(
+    double w, Py_ssize_t k, double eta, double a, double lam, double m, double log_c
+) noexcept nogil:
+    """``k`` steps of ``w <- soft_threshold(c w - eta m, eta lam)`` (``c = 1 - eta a``), exactly.
+
+    SAGA's missed steps with a proximal L1 step: while ``w`` keeps its sign ``s`` the map is
+    linear, ``|w| <- c |w| - eta (s m + lam)``, and :func:`linear_steps` takes them at once;
+    where ``|w|`` would reach 0 the one step that crosses is taken as it is, and the new sign's
+    regime follows. ``w`` changes sign at most twice (from one side to 0, or through 0 to the
+    other side, whose regime then pulls it away from 0 or back to 0 for good), so the loop ends.
+    """
+    cdef double u, mu, n, s
+    cdef int crossings
+    for crossings in range(4):
+        if k <= 0:
+            return w
+        if w == 0:
+            if fabs(m) <= lam:
+                return 0.0
+            w = soft_threshold(-eta * m, eta * lam)
+            k -= 1
+            continue
+        s = 1.0 if w > 0 else -1.0
+        u = fabs(w)
+        mu = s * m + lam
+        if mu <= 0:  # pulled away from 0: the regime lasts
+            return s * linear_steps(u, k, eta, a, mu, log_c)
+        n = steps_to_zero(u, eta, a, mu, log_c)
+        if n > k:
+            return s * linear_steps(u, k, eta, a, mu, log_c)
+        u = linear_steps(u, n - 1, eta, a, mu, log_c)
+        w = soft_threshold((1.0 - eta * a) * s * u - eta * m, eta * lam)  # the step that crosses
+        k -= <Py_ssize_t>n
+    return w
+
+
+cdef double shrunk_iterates_sum(
+    double w, Py_ssize_t first, Py_ssize_t last, double eta, double a, double lam, double log_c
+) noexcept nogil:
+    """The sum of the iterates ``first .. last`` (1-based) of ``w <- soft_threshold(c w, eta lam)``.
+
+    Plain SGD's missed steps with a proximal L1 step, for the iterate average: ``|w|`` follows
+    :func:`linear_steps` with ``mu = lam`` until it reaches 0, where it stays.
+    """
+    cdef double u = fabs(w), s = 1.0 if w > 0 else -1.0, n, count, total
+    if u == 0 or last < first:
+        return 0.0
+    n = steps_to_zero(u, eta, a, lam, log_c)  # iterates from n on are 0
+    if n - 1 < last:
+        last = <Py_ssize_t>(n - 1)
+    if last < first:
+        return 0.0
+    count = last - first + 1
+    if a > 0:  # sum of c^i (u + lam / a) - lam / a
+        total = (u + lam / a) * exp(first * log_c) * -expm1(count * log_c) / (eta * a) - count * lam / a
+    else:  # sum of u - i eta lam
+        total = count * u - eta * lam * (first + last) * count / 2.0
+    return s * total
 
 
 cdef inline double missed_steps(
@@ -538,14 +623,25 @@ def run_epoch(
         normalization is what that scale stands in for); an untouched row
         keeps its step, which its catch-up uses. The L1 term is a proximal
         step per row (Duchi, Hazan & Singer, 2011), not the cumulative
-        charge, so ``applied`` is empty. Not with SAGA, nor averaging.
+        charge, so ``applied`` is empty. Not with SAGA (the estimator
+        does not average it either).
     lower, upper : ndarray of shape (n_features, n_free), float64
         Bounds on ``W`` (``-inf``, ``inf`` entries for none; both of shape
         (0, n_free) without bounds). ``V`` is clipped against them divided
         by ``scale``: every weight a step changes, after the step; on sparse
         data every weight a minibatch touches, before its scores (the lazy
         L2 scale moves untouched weights towards 0, which may leave a box
-        that excludes 0); all weights when the scale is folded.
+        that excludes 0); all weights when the scale is folded. With bounds
+        the L1 term is a proximal step (soft-thresholding by ``step l1
+        f_j``) rather than the cumulative charge: the charge's ledger counts
+        the penalty a clip to a bound at 0 made moot, and the budget it
+        leaves held such weights at 0 long after they should have moved
+        (measured: SAGA on standardized wine, alpha 0.02, l1_ratio 0.5,
+        half the weights >= 0, stopped at a certified gap of 3.5e-6 on 2
+        seeds of 4; all 4 reach 1e-10 with the proximal step).
+        On sparse data that needs the per-row path (``factor``, all ones
+        for none), whose catch-up takes the missed proximal steps exactly
+        (:func:`proximal_catch_up`).
     correction, intercept_sum : ndarray, float64
         The iterate average (shape (0, 0) and (0,) without averaging).
     residuals, saga_average, saga_average_intercept, caught_up : ndarray
@@ -592,13 +688,15 @@ def run_epoch(
     cdef bint saga = settings[10] != 0
     cdef bint per_feature = factor.shape[0] > 0
     cdef bint adagrad = adagrad_sums.shape[0] > 0
-    # Tsuruoka's cumulative L1 charge; AdaGrad takes proximal L1 steps instead.
-    cdef bint cumulative_l1_charge = l1 > 0 and not adagrad
     # Weight rows owe the steps they missed: SAGA's mean term, per-feature L2 decay.
     cdef bint lazy = is_sparse and (saga or per_feature)
     cdef bint has_l1 = l1 > 0
     cdef bint has_offset = offset.shape[0] > 0
     cdef bint bounded = lower.shape[0] > 0
+    # The L1 term as a proximal step (soft-thresholding) instead of Tsuruoka's cumulative
+    # charge: with AdaGrad, and with bounds (see `lower, upper`).
+    cdef bint proximal_l1 = adagrad or (bounded and l1 > 0)
+    cdef bint cumulative_l1_charge = l1 > 0 and not proximal_l1
     cdef bint has_average = correction.shape[0] > 0
 
     cdef double t = scalars[0], samples_seen = scalars[1], scale = scalars[2]
@@ -615,6 +713,9 @@ def run_epoch(
     # The epoch's first averaged step (none yet: past the last).
     cdef Py_ssize_t averaged_from = n_batches + 1
     cdef int status = STATUS_OK
+
+    if is_sparse and proximal_l1 and not per_feature:
+        raise ValueError("Proximal L1 steps on sparse data need the per-row path: pass factor.")
 
     with nogil:
         for batch in range(1, n_batches + 1):
@@ -649,7 +750,7 @@ def run_epoch(
                                 catch_up_decay(
                                     j, batch - 1,
                                     missed_steps(j, batch - 1, cumulative, caught_up, adagrad_sums, eta0, max_step),
-                                    l2 * factor[j], l1 * factor[j] if adagrad else 0.0, coef, saga, saga_average,
+                                    l2 * factor[j], l1 * factor[j] if proximal_l1 else 0.0, coef, saga, saga_average,
                                     caught_up, &correction[j, 0] if has_average else NULL, scale_sum, averaged_from,
                                 )
                             elif lazy:
@@ -762,6 +863,10 @@ def run_epoch(
                 elif per_feature:
                     decay = <floating>(1.0 - step * l2 * factor[j])
                     l1_so_far = <floating>(cumulative_l1 * factor[j])
+                    if proximal_l1:
+                        threshold = <floating>(step * l1 * factor[j])
+                elif proximal_l1:
+                    threshold = <floating>(step * l1 / scale)  # in V's units
                 if has_l1 or averaging or bounded or per_feature:
                     penalized_step_row(
                         &coef[j, 0], &grad[f, 0], n_free, decay, step_over_scale,
@@ -811,7 +916,7 @@ def run_epoch(
             for j in range(n_features):
                 catch_up_decay(
                     j, n_batches, missed_steps(j, n_batches, cumulative, caught_up, adagrad_sums, eta0, max_step),
-                    l2 * factor[j], l1 * factor[j] if adagrad else 0.0, coef, saga, saga_average, caught_up,
+                    l2 * factor[j], l1 * factor[j] if proximal_l1 else 0.0, coef, saga, saga_average, caught_up,
                     &correction[j, 0] if has_average else NULL, scale_sum, averaged_from,
                 )
         elif lazy and status == STATUS_OK:

@@ -86,10 +86,8 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
         loss = _run_epoch(objective, row_major, intercept, state, batch_size, order, average, memory)
         coef[...] = row_major
         return loss
-    adagrad_sums = _adagrad_sums(objective, state)
-    lazy_coef = LazyCoef(
-        objective.penalty, coef, state.cumulative_l1, state.applied_l1, average, adagrad_sums is not None
-    )
+    proximal_l1 = _proximal_l1(objective, state)
+    lazy_coef = LazyCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1, average, proximal_l1)
     reference = state.data_loss
     while True:
         scalars = np.array(
@@ -100,6 +98,7 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
         settings = _settings(objective, state, average is not None, memory is not None)
         status = _pass(
             objective,
+            state,
             order,
             batch_size,
             coef,
@@ -109,7 +108,6 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
             settings,
             average,
             memory,
-            adagrad_sums,
         )
         if status != kernel.STALE_REFERENCE:
             break
@@ -129,14 +127,13 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
     return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
 
 
-def _pass(
-    objective, order, batch_size, coef, intercept, applied, scalars, settings, average, memory, adagrad_sums
-):
+def _pass(objective, state, order, batch_size, coef, intercept, applied, scalars, settings, average, memory):
     """One epoch's call: of the compiled kernel, or of its port for a DeviceObjective; its status.
 
     The port knows neither AdaGrad nor what a DeviceObjective never has (offsets, penalty
     factors, bounds): the estimator keeps those on the host.
     """
+    adagrad_sums = _adagrad_sums(objective, state)
     if isinstance(objective, DeviceObjective):
         if adagrad_sums is not None:
             raise ValueError("AdaGrad's steps run on the host only.")
@@ -163,11 +160,11 @@ def _pass(
         _or_empty(applied, coef.dtype, 2),
         scalars,
         settings,
-        _factor_array(objective, adagrad_sums is not None),
+        _factor_array(objective, _per_row(objective, state)),
         _or_empty(adagrad_sums, np.float64, 1),
         *_bounds_arrays(objective.penalty, coef.shape),
         *_average_arrays(average),
-        *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, adagrad_sums is not None)),
+        *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, _per_row(objective, state))),
     )
 
 
@@ -222,6 +219,24 @@ def _or_empty(array, dtype, ndim):
     return array if array is not None else np.empty((0,) * ndim, dtype=dtype)
 
 
+def _proximal_l1(objective, state):
+    """Whether the kernel takes the L1 term as a proximal step per row, not the cumulative charge.
+
+    With AdaGrad, and with bounds (the kernel's ``run_epoch`` says why): the kernel decides
+    the same from its arguments.
+    """
+    penalty = objective.penalty
+    return state.schedule.kind == "adagrad" or (penalty.bounded and penalty.has_l1)
+
+
+def _per_row(objective, state):
+    """Whether the kernel decays each weight row on its own (scale 1): with penalty factors, with
+    AdaGrad, and where proximal L1 steps must be caught up on sparse data."""
+    if objective.penalty.factor is not None or state.schedule.kind == "adagrad":
+        return True
+    return _proximal_l1(objective, state) and objective.is_sparse
+
+
 def _adagrad_sums(objective, state):
     """AdaGrad's sums of squared gradients (``state.adagrad_sums``, created as zeros), or None without it."""
     if state.schedule.kind != "adagrad":
@@ -231,23 +246,23 @@ def _adagrad_sums(objective, state):
     return state.adagrad_sums
 
 
-def _factor_array(objective, adagrad):
-    """The penalty's per-feature factors as the kernel reads them, float64: ones for AdaGrad's
-    per-row decay where there are none, else empty."""
+def _factor_array(objective, per_row):
+    """The penalty's per-feature factors as the kernel reads them, float64: ones for the per-row
+    path where there are none (``per_row``), else empty."""
     factor = objective.penalty.factor
     if factor is None:
-        return np.ones(objective.parameter_shape[0]) if adagrad else np.empty(0)
+        return np.ones(objective.parameter_shape[0]) if per_row else np.empty(0)
     return np.ascontiguousarray(factor, dtype=np.float64)
 
 
-def _last_touched(objective, memory, adagrad):
-    """Each weight row's last step, for the kernel's catch-up: SAGA's, or plain SGD's under per-row decay.
+def _last_touched(objective, memory, per_row):
+    """Each weight row's last step, for the kernel's catch-up: SAGA's, or plain SGD's on the per-row path.
 
-    None where nothing is caught up (SGD without factors, or on dense data).
+    None where nothing is caught up (SGD off that path, or on dense data).
     """
     if memory is not None:
         return memory.caught_up
-    if (objective.penalty.factor is not None or adagrad) and objective.is_sparse:
+    if per_row and objective.is_sparse:
         return np.zeros(objective.parameter_shape[0], dtype=np.intp)
     return None
 
