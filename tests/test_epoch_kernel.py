@@ -327,3 +327,21 @@ def test_kernel_adagrad_equals_the_eager_reference(dtype, container, penalty, n_
     (kernel_state, *_), _ = assert_same_run(objective, make_state, "adagrad")
     assert kernel_state.adagrad_sums.shape == (31,)
     assert kernel_state.adagrad_sums.min() > 0  # every feature is in some minibatch
+
+
+@pytest.mark.parametrize("l2_ratio", [0.0, 0.5], ids=["l1", "elastic-net"])
+@pytest.mark.parametrize("method", EPOCHS)
+def test_kernel_catches_up_proximal_steps_of_rare_features(method, l2_ratio):
+    """Rare features miss many steps, along which SAGA's mean term carries a weight across 0 or
+    to it (the piecewise catch-up); equal to stepping them eagerly. (Bounds put the fit on the
+    proximal path; most weights are free.)"""
+    rng = np.random.default_rng(4)
+    n, d = 120, 40
+    X = rng.standard_normal((n, d)) * (rng.uniform(size=(n, d)) < np.linspace(0.01, 0.3, d))
+    targets = np.eye(3)[rng.integers(0, 3, n)]
+    lower = np.where(rng.uniform(size=(d, 3)) < 0.1, 0.0, -np.inf)
+    penalty = ElasticNet(0.002, 1.0 - l2_ratio, lower=lower)
+    objective = Objective(sparse.csr_matrix(X), targets, rng.uniform(0.5, 2.0, n), penalty, True, False)
+    make_state = lambda: SGDState(StepSchedule("constant", 0.5))  # noqa: E731
+    (_, coef, _), _ = assert_same_run(objective, make_state, method, n_epochs=4, batch_size=4)
+    assert (coef == 0).any()
