@@ -305,17 +305,20 @@ def test_the_epochs_see_only_device_arrays(to_device, epochs_seen, fit):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_what_the_device_epochs_do_not_know_runs_on_the_host(to_device, monkeypatch):
-    """Per-feature penalty factors (not yet an estimator option) keep the NumPy objective and kernel."""
-    objective = MaxEntClassifier._objective
-
-    def with_factors(self, X, targets, row_weights):
-        plain = objective(self, X, targets, row_weights)
-        plain.penalty = ElasticNet(plain.penalty.alpha, plain.penalty.l1_ratio, factor=np.ones(X.shape[1]))
-        return plain
-
-    monkeypatch.setattr(MaxEntClassifier, "_objective", with_factors)
+@pytest.mark.parametrize("option", ["penalty_factor", "bounds", "coef_prior", "offset"])
+def test_what_the_device_epochs_do_not_know_runs_on_the_host(to_device, monkeypatch, option):
+    """Penalty factors, bounds, a prior or an offset keep the NumPy objective and the compiled kernel."""
     monkeypatch.setattr(_device_epochs, "run_epoch", None)  # calling it would fail
     X, y = data(3)
-    clf = MaxEntClassifier(solver="saga", random_state=0, max_iter=5).fit(to_device(X), to_device(y))
+    params = {
+        "penalty_factor": {"penalty_factor": np.full(X.shape[1], 2.0)},
+        "bounds": {"bounds": (-1.0, 1.0)},
+        "coef_prior": {"coef_prior": np.full((3, X.shape[1]), 0.1)},
+        "offset": {},
+    }[option]
+    fit_params = {"offset": np.zeros((len(y), 3))} if option == "offset" else {}
+    clf = MaxEntClassifier(solver="saga", random_state=0, max_iter=5, **params)
+    clf.fit(to_device(X), to_device(y), **fit_params)
+    assert type(clf.coef_) is type(to_device(X))
+    clf.partial_fit(to_device(X), to_device(y), **fit_params)
     assert type(clf.coef_) is type(to_device(X))
