@@ -305,20 +305,22 @@ def test_the_epochs_see_only_device_arrays(to_device, epochs_seen, fit):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize(
-    "options",
-    [
-        {"solver": "saga", "penalty_factor": np.linspace(0.5, 2.0, 8)},
-        {"solver": "saga", "bounds": (-1.0, 1.0)},
-        {"solver": "sgd", "learning_rate": "adagrad"},
-    ],
-    ids=["penalty_factor", "bounds", "adagrad"],
-)
-def test_what_the_device_epochs_do_not_know_runs_on_the_host(to_device, monkeypatch, options):
-    """Per-feature penalty factors, bounds and AdaGrad keep the NumPy objective and kernel."""
+@pytest.mark.parametrize("option", ["penalty_factor", "bounds", "coef_prior", "offset", "adagrad"])
+def test_what_the_device_epochs_do_not_know_runs_on_the_host(to_device, monkeypatch, option):
+    """Penalty factors, bounds, a prior, an offset or AdaGrad keep the NumPy objective and the kernel."""
     monkeypatch.setattr(_device_epochs, "run_epoch", None)  # calling it would fail
     X, y = data(3)
-    clf = MaxEntClassifier(random_state=0, max_iter=5, **options).fit(to_device(X), to_device(y))
+    params = {
+        "penalty_factor": {"penalty_factor": np.full(X.shape[1], 2.0)},
+        "bounds": {"bounds": (-1.0, 1.0)},
+        "coef_prior": {"coef_prior": np.full((3, X.shape[1]), 0.1)},
+        "offset": {},
+        "adagrad": {"learning_rate": "adagrad"},
+    }[option]
+    fit_params = {"offset": np.zeros((len(y), 3))} if option == "offset" else {}
+    solver = "sgd" if option == "adagrad" else "saga"  # AdaGrad steps plain SGD
+    clf = MaxEntClassifier(solver=solver, random_state=0, max_iter=5, **params)
+    clf.fit(to_device(X), to_device(y), **fit_params)
     assert type(clf.coef_) is type(to_device(X))
-    clf.partial_fit(to_device(X), to_device(y))
+    clf.partial_fit(to_device(X), to_device(y), **fit_params)
     assert type(clf.coef_) is type(to_device(X))
