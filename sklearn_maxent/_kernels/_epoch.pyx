@@ -330,9 +330,9 @@ cdef inline void penalized_step_row(
     ``threshold`` > 0), the projection into the bounds (``lower``, ``upper`` not NULL) and the
     average's correction (not NULL).
 
-    The L1 charge then the clip is the exact proximal step of the L1 term within a box, entry by
-    entry (one-dimensional: the constrained minimizer of a convex function is its unconstrained
-    one clipped).
+    The soft-thresholding then the clip is the exact proximal step of the L1 term within a box,
+    entry by entry (one-dimensional: the constrained minimizer of a convex function is its
+    unconstrained one clipped); bounded fits take it rather than the charge (see ``run_epoch``).
     """
     cdef Py_ssize_t k
     cdef floating before, value
