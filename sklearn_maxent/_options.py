@@ -19,7 +19,7 @@ and infinite bounds are dropped, so they give today's model bit for bit.
 
 import numpy as np
 
-from ._penalty import ElasticNet
+from ._penalty import ElasticNet, clip_into
 
 
 def check_penalty_factor(penalty_factor, n_features):
@@ -196,7 +196,4 @@ class Prior:
         """``W = W0 + D``, in ``difference``'s dtype, within the bounds (``W0 + D`` may round out of them)."""
         if self.coef is None:
             return difference
-        model = (difference + self.coef).astype(difference.dtype)
-        if self.lower is not None or self.upper is not None:
-            np.clip(model, self.lower, self.upper, out=model)
-        return model
+        return clip_into((difference + self.coef).astype(difference.dtype), self.lower, self.upper)

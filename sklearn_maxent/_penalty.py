@@ -116,9 +116,7 @@ class ElasticNet:
 
     def project(self, coef):
         """``coef`` clipped into the bounds, in place; returned."""
-        if self.bounded:
-            np.clip(coef, self.lower, self.upper, out=coef)
-        return coef
+        return clip_into(coef, self.lower, self.upper)
 
     def value(self, coef):
         """Penalty of ``coef`` (the bounds' indicator not included: solvers stay within them)."""
@@ -244,6 +242,24 @@ class ElasticNet:
             shift[keep & (l1 > 0)] = 0
         shift[np.broadcast_to(self.l2_weights, (coef.shape[0], 1)) > 0] = 0
         return coef + shift
+
+
+def clip_into(values, lower, upper):
+    """``values`` clipped in place into ``[lower, upper]`` (float64 arrays or None), in its own dtype.
+
+    A bound not representable in ``values``' dtype (0.02 in float32) is rounded inwards: rounded
+    to nearest it could leave a float32 weight one unit in the last place outside it.
+    """
+    if lower is None and upper is None:
+        return values
+    dtype = values.dtype
+    if lower is not None:
+        rounded = lower.astype(dtype)
+        lower = np.where(rounded < lower, np.nextafter(rounded, dtype.type(np.inf)), rounded)
+    if upper is not None:
+        rounded = upper.astype(dtype)
+        upper = np.where(rounded > upper, np.nextafter(rounded, dtype.type(-np.inf)), rounded)
+    return np.clip(values, lower, upper, out=values)
 
 
 @dataclass

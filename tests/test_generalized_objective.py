@@ -319,3 +319,17 @@ def test_options_persist(how, tmp_path):
         warnings.simplefilter("error")
         refit = loaded.fit(X, y, offset=offset)
     np.testing.assert_allclose(refit.coef_, clf.coef_, atol=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "saga", "sgd"])
+def test_float32_weights_stay_within_bounds_not_representable_in_float32(solver):
+    X, y = standardized(load_iris)
+    X = X.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sgd may stop short of the certificate
+        clf = MaxEntClassifier(
+            alpha=1e-3, solver=solver, bounds=(-0.02, 0.02), coef_prior=np.full((3, 4), 0.01), random_state=0
+        ).fit(X, y)
+    assert clf.coef_.dtype == np.float32
+    assert (clf.coef_.astype(np.float64) >= -0.02).all()
+    assert (clf.coef_.astype(np.float64) <= 0.02).all()

@@ -16,6 +16,10 @@ cumulative L1 charged when a row is touched; projection into the bounds
 (clipping) of the weights a step changes; the iterate average
 ``correction + scale_sum V`` (float64); SAGA's residual table, mean gradient and,
 on sparse data, just-in-time catch-up of weight rows by cumulative step sums.
+Where rows decay at their own rates (penalty factors, AdaGrad, L1 within
+bounds; below) the reference steps every row eagerly and the kernel catches
+untouched rows up lazily: equal to rounding at a constant step, and to first
+order in the steps' spread otherwise.
 
 Per-feature penalty factors ``f_j``. The uniform scale cannot decay rows at
 different rates, so with factors the scale stays 1 and each row decays by
