@@ -44,6 +44,7 @@ from sklearn_maxent._optim import SGDState, StepSchedule
 from sklearn_maxent._optim._epochs import _saga_epoch
 from sklearn_maxent._optim._state import SAGAMemory
 from sklearn_maxent._optim._steps import default_step
+from sklearn_maxent._options import Prior
 
 DENSE = ("dense", "dense32", "dense1m")
 
@@ -62,9 +63,8 @@ def timed(function, repeats, synchronize):
 def training_objective(estimator, X, y, on=None):
     """``estimator``'s training objective and zero parameters (on the device with ``on``)."""
     X_host, y_host = (np.asarray(a.cpu()) if hasattr(a, "cpu") else a for a in (X, y))
-    objective = estimator._training_objectives(
-        X_host, np.eye(np.unique(y_host).size, dtype=X_host.dtype)[y_host], np.ones(len(y_host)), None
-    )[0]
+    targets = np.eye(np.unique(y_host).size, dtype=X_host.dtype)[y_host]
+    objective = estimator._objective(X_host, targets, np.ones(len(y_host)), None, Prior(None, None, None))
     if on is not None:
         objective = on_device_objective(objective, *on, X)
     coef = np.zeros(objective.parameter_shape, dtype=objective.dtype)

@@ -12,6 +12,7 @@ CPU where it is installed.
 
 import os
 
+import epoch_runs
 import numpy as np
 import pytest
 import sklearn
@@ -24,7 +25,6 @@ from sklearn_maxent._device import DeviceObjective
 from sklearn_maxent._objective import Objective
 from sklearn_maxent._optim import SGDState, StepSchedule, _epochs
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
-from sklearn_maxent._optim._state import SAGAMemory
 from sklearn_maxent._optim._steps import default_step
 from sklearn_maxent._penalty import ElasticNet
 
@@ -82,53 +82,29 @@ def objectives(to_device, dtype, penalty, n_classes, fit_intercept=True, n=97, d
     return numpy_objective, device_objective
 
 
-def run_epochs(method, objective, state, n_epochs=3, batch_size=8, seed=1):
-    """``n_epochs`` epochs from zero weights, each on its own seeded row order."""
-    coef = np.zeros(objective.parameter_shape, dtype=objective.dtype)
-    intercept = np.zeros(coef.shape[1], dtype=objective.dtype)
-    if method == "saga" and state.memory is None:
-        state.memory = SAGAMemory.empty(objective)
-    rng = np.random.RandomState(seed)
-    losses = [
-        EPOCHS[method](objective, coef, intercept, state, batch_size, rng.permutation(objective.n_samples))
-        for _ in range(n_epochs)
-    ]
-    return coef, intercept, losses
+def run_epochs(method, objective, state, n_epochs=3, batch_size=8):
+    """``n_epochs`` epochs of ``method`` from zero weights (:func:`epoch_runs.run_epochs`)."""
+    return epoch_runs.run_epochs(
+        EPOCHS[method], objective, state, n_epochs, batch_size, saga=method == "saga"
+    )
 
 
 def assert_close(actual, expected, dtype, scale=None):
-    """Equal to ``TOLERANCE[dtype]`` relative to ``scale``, by default the largest expected entry."""
-    expected = np.asarray(expected, dtype=np.float64)
-    rtol = TOLERANCE[dtype]
-    atol = rtol * max(np.abs(expected).max(initial=0.0) if scale is None else scale, 1e-30)
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=atol)
+    epoch_runs.assert_close(actual, expected, TOLERANCE[dtype], scale)
 
 
 def assert_same_run(objectives, make_state, method, n_epochs=3, batch_size=8):
     """The kernel and the device epoch, from equal states, end in equal states; returns both."""
     numpy_objective, device_objective = objectives
-    dtype = numpy_objective.dtype.type
+    rtol = TOLERANCE[numpy_objective.dtype.type]
     kernel_state, device_state = make_state(), make_state()
     expected = run_epochs(method, numpy_objective, kernel_state, n_epochs, batch_size)
     coef, intercept, losses = run_epochs(method, device_objective, device_state, n_epochs, batch_size)
-    assert None not in expected[2]
-    assert coef.dtype == intercept.dtype == dtype
-    assert_close(coef, expected[0], dtype)
-    assert_close(intercept, expected[1], dtype)
-    assert_close(losses, expected[2], dtype)
-    assert (device_state.t, device_state.samples_seen) == (kernel_state.t, kernel_state.samples_seen)
-    assert device_state.schedule.eta0 == kernel_state.schedule.eta0
-    assert device_state.data_loss == pytest.approx(kernel_state.data_loss, rel=TOLERANCE[dtype])
-    assert device_state.cumulative_l1 == pytest.approx(kernel_state.cumulative_l1, rel=1e-12)
-    if numpy_objective.penalty.has_l1:
-        assert_close(device_state.applied_l1, kernel_state.applied_l1, dtype)
+    epoch_runs.assert_same_results((coef, intercept, losses), expected, rtol)
+    epoch_runs.assert_same_states(device_state, kernel_state, rtol, to_numpy=host)
     if kernel_state.memory is not None:
-        # The mean gradients nearly cancel: they are as accurate as the residuals are.
-        scale = np.abs(kernel_state.memory.residuals).max()
-        for name in ("residuals", "average", "average_intercept"):
-            stored = getattr(device_state.memory, name)
-            assert type(stored) is type(device_objective.X)  # SAGA's memory stays on the device
-            assert_close(host(stored), getattr(kernel_state.memory, name), dtype, scale)
+        for name in ("residuals", "average", "average_intercept"):  # SAGA's memory stays on the device
+            assert type(getattr(device_state.memory, name)) is type(device_objective.X)
     return (device_state, coef, intercept), (kernel_state, *expected[:2])
 
 

@@ -9,6 +9,7 @@ row at every step, so there the tests also check the kernel's lazy catch-up
 of the rows a minibatch does not touch.
 """
 
+import epoch_runs
 import numpy as np
 import pytest
 import reference_epochs
@@ -18,7 +19,6 @@ from sklearn_maxent._objective import Objective
 from sklearn_maxent._optim import SGDState, StepSchedule
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
 from sklearn_maxent._optim._sgd import _model
-from sklearn_maxent._optim._state import SAGAMemory
 from sklearn_maxent._penalty import ElasticNet
 
 EPOCHS = {"sgd": (_sgd_epoch, reference_epochs.sgd_epoch), "saga": (_saga_epoch, reference_epochs.saga_epoch)}
@@ -49,59 +49,25 @@ def make_objective(
     return Objective(container(X), targets, weights, penalty, fit_intercept, n_classes == 2, offsets)
 
 
-def run_epochs(epoch, objective, state, n_epochs=3, batch_size=8, seed=1):
-    """``n_epochs`` epochs from zero weights, each on its own seeded row order."""
-    coef = np.zeros(objective.parameter_shape, dtype=objective.dtype)
-    intercept = np.zeros(coef.shape[1], dtype=objective.dtype)
-    if state.memory is None and epoch in (_saga_epoch, reference_epochs.saga_epoch):
-        state.memory = SAGAMemory.empty(objective)
-    rng = np.random.RandomState(seed)
-    losses = [
-        epoch(objective, coef, intercept, state, batch_size, rng.permutation(objective.n_samples))
-        for _ in range(n_epochs)
-    ]
-    return coef, intercept, losses
+def run_epochs(epoch, objective, state, n_epochs=3, batch_size=8):
+    """``n_epochs`` epochs of ``epoch`` from zero weights (:func:`epoch_runs.run_epochs`)."""
+    saga = epoch in (_saga_epoch, reference_epochs.saga_epoch)
+    return epoch_runs.run_epochs(epoch, objective, state, n_epochs, batch_size, saga=saga)
 
 
 def assert_close(actual, expected, dtype, scale=None):
-    """Equal to ``TOLERANCE[dtype]`` relative to ``scale``, by default the largest expected entry."""
-    expected = np.asarray(expected, dtype=np.float64)
-    rtol = TOLERANCE[dtype]
-    atol = rtol * max(np.abs(expected).max(initial=0.0) if scale is None else scale, 1e-30)
-    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=atol)
+    epoch_runs.assert_close(actual, expected, TOLERANCE[dtype], scale)
 
 
 def assert_same_run(objective, make_state, method, n_epochs=3, batch_size=8):
     """The kernel and the reference, from equal states, end in equal states."""
-    dtype = objective.dtype.type
+    rtol = TOLERANCE[objective.dtype.type]
     kernel_epoch, reference_epoch = ADAGRAD if method == "adagrad" else EPOCHS[method]
     kernel_state, reference_state = make_state(), make_state()
     coef, intercept, losses = run_epochs(kernel_epoch, objective, kernel_state, n_epochs, batch_size)
     expected = run_epochs(reference_epoch, objective, reference_state, n_epochs, batch_size)
-    assert None not in expected[2]
-    assert coef.dtype == intercept.dtype == dtype
-    assert_close(coef, expected[0], dtype)
-    # An intercept near 0 carries the rounding of the scores, on the scale of the weights.
-    assert_close(intercept, expected[1], dtype, max(np.abs(expected[0]).max(), np.abs(expected[1]).max()))
-    assert_close(losses, expected[2], dtype)
-    assert (kernel_state.t, kernel_state.samples_seen) == (reference_state.t, reference_state.samples_seen)
-    assert kernel_state.schedule.eta0 == reference_state.schedule.eta0
-    assert kernel_state.data_loss == pytest.approx(reference_state.data_loss, rel=TOLERANCE[dtype])
-    assert kernel_state.cumulative_l1 == pytest.approx(reference_state.cumulative_l1, rel=1e-12)
-    if reference_state.applied_l1 is not None:
-        assert_close(kernel_state.applied_l1, reference_state.applied_l1, dtype)
-    else:
-        assert kernel_state.applied_l1 is None
-    if reference_state.adagrad_sums is not None:
-        assert_close(kernel_state.adagrad_sums, reference_state.adagrad_sums, dtype)
-    if reference_state.memory is not None:
-        # The mean gradients are means of the stored residuals, which nearly cancel: they
-        # are as accurate as the residuals are.
-        scale = np.abs(reference_state.memory.residuals).max()
-        for name in ("residuals", "average", "average_intercept"):
-            assert_close(
-                getattr(kernel_state.memory, name), getattr(reference_state.memory, name), dtype, scale
-            )
+    epoch_runs.assert_same_results((coef, intercept, losses), expected, rtol)
+    epoch_runs.assert_same_states(kernel_state, reference_state, rtol)
     return (kernel_state, coef, intercept), (reference_state, *expected[:2])
 
 
