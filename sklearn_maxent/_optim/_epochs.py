@@ -151,6 +151,7 @@ def _pass(objective, state, order, batch_size, coef, intercept, applied, scalars
             None if average is None else (average.correction, average.intercept_sum),
             None if memory is None else (memory.residuals, memory.average, memory.average_intercept),
         )
+    per_row = _per_row(objective, state)
     return kernel.run_epoch(
         *_kernel_data(objective),
         np.ascontiguousarray(order, dtype=np.intp),
@@ -160,11 +161,11 @@ def _pass(objective, state, order, batch_size, coef, intercept, applied, scalars
         _or_empty(applied, coef.dtype, 2),
         scalars,
         settings,
-        _factor_array(objective, _per_row(objective, state)),
+        _factor_array(objective, per_row),
         _or_empty(adagrad_sums, np.float64, 1),
         *_bounds_arrays(objective.penalty, coef.shape),
         *_average_arrays(average),
-        *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, _per_row(objective, state))),
+        *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, per_row)),
     )
 
 
