@@ -54,6 +54,11 @@ from sklearn.utils._array_api import _xlogy, move_to
 
 from ._softmax import _transpose_product, cross_entropy, softmax
 
+# Golden-section search for the best scale of the dual point (best_scaled_dual): the inverse
+# golden ratio, and the interval, relative to its length, at which the search stops.
+_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+_SEARCH_TOL = 1e-3
+
 
 def entropy(proba):
     """Row-wise Shannon entropy ``-sum_k P_k log P_k`` (with ``0 log 0 = 0``), in ``proba``'s namespace."""
@@ -155,15 +160,8 @@ def primal_dual(X, scores, targets, row_weights, penalty, coef, fit_intercept, r
     primal = cross_entropy(scores, targets, row_weights) + penalty.value(coef)
     proba = softmax(scores)
     expected = balanced_expectations(proba, targets, row_weights) if fit_intercept else proba
-    entropy_sum, expectation_gap = expectation_terms(X, expected, targets, row_weights, reference_class)
-    scale = penalty.feasible_scale(expectation_gap)
-    if scale == 0:
-        return primal, np.nan
-    if scale < 1:  # V scaled by c: Q becomes c Q + (1 - c) Y, still feasible
-        expected = scale * expected + (1.0 - scale) * targets
-        entropy_sum = float(row_weights @ entropy(expected))
-        expectation_gap = scale * expectation_gap
-    return primal, dual_value(entropy_sum, expectation_gap, penalty)
+    _, expectation_gap = expectation_terms(X, expected, targets, row_weights, reference_class)
+    return primal, best_scaled_dual(expected, targets, row_weights, expectation_gap, penalty)
 
 
 def data_conjugate_sum(expected, targets, row_weights, offset=None):
@@ -222,13 +220,64 @@ def dual_from_gradient(
         if share > 0:
             gap *= 1.0 - share
             gap += share * (np.outer(column_means, observed[free]) - observed_moments)
-    scale = penalty.feasible_scale(gap)
-    if scale == 0:
+    return best_scaled_dual(expected, targets, row_weights, gap, penalty, offset)
+
+
+def best_scaled_dual(expected, targets, row_weights, expectation_gap, penalty, offset=None):
+    """The best dual value on the segment ``c Q + (1 - c) Y``, ``0 < c <= 1`` (:func:`scaled_dual`)."""
+    return scaled_dual(
+        lambda c: data_conjugate_sum(mixed(expected, targets, c), targets, row_weights, offset),
+        expectation_gap,
+        penalty,
+    )
+
+
+def mixed(expected, targets, c):
+    """``c Q + (1 - c) Y``: a dual point on the segment from the targets to ``Q``."""
+    return expected if c == 1 else c * expected + (1.0 - c) * targets
+
+
+def scaled_dual(entropy_at, expectation_gap, penalty):
+    """``max_c D(c)`` over the segment ``Q(c) = c Q + (1 - c) Y``, ``0 < c <= 1``, or nan.
+
+    ``entropy_at(c)`` is :func:`data_conjugate_sum` at ``Q(c)``, and ``X^T V`` scales with
+    ``c``. Every point of the segment is feasible up to the penalty's
+    :meth:`~sklearn_maxent._penalty.ElasticNet.feasible_scale`, and ``D`` is concave along it
+    (entropy concave, the conjugate convex). Far from the optimum with a weak L2 part,
+    ``D(1) = H - ||X^T V||^2 / (2 l2)`` is negative (no certificate at all), while a small
+    ``c`` keeps most of the entropy at a fraction of the price: the bound is finite from the
+    first epoch. Near the optimum ``c = 1`` is best, found in two evaluations. nan without a
+    penalty (no feasible point but ``Y``'s own).
+    """
+    upper = penalty.feasible_scale(expectation_gap)
+    if upper == 0:
         return np.nan
-    if scale < 1:
-        expected = scale * expected + (1.0 - scale) * targets
-        gap = scale * gap
-    return dual_value(data_conjugate_sum(expected, targets, row_weights, offset), gap, penalty)
+    return _concave_maximum(lambda c: dual_value(entropy_at(c), c * expectation_gap, penalty), upper)
+
+
+def _concave_maximum(function, upper):
+    """The largest value of a concave ``function`` on ``(0, upper]``, found by golden-section search.
+
+    Where ``function`` does not grow towards ``upper`` over its last ``_SEARCH_TOL`` of the
+    interval, concavity puts the maximum at ``upper``: two evaluations, the usual case near an
+    optimum.
+    """
+    at_upper = function(upper)
+    if at_upper >= function(upper * (1.0 - _SEARCH_TOL)):
+        return at_upper
+    low, high = 0.0, upper
+    left, right = high - _GOLDEN * high, low + _GOLDEN * high
+    at_left, at_right = function(left), function(right)
+    while high - low > _SEARCH_TOL * upper:
+        if at_left < at_right:
+            low, left, at_left = left, right, at_right
+            right = low + _GOLDEN * (high - low)
+            at_right = function(right)
+        else:
+            high, right, at_right = right, left, at_left
+            left = high - _GOLDEN * (high - low)
+            at_left = function(left)
+    return max(at_upper, at_left, at_right)
 
 
 def to_numpy(array):

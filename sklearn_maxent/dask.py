@@ -254,17 +254,15 @@ def _worker_share(observed, shift, probas, *blocks):
     return max(_duality.share_needed(proba, observed, shift) for proba in probas)
 
 
-def _worker_expectation_terms(balance, scale, reference_class, probas, *blocks):
+def _worker_expectation_terms(balance, reference_class, probas, *blocks):
     """``sum w H(Q)`` (with the offset's term) and ``X^T w (Q - Y)`` over one worker's blocks.
 
-    ``Q`` balanced then scaled; the offset's term is
-    :func:`~sklearn_maxent._duality.data_conjugate_sum`'s.
+    ``Q`` balanced; the offset's term is :func:`~sklearn_maxent._duality.data_conjugate_sum`'s.
     """
     entropy_sum, gap, rows = 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
         row_weights, targets = block.row_weights.astype(np.float64), block.targets.astype(np.float64)
         expected = proba if balance is None else _duality.balanced(proba, *balance)
-        expected = scale * expected + (1.0 - scale) * targets
         block_entropy, block_gap = _duality.expectation_terms(
             block.X, expected, targets, row_weights, reference_class, block.offset
         )
@@ -272,6 +270,18 @@ def _worker_expectation_terms(balance, scale, reference_class, probas, *blocks):
         gap = gap + block_gap
         rows += block.n_rows
     return entropy_sum, gap, np.zeros(1), rows
+
+
+def _worker_mixed_entropy(balance, scale, probas, *blocks):
+    """``data_conjugate_sum`` at ``scale Q + (1 - scale) Y`` over one worker's blocks (``Q`` balanced)."""
+    total = 0.0
+    for proba, block in zip(probas, blocks, strict=True):
+        row_weights, targets = block.row_weights.astype(np.float64), block.targets.astype(np.float64)
+        expected = proba if balance is None else _duality.balanced(proba, *balance)
+        total += _duality.data_conjugate_sum(
+            _duality.mixed(expected, targets, scale), targets, row_weights, block.offset
+        )
+    return total
 
 
 def _sum_results(*results):
@@ -393,10 +403,11 @@ class _DistributedObjective(SmoothPart):
         """``J`` and its certified relative gap, as ``Objective.certified_gap``, from sums over workers.
 
         The dual point needs global means and a global maximum before its
-        entropy can be summed, so it takes three rounds (four when an L1
-        penalty without L2 scales it), on probabilities computed once and
-        kept on the workers; each moves a few ``K``-vectors, the last a
-        gradient-sized array per worker. The blocks' offsets enter the scores
+        entropy can be summed, so it takes three rounds, on probabilities
+        computed once and kept on the workers; each moves a few ``K``-vectors,
+        the last a gradient-sized array per worker. Each point that the search
+        for the dual point's best scale tries (:func:`~sklearn_maxent._duality.scaled_dual`)
+        takes one more round, of one number per worker. The blocks' offsets enter the scores
         and, as a linear term, the dual (``_worker_expectation_terms``); the
         bounds and penalty factors enter through the penalty's ``conjugate``
         and ``feasible_scale``.
@@ -417,21 +428,18 @@ class _DistributedObjective(SmoothPart):
             )
             balance = (observed, shift, share)
 
-        def terms(scale):
-            entropy_sum, gap, _ = self._reduce(
-                self._submit(
-                    _worker_expectation_terms, (balance, scale, self.reference_class), groups, probas
-                )
-            )
-            return entropy_sum, gap
+        entropy_sum, gap, _ = self._reduce(
+            self._submit(_worker_expectation_terms, (balance, self.reference_class), groups, probas)
+        )
 
-        entropy_sum, gap = terms(1.0)
-        scale = self.penalty.feasible_scale(gap)
-        if scale == 0:
-            return primal, np.nan
-        if scale < 1:
-            entropy_sum, gap = terms(scale)
-        return primal, _duality.relative_gap(primal, _duality.dual_value(entropy_sum, gap, self.penalty))
+        def entropy_at(scale):
+            if scale == 1:
+                return entropy_sum
+            return sum(
+                self.client.gather(self._submit(_worker_mixed_entropy, (balance, scale), groups, probas))
+            )
+
+        return primal, _duality.relative_gap(primal, _duality.scaled_dual(entropy_at, gap, self.penalty))
 
     def hessian_product_and_diagonal(self, coef, intercept):
         """The Hessian of :meth:`smooth_value_gradient` as a function, and its diagonal.

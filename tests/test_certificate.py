@@ -153,7 +153,38 @@ def test_without_intercept_the_l2_gap_is_the_gradient_norm_bound():
     primal, dual = primal_dual(X, scores, Y, w, ElasticNet(l2, 0.0), coef, False, False)
     proba = np.exp(log_softmax(scores, axis=1))
     gradient = X.T @ (w[:, None] * (proba - Y)) + l2 * coef
-    assert primal - dual == pytest.approx((gradient**2).sum() / (2 * l2), rel=1e-9)
+    # The dual point P itself: D(P) = sum_i w_i H(P_i) - ||X^T V||^2 / (2 l2), V = w (P - Y).
+    at_proba = w @ entropy(proba) - (np.linalg.norm(X.T @ (w[:, None] * (proba - Y))) ** 2) / (2 * l2)
+    assert primal - at_proba == pytest.approx((gradient**2).sum() / (2 * l2), rel=1e-9)
+    # The certificate takes the best point of the segment from Y to P: never worse.
+    assert dual >= at_proba - 1e-12
+
+
+def test_a_weak_l2_part_far_from_the_optimum_still_gets_a_finite_valid_certificate():
+    """D(P) < 0 there (no bound at all from P); the best point of the segment from Y to P gives one."""
+    X, y = wine()
+    Y = np.eye(3)[y]
+    w = np.full(len(y), 1 / len(y))
+    l2 = 1e-4
+    coef = np.random.RandomState(0).normal(scale=0.3, size=(13, 3))
+    scores = X @ coef
+    primal, dual = primal_dual(X, scores, Y, w, ElasticNet(l2, 0.0), coef, False, False)
+    proba = np.exp(log_softmax(scores, axis=1))
+    at_proba = w @ entropy(proba) - (np.linalg.norm(X.T @ (w[:, None] * (proba - Y))) ** 2) / (2 * l2)
+    assert at_proba < 0
+    assert dual > 0
+
+    # Weak duality against the optimum found independently (scipy's L-BFGS on the written-out J).
+    def value_grad(flat):
+        W = flat.reshape(13, 3)
+        S = X @ W
+        P = np.exp(log_softmax(S, axis=1))
+        value = -(w @ (log_softmax(S, axis=1) * Y).sum(axis=1)) + l2 / 2 * (W**2).sum()
+        return value, (X.T @ (w[:, None] * (P - Y)) + l2 * W).ravel()
+
+    optimum = optimize.minimize(value_grad, np.zeros(39), jac=True, method="L-BFGS-B", tol=1e-14)
+    assert dual <= optimum.fun + 1e-9
+    assert np.isfinite(relative_gap(primal, dual))
 
 
 def test_balanced_expectations_are_distributions_with_the_observed_mean():
