@@ -63,10 +63,13 @@ class Settings(NamedTuple):
     reference_class: float
     average_start: float
     saga: float
+    step_batch: float
 
-    def step(self, t):
-        """The step of step count ``t``: the schedule's, capped at ``max_step``."""
+    def step(self, t, rows):
+        """The step of step count ``t`` for a minibatch of ``rows``: the schedule's, capped at ``max_step``."""
         schedule_step = self.eta0 / (t + 1.0) ** self.power_t if self.invscaling else self.eta0
+        if rows < self.step_batch:
+            schedule_step *= rows / self.step_batch
         return min(schedule_step, self.max_step)
 
 
@@ -94,7 +97,7 @@ def run_epoch(
     scalars : ndarray of shape (8,), float64
         As the kernel's, in and out; ``scale`` and ``scale_sum`` come out as
         1 and 0.
-    settings : ndarray of shape (11,), float64
+    settings : ndarray of shape (12,), float64
         As the kernel's (see :class:`Settings`).
     average : tuple of ndarray or None
         ``(correction, intercept_sum)`` of the iterate average (float64 NumPy),
@@ -154,7 +157,7 @@ class _Epoch:
             direction = X_batch.T @ residual, xp.sum(residual, axis=0)
         else:
             direction = saga.direction(X_batch, residual, start, stop)
-        step = settings.step(self.t)
+        step = settings.step(self.t, stop - start)
         self.t += 1
         if settings.l1 > 0:
             self.cumulative_l1 += step * settings.l1

@@ -56,7 +56,7 @@ from ._softmax import _transpose_product, cross_entropy, softmax
 
 # Golden-section search for the best scale of the dual point (best_scaled_dual): the inverse
 # golden ratio, and the interval, relative to its length, at which the search stops.
-_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+_GOLDEN = (5.0**0.5 - 1.0) / 2.0  # a Python float: a NumPy scalar would pull device arrays to NumPy
 _SEARCH_TOL = 1e-3
 
 

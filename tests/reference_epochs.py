@@ -272,7 +272,7 @@ def sgd_epoch(objective, coef, intercept, state, batch_size, order):
             reference = _epoch_reference(reference, batch_loss, state.schedule)
         if _diverged(batch_loss, reference, 100.0):
             return None
-        step = min(state.schedule(state.t), largest_step)
+        step = min(state.schedule(state.t, len(rows)), largest_step)
         state.t += 1
         lazy_coef.step(batch.features, values, grad_rows, step)
         if lazy_coef.needs_fold:
@@ -330,7 +330,7 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
         grad_change = np.asarray(batch.X.T @ change)
         direction = grad_change / dtype(len(rows)) + average
         average += grad_change / dtype(n)
-        step = min(state.schedule(state.t), largest_step)
+        step = min(state.schedule(state.t, len(rows)), largest_step)
         state.t += 1
         lazy_coef.step(batch.features, values, direction, step, memory.average)
         cumulative[t] = cumulative[t - 1] + step / lazy_coef.scale

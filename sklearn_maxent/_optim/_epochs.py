@@ -210,6 +210,7 @@ def _settings(objective, state, averaging, saga):
             objective.reference_class,
             state.average_start if averaging else -1,
             saga,
+            schedule.batch_size or 0,
         ],
         dtype=np.float64,
     )

@@ -113,6 +113,8 @@ def sgd(
         state.schedule.eta0 = ADAGRAD_ETA0
     elif state.schedule.eta0 is None:
         state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng)
+    if state.schedule.batch_size is None:
+        state.schedule.batch_size = min(batch_size, objective.n_samples)
     run_epoch, phase = _sgd_epoch, "sgd-epoch"
     if variance_reduced:
         phase = "saga-epoch"
