@@ -66,7 +66,7 @@ class Settings(NamedTuple):
     step_batch: float
 
     def step(self, t, rows):
-        """The step of step count ``t`` for a minibatch of ``rows``: the schedule's, capped at ``max_step``."""
+        """The step of step count ``t`` for ``rows`` rows: the schedule's, capped at ``max_step``."""
         schedule_step = self.eta0 / (t + 1.0) ** self.power_t if self.invscaling else self.eta0
         if rows < self.step_batch:
             schedule_step *= rows / self.step_batch
