@@ -2,9 +2,9 @@
 
 They do one pass or one epoch on plain arrays and return; every decision
 (stopping, schedules, back-off, messages) stays in Python above them. Nothing
-here is imported by anything but :mod:`sklearn_maxent._softmax`,
-:mod:`sklearn_maxent._objective` and :mod:`sklearn_maxent._optim`, and
-:mod:`sklearn_maxent._device_epochs` (for the epoch's status codes).
+here is imported by anything but :mod:`sklearn_maxent._model._softmax`,
+:mod:`sklearn_maxent._model._objective` and :mod:`sklearn_maxent._optim`, and
+:mod:`sklearn_maxent._optim._device_epochs` (for the epoch's status codes).
 """
 
 try:

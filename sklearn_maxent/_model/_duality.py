@@ -39,7 +39,7 @@ Everything here is a pure function of arrays, in float64 (the caller converts
 the scores) but for the product ``X^T V``, made in the data's dtype. The
 row-wise steps of :func:`dual_from_gradient` (:func:`balance`,
 :func:`balanced`, :func:`entropy`) work in the namespace of the
-probabilities they are given, so that device data (:mod:`~sklearn_maxent._device`)
+probabilities they are given, so that device data (:mod:`~sklearn_maxent._array_api._device`)
 is reduced where it lives; only per-class sums cross to NumPy. For that
 this module uses scikit-learn's array API helpers (``array_api_compat``,
 ``move_to``), the core's only import of scikit-learn. For
@@ -50,8 +50,9 @@ and of that product, about 1e-7 of them: ten times below the default tol.
 import numpy as np
 from scipy.special import xlogy
 from sklearn.externals.array_api_compat import array_namespace
-from sklearn.utils._array_api import _xlogy, move_to
+from sklearn.utils._array_api import _xlogy
 
+from .._array_api._host import to_numpy
 from ._softmax import _transpose_product, cross_entropy, softmax
 
 
@@ -229,13 +230,6 @@ def dual_from_gradient(
         expected = scale * expected + (1.0 - scale) * targets
         gap = scale * gap
     return dual_value(data_conjugate_sum(expected, targets, row_weights, offset), gap, penalty)
-
-
-def to_numpy(array):
-    """A small array (per-class sums, a gradient) of any namespace as float64 NumPy."""
-    if not isinstance(array, np.ndarray):
-        array = move_to(array, xp=np, device="cpu")
-    return np.asarray(array, dtype=np.float64)
 
 
 def relative_gap(primal, dual):

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import ThreadpoolController
 
-from ._kernels import (
+from .._kernels import (
     cross_entropy_residual,
     csr_dense_product,
     curvature,
