@@ -10,9 +10,8 @@ on their device; what crosses to the host per pass is of the size of
 ``coef_`` (the weights in, the gradient out), as in ``LogisticRegression``'s
 array API support, since the solvers keep the parameters in NumPy.
 
-Layering: the core layer, beside ``_softmax``; it imports ``_objective`` (whose
-certificate it shares) and ``_host.to_numpy``, and knows nothing of the optimizers or of scikit-learn
-but its array API helpers.
+It imports the model's objective (whose certificate it shares), nothing of the
+optimizers, and of scikit-learn only its array API helpers.
 """
 
 from functools import cached_property

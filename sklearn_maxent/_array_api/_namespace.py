@@ -13,9 +13,7 @@ and the SGD and SAGA epochs of ``solver="sgd"``, ``"saga"``,
 run on a NumPy copy. With dispatch off nothing here is used, and no namespace
 but NumPy is imported.
 
-Layering: the estimator layer, beside ``_classifier``; it knows scikit-learn's
-array API helpers and the core's :class:`~sklearn_maxent._array_api._device.DeviceObjective`,
-nothing of the optimizer.
+The estimators import it; of the package it imports only :mod:`._device`.
 """
 
 from contextlib import contextmanager

@@ -40,9 +40,10 @@ the scores) but for the product ``X^T V``, made in the data's dtype. The
 row-wise steps of :func:`dual_from_gradient` (:func:`balance`,
 :func:`balanced`, :func:`entropy`) work in the namespace of the
 probabilities they are given, so that device data (:mod:`~sklearn_maxent._array_api._device`)
-is reduced where it lives; only per-class sums cross to NumPy. For that
-this module uses scikit-learn's array API helpers (``array_api_compat``,
-``move_to``), the core's only import of scikit-learn. For
+is reduced where it lives; only per-class sums cross to NumPy
+(:func:`~sklearn_maxent._array_api._host.to_numpy`). For that this module
+uses scikit-learn's array API helpers (``array_api_compat``, ``_xlogy``),
+the model's only import of scikit-learn. For
 float32 data the bound therefore holds up to float32 rounding of the scores
 and of that product, about 1e-7 of them: ten times below the default tol.
 """

@@ -1,9 +1,8 @@
 """The elastic-net penalty ``alpha * ((1 - l1_ratio)/2 ||W||^2 + l1_ratio ||W||_1)``.
 
-The intercept is never penalized, so everything here acts on ``W`` alone.
-:class:`~sklearn_maxent._optim._lazy.LazyCoef` holds the state with which SGD's penalty steps cost
-only the rows a minibatch touches, which is what keeps sparse training at the
-cost of its non-zeros.
+The intercept is never penalized, so everything here acts on ``W`` alone:
+:class:`ElasticNet` gives the penalty's value, gradient, conjugate and
+canonical shift and keeps ``W`` within its bounds (:func:`clip_into`).
 """
 
 from dataclasses import dataclass

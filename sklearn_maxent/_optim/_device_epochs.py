@@ -33,9 +33,8 @@ same parameters and two numbers per minibatch (its loss and weight), plus,
 when the epoch has a reference loss, one number after its first minibatch.
 Nothing per minibatch: its rows are gathered on the device.
 
-Layering: the core layer, beside :mod:`~sklearn_maxent._array_api._device`; it knows
-scikit-learn's array API helpers and the kernel's status codes, nothing of
-the optimizers (only ``sklearn_maxent._optim._epochs`` calls it).
+Only :mod:`._epochs` calls it; it imports the kernel's status codes and the
+device objective's scores, nothing else of the optimizers.
 """
 
 from dataclasses import dataclass

@@ -1,4 +1,12 @@
-"""SGD's lazily kept weights: the lazy penalty steps' state and the running average of the iterates."""
+"""SGD's lazily kept state: the penalty steps' scale and cumulative L1, and the iterate average.
+
+:class:`LazyCoef` keeps ``W`` as ``scale * V`` with the cumulative L1 penalty,
+and :class:`IterateAverage` the mean of the iterates through the same scale,
+so that a minibatch's steps cost only the rows it touches: what keeps sparse
+training at the cost of its non-zeros. The compiled epoch takes the steps;
+these carry their state between epochs (the average, in ``SGDState``, also
+between ``partial_fit`` calls).
+"""
 
 from dataclasses import dataclass
 
