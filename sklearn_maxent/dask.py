@@ -55,13 +55,11 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _duality
 from ._callbacks import end_fit_task, fit_task
 from ._classifier import MaxEntClassifier
-from ._objective import SmoothPart
-from ._optim import minimize
-from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
-from ._softmax import (
+from ._model import _duality
+from ._model._objective import SmoothPart
+from ._model._softmax import (
     cross_entropy,
     linear_hessian_diagonal,
     linear_hessian_product,
@@ -69,6 +67,8 @@ from ._softmax import (
     linear_proba,
     linear_scores,
 )
+from ._optim import minimize
+from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
 from ._targets import (
     check_soft_labels,
     compute_class_weights,
@@ -106,7 +106,7 @@ class _RawBlock:
 class _Block:
     """One partition ready for training, held by a worker: targets, row weights and the scores' offset.
 
-    As :class:`~sklearn_maxent._objective.Objective`'s: ``offset`` is None or
+    As :class:`~sklearn_maxent._model._objective.Objective`'s: ``offset`` is None or
     ``(n_rows, n_free)`` in ``X``'s dtype, the user's offset plus
     ``X W0`` of a prior model.
     """
@@ -257,7 +257,8 @@ def _worker_share(observed, shift, probas, *blocks):
 def _worker_expectation_terms(balance, reference_class, probas, *blocks):
     """``sum w H(Q)`` (with the offset's term) and ``X^T w (Q - Y)`` over one worker's blocks.
 
-    ``Q`` balanced; the offset's term is :func:`~sklearn_maxent._duality.data_conjugate_sum`'s.
+    ``Q`` balanced; the offset's term is
+    :func:`~sklearn_maxent._model._duality.data_conjugate_sum`'s.
     """
     entropy_sum, gap, rows = 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
@@ -309,10 +310,10 @@ class _DistributedObjective(SmoothPart):
 
     Offers what :func:`sklearn_maxent._optim.lbfgs` and
     :func:`~sklearn_maxent._optim.newton` use of an
-    :class:`~sklearn_maxent._objective.Objective`: ``dtype``, ``penalty``,
+    :class:`~sklearn_maxent._model._objective.Objective`: ``dtype``, ``penalty``,
     ``fit_intercept``, ``reference_class``, ``smooth_value_gradient`` and
     ``hessian_product_and_diagonal`` (the L2 part added on the client, by
-    :class:`~sklearn_maxent._objective.SmoothPart`). Each data evaluation is
+    :class:`~sklearn_maxent._model._objective.SmoothPart`). Each data evaluation is
     one task per worker on the blocks it holds, plus a tree reduction.
     """
 
@@ -406,7 +407,7 @@ class _DistributedObjective(SmoothPart):
         entropy can be summed, so it takes three rounds, on probabilities
         computed once and kept on the workers; each moves a few ``K``-vectors,
         the last a gradient-sized array per worker. Each point that the search
-        for the dual point's best scale tries (:func:`~sklearn_maxent._duality.scaled_dual`)
+        for the dual point's best scale tries (:func:`~sklearn_maxent._model._duality.scaled_dual`)
         takes one more round, of one number per worker. The blocks' offsets enter the scores
         and, as a linear term, the dual (``_worker_expectation_terms``); the
         bounds and penalty factors enter through the penalty's ``conjugate``

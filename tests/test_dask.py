@@ -331,7 +331,7 @@ def test_offset_with_a_dask_dataframe(client):
 
 def test_certificate_includes_the_offset_and_prior_terms(client):
     """The distributed dual equals Objective's (whose offset term _duality.data_conjugate_sum adds)."""
-    from sklearn_maxent._objective import Objective
+    from sklearn_maxent._model._objective import Objective
     from sklearn_maxent._options import Prior, check_offset
 
     X, y, offset, params = _options_problem(3, seed=9)

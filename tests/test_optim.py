@@ -13,11 +13,12 @@ from scipy import sparse
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_maxent._objective import Objective
+from sklearn_maxent._model._objective import Objective
+from sklearn_maxent._model._penalty import ElasticNet
 from sklearn_maxent._optim import SGDState, StepSchedule, _steps, lbfgs, minimize, newton, sgd
+from sklearn_maxent._optim._lazy import IterateAverage
 from sklearn_maxent._optim._sgd import calibrated_step
 from sklearn_maxent._optim._steps import curvature_bound, default_step, top_eigenvalue
-from sklearn_maxent._penalty import ElasticNet, IterateAverage
 
 
 def wine_objective(alpha=1e-2, l1_ratio=0.0, dtype=np.float64):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._softmax import single_threaded_blas
+from .._model._softmax import single_threaded_blas
 from ._certify import CERTIFY_MARGIN
 from ._lbfgs import lbfgs
 from ._monitor import SILENT
@@ -61,7 +61,7 @@ def _minimize(
     """Run a solver on ``objective`` from ``coef``, ``intercept``, in place, until the gap is certified.
 
     ``tol`` bounds the relative suboptimality ``(J - J*) / J*``, certified by
-    a duality gap (:meth:`~sklearn_maxent._objective.Objective.certified_gap`)
+    a duality gap (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`)
     that every method checks when it may succeed, and stops on at once.
     ``"sgd"`` and ``"saga"`` run :func:`sgd` (SAGA: variance-reduced), which
     also stops when stalled, or on ``validation`` (early stopping, never
@@ -172,7 +172,7 @@ def minimize(objective, coef, intercept, **options):
     """Run a solver on ``objective`` from ``coef``, ``intercept``, in place (see :func:`_minimize`).
 
     BLAS runs on one thread throughout: the passes' own OpenMP threads use the cores
-    (:func:`~sklearn_maxent._softmax.single_threaded_blas`).
+    (:func:`~sklearn_maxent._model._softmax.single_threaded_blas`).
     """
     with single_threaded_blas():
         return _minimize(objective, coef, intercept, **options)

@@ -52,7 +52,7 @@ def sgd(
     With ``tol`` not None the run stops when one of these holds after an epoch:
 
     * **certified**: the model's relative duality gap
-      (:meth:`~sklearn_maxent._objective.Objective.certified_gap`, one pass)
+      (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`, one pass)
       is at most ``tol``. Not checked with ``validation``.
     * **stalled**: ``n_iter_no_change`` epochs in a row without improvement,
       as in ``SGDClassifier``. Plain SGD judges its epoch loss (improved:
@@ -72,7 +72,7 @@ def sgd(
     ----------
     objective : Objective or DeviceObjective
         A device objective's epochs run on its device
-        (:mod:`sklearn_maxent._device_epochs`); the parameters and ``state``
+        (:mod:`sklearn_maxent._optim._device_epochs`); the parameters and ``state``
         stay NumPy arrays on the host either way.
     coef, intercept : ndarray
         Starting point, overwritten with the result.
@@ -233,7 +233,7 @@ def _model(state, coef, intercept, penalty):
 
     The average is projected into the penalty's bounds: it includes
     untouched weights that the lazy L2 scale moved out of a box that
-    excludes 0 (see :meth:`~sklearn_maxent._penalty.LazyCoef.materialize`).
+    excludes 0 (see :meth:`~sklearn_maxent._optim._lazy.LazyCoef.materialize`).
     """
     if state.average is None:
         return coef.copy(), intercept.copy()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._penalty import IterateAverage
+from ._lazy import IterateAverage
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Result:
     """How a run of an optimizer ended.
 
     ``gap`` is the certified relative duality gap of the result
-    (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) when the
+    (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`) when the
     run measured it there, else nan.
     """
 

@@ -33,9 +33,8 @@ same parameters and two numbers per minibatch (its loss and weight), plus,
 when the epoch has a reference loss, one number after its first minibatch.
 Nothing per minibatch: its rows are gathered on the device.
 
-Layering: the core layer, beside :mod:`~sklearn_maxent._device`; it knows
-scikit-learn's array API helpers and the kernel's status codes, nothing of
-the optimizers (only ``sklearn_maxent._optim._epochs`` calls it).
+Only :mod:`._epochs` calls it; it imports the kernel's status codes and the
+device objective's scores, nothing else of the optimizers.
 """
 
 from dataclasses import dataclass
@@ -44,9 +43,9 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace_and_device
 
-from ._device import full_scores
-from ._duality import to_numpy
-from ._kernels import epoch as kernel
+from .._array_api._device import full_scores
+from .._array_api._host import to_numpy
+from .._kernels import epoch as kernel
 
 
 class Settings(NamedTuple):
