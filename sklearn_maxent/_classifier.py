@@ -9,7 +9,6 @@ weights into targets and row weights) and
 :mod:`~sklearn_maxent._warm_start` (where a fit starts).
 """
 
-import copy
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -715,7 +714,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             else:
                 coef = self.coef_.T.astype(X.dtype, order="C")
                 intercept = self.intercept_.astype(X.dtype)
-                state = copy.deepcopy(self._sgd_state_)
+                state = self._sgd_state_.copy()
             coef = prior.start(coef, objective.penalty)
             task, monitor = fit_task(
                 self,
@@ -1192,10 +1191,16 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         return SGDState(schedule, average_start=int(self.average) if self.average else None)
 
     def _attributes_of(self, classes, coef, intercept):
-        """``classes_``, ``coef_`` and ``intercept_`` of the optimizer's model ``coef``, ``intercept``."""
+        """``classes_``, ``coef_`` and ``intercept_`` of the optimizer's model ``coef``, ``intercept``.
+
+        ``coef_`` is a view of ``coef``, which the optimizers hand over (never
+        to be changed again): transposing a text model's weights into a new
+        array cost more than a ``partial_fit`` chunk's steps, and predictions
+        and the next ``partial_fit`` read them in ``coef``'s layout.
+        """
         if self.fit_intercept and classes.size > 2:
             intercept = intercept - intercept.mean()
-        return {"classes_": classes, "coef_": np.ascontiguousarray(coef.T), "intercept_": intercept}
+        return {"classes_": classes, "coef_": coef.T, "intercept_": intercept}
 
     def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
         vars(self).update(self._attributes_of(classes, coef, intercept))

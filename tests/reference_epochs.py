@@ -19,7 +19,7 @@ from scipy import sparse
 from sklearn_maxent._kernels import epoch as epoch_kernel
 from sklearn_maxent._model._softmax import _cross_entropy_residual, linear_loss_gradient, linear_loss_residual
 from sklearn_maxent._optim._epochs import _BACKOFF_FACTOR, _diverged
-from sklearn_maxent._optim._lazy import IterateAverage, LazyCoef
+from sklearn_maxent._optim._lazy import IterateAverage, LazyCoef, _times
 from sklearn_maxent._optim._steps import intercept_step_scale, max_step
 
 
@@ -153,7 +153,7 @@ class SteppedCoef(LazyCoef):
         if not isinstance(rows, slice):
             self.values[rows] = values
         if self.average is not None:
-            self.average.correction[rows] -= self.average.scale_sum * (values - before)
+            self.average.correction[rows] -= _times(self.average.scale_sum, values - before)
             self.average.scale_sum += self.scale
             self.average.count += 1
 
@@ -172,7 +172,7 @@ class SteppedCoef(LazyCoef):
             after = np.sign(after) * np.maximum(np.abs(after) - threshold, 0)
         self.values[untouched] = after
         if self.average is not None:
-            self.average.correction[untouched] -= self.average.scale_sum * (after - before)
+            self.average.correction[untouched] -= _times(self.average.scale_sum, after - before)
 
     def touch(self, rows, values):
         """``values`` (gathered ``rows`` of sparse data) clipped into the bounds before their scores.
@@ -183,7 +183,7 @@ class SteppedCoef(LazyCoef):
         before = values.copy()
         self._clip(rows, values)
         if self.average is not None:
-            self.average.correction[rows] -= self.average.scale_sum * (values - before)
+            self.average.correction[rows] -= _times(self.average.scale_sum, values - before)
 
     def _clip(self, rows, values):
         """``values``, rows ``rows`` of ``V``, with ``W = scale V`` clipped into the bounds, in place."""

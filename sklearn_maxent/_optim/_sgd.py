@@ -1,6 +1,5 @@
 """The minibatch SGD / SAGA driver: epochs, back-off, stopping rules."""
 
-import copy
 import dataclasses
 import time
 
@@ -151,7 +150,7 @@ def sgd(
             rng.shuffle(order)
         # SAGA's memory is a cache of gradients: a back-off starts it afresh
         # instead of keeping a copy of it.
-        saved = coef.copy(), intercept.copy(), copy.deepcopy(dataclasses.replace(state, memory=None))
+        saved = coef.copy(), intercept.copy(), dataclasses.replace(state, memory=None).copy()
         data_loss = run_epoch(objective, coef, intercept, state, batch_size, order)
         if data_loss is None:
             coef[:], intercept[:] = saved[:2]
@@ -222,14 +221,14 @@ def sgd(
     if best is not None:
         coef[:], intercept[:] = best
         gap = np.nan
-    elif validation is None:
-        coef[:], intercept[:] = _model(state, coef, intercept, objective.penalty)
+    elif validation is None and state.average is not None:  # without averaging the model is coef
+        _, intercept[:] = _model(state, *state.iterate, objective.penalty, out=coef)
     converged = epoch > 0 and (certified or tol is None or (stopped and (stall_ratio or validation)))
     return Result(epoch, bool(converged), state.loss_curve, gap)
 
 
-def _model(state, coef, intercept, penalty):
-    """The weights SGD offers as its model: the iterate, or with averaging the average.
+def _model(state, coef, intercept, penalty, out=None):
+    """The weights SGD offers as its model: the iterate, or with averaging the average (into ``out``).
 
     The average is projected into the penalty's bounds: it includes
     untouched weights that the lazy L2 scale moved out of a box that
@@ -237,7 +236,7 @@ def _model(state, coef, intercept, penalty):
     """
     if state.average is None:
         return coef.copy(), intercept.copy()
-    mean_coef, mean_intercept = state.average.mean(coef, intercept)
+    mean_coef, mean_intercept = state.average.mean(coef, intercept, out)
     return penalty.project(mean_coef), mean_intercept
 
 

@@ -3,7 +3,8 @@
 Plain data, shared by every solver module of :mod:`sklearn_maxent._optim`.
 """
 
-from dataclasses import dataclass, field
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -62,6 +63,16 @@ class SGDState:
     # AdaGrad's sums of squared gradients per weight row, the intercept's last (float64):
     # kept across epochs and partial_fit calls.
     adagrad_sums: np.ndarray | None = None
+
+    def copy(self):
+        """A copy with arrays of its own, but for ``iterate``, which is replaced, never changed in place.
+
+        The iterate is as large as the model: copying it for nothing cost a text stream's
+        ``partial_fit`` calls more than their steps.
+        """
+        copied = deepcopy(replace(self, iterate=None))
+        copied.iterate = self.iterate
+        return copied
 
 
 @dataclass
