@@ -224,12 +224,19 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Rows per minibatch; ``"auto"`` is 1024 for dense and 256 for sparse
         data (at most ``n_samples``), as measured best for SAGA. 1 is plain
         SGD.
-    learning_rate : {"adaptive", "constant", "invscaling", "adagrad"}, default="adaptive"
+    learning_rate : {"adaptive", "constant", "invscaling", "optimal", "adagrad"}, default="adaptive"
         Step-size schedule of SGD and SAGA, as in ``SGDClassifier``:
         ``"constant"`` keeps ``eta0``; ``"invscaling"`` uses
         ``eta0 / (t + 1) ** power_t`` with ``t`` the minibatch step count;
         ``"adaptive"`` keeps ``eta0`` while the loss improves and divides it
-        by 5 when it stalls for ``n_iter_no_change`` epochs. ``"adagrad"``
+        by 5 when it stalls for ``n_iter_no_change`` epochs. ``"optimal"``
+        (plain SGD and ``partial_fit`` only): ``SGDClassifier``'s, a row's
+        step ``1 / (alpha (t0 + s))`` after ``s`` samples, with
+        ``t0 = 1 / (alpha eta0)``, so that the model is about the penalized
+        mean of all the gradients seen; a minibatch of ``b`` rows takes ``b``
+        rows' steps at once, so a chunk of one row moves the model as one
+        row of any chunk does, and an average of its iterates weighs the
+        recent ones more (see ``average``). ``"adagrad"``
         (plain SGD and ``partial_fit`` only, not with ``average``): each
         feature's weights take their own step ``eta0 / sqrt(G_j)``, ``G_j``
         the sum of their squared gradients so far (kept across
@@ -241,10 +248,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         an epoch that blows the loss up (non-finite, or twice the previous
         epoch's) is undone and retried with a step 10 times smaller.
     eta0 : float or "auto", default="auto"
-        Initial step size, > 0. With ``learning_rate="adagrad"``, ``"auto"``
-        is 0.5 (a weight's first move along its normalized gradient; 0.3 to
-        1 did about as well on text streams). Otherwise ``"auto"`` derives
-        it from the data, so no
+        Initial step size, > 0 (with ``"optimal"``, a row's). With
+        ``learning_rate="adagrad"``, ``"auto"`` is 0.5 (a weight's first move
+        along its normalized gradient; 0.3 to 1 did about as well on text
+        streams). With ``"optimal"``, ``"auto"`` is ``SGDClassifier``'s
+        ``alpha ** -0.25``, at most ``5 / L``, ``L = (||x||^2 + 0.01) / 2``
+        the curvature bound of a mean row (0.01: the intercept's scale on
+        sparse data, 1 on dense), so that unscaled data start safely.
+        Otherwise ``"auto"`` derives it from the data, so no
         tuning is needed: ``1 / L_b`` bounds the curvature of a minibatch
         loss (per sample ``(||x_i||^2 + 1) / 2``, since the softmax Hessian's
         eigenvalues are at most 1/2) and is a safe step; as Bottou recommends,
@@ -303,7 +314,10 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Averaged SGD, as in ``SGDClassifier``: the model is the mean of the
         SGD iterates (from the start with True, or once ``average`` samples
         were seen), which removes most of SGD's noise; ``partial_fit`` goes
-        on from the last iterate. Kept lazily, so it costs the touched rows
+        on from the last iterate. With ``learning_rate="optimal"`` the
+        iterate after ``s`` samples weighs ``s ** 4`` in the mean
+        (polynomial-decay averaging), which forgets the early, large steps
+        that a plain mean keeps. Kept lazily, so it costs the touched rows
         only. Needs ``solver="sgd"`` (or ``partial_fit``).
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the data and stop SGD
@@ -411,7 +425,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"auto", "sgd", "saga", "lbfgs"})],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"adaptive", "constant", "invscaling", "adagrad"})],
+        "learning_rate": [StrOptions({"adaptive", "constant", "invscaling", "optimal", "adagrad"})],
         "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -571,9 +585,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 X, targets, row_weights, offset, prior, rng, on_device
             )
             solver = "sgd" if validation is not None and self.solver == "auto" else self.solver
-            if self.learning_rate == "adagrad" and solver in ("auto", "saga"):
+            if self.learning_rate in ("adagrad", "optimal") and solver in ("auto", "saga"):
                 raise ValueError(
-                    f"learning_rate='adagrad' steps plain SGD, not solver={solver!r}'s SAGA: "
+                    f"learning_rate={self.learning_rate!r} steps plain SGD, not solver={solver!r}'s SAGA: "
                     "use solver='sgd' or partial_fit."
                 )
             if not isinstance(objective, Objective) and solver == "auto":

@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from text_like import text_like
 
 from sklearn_maxent import MaxEntClassifier
+from sklearn_maxent._optim import StepSchedule
 
 TOPICS = ("sport", "music", "science", "travel")
 
@@ -205,3 +206,20 @@ def test_fit_takes_a_short_last_minibatch_at_its_share_of_the_step():
     short_loss = log_loss(y_test, short.predict_proba(X_test), labels=short.classes_)
     full_loss = log_loss(y_test, full.predict_proba(X_test), labels=full.classes_)
     assert short_loss <= full_loss + 0.01
+
+
+def test_optimal_steps_are_a_rows_step_times_the_rows():
+    """SGDClassifier's ``1 / (alpha (t0 + s))`` a row after ``s`` samples, for each row of a minibatch:
+    a one-row chunk moves the model as one row of a larger one does."""
+    schedule = StepSchedule("optimal", 2.0, t0=100.0)
+    assert schedule(0, rows=16, seen=300) == 16 * 2.0 / 4.0
+    assert schedule(0, rows=1, seen=300) == 2.0 / 4.0
+    assert StepSchedule("optimal", 2.0, t0=np.inf)(0, rows=3, seen=300) == 6.0  # alpha = 0: constant
+
+
+@pytest.mark.parametrize("solver", ["auto", "saga"])
+def test_optimal_is_for_plain_sgd(solver):
+    X, y = text_like(200, n_classes=3)
+    with pytest.raises(ValueError, match="learning_rate='optimal' steps plain SGD"):
+        MaxEntClassifier(learning_rate="optimal", solver=solver).fit(X, y)
+    MaxEntClassifier(learning_rate="optimal", solver="sgd", max_iter=2, tol=None).fit(X, y)

@@ -123,7 +123,7 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
     t, samples_seen, lazy_coef.scale, lazy_coef.cumulative, scale_sum, count, reference, total = scalars
     state.t, state.samples_seen = int(t), int(samples_seen)
     if average is not None:
-        average.scale_sum, average.count = float(scale_sum), int(count)
+        average.scale_sum, average.count = float(scale_sum), float(count)
     return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
 
 
@@ -211,6 +211,8 @@ def _settings(objective, state, averaging, saga):
             state.average_start if averaging else -1,
             saga,
             schedule.batch_size or 0,
+            schedule.t0 or 0.0,
+            schedule.average_power,
         ],
         dtype=np.float64,
     )

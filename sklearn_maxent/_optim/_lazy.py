@@ -15,7 +15,7 @@ import numpy as np
 
 @dataclass
 class IterateAverage:
-    """The running mean of SGD's iterates ``W_1 .. W_count`` (averaged SGD), kept lazily.
+    """The running (weighted) mean of SGD's iterates (averaged SGD), kept lazily.
 
     With ``W = scale * V`` the sum of the iterates is ``correction + scale_sum * V``:
     a step that changes rows of ``V`` by ``delta`` subtracts
@@ -23,13 +23,15 @@ class IterateAverage:
     optimal one pass large scale learning with averaged stochastic gradient
     descent"), so averaging costs the touched rows only. ``correction`` nearly
     cancels ``scale_sum * V``, so it is kept in float64 whatever the data's
-    dtype, and a fold of the scale moves the whole sum into it.
+    dtype, and a fold of the scale moves the whole sum into it. With weights
+    ``c_t`` the sum is of ``c_t W_t``, ``scale_sum`` of ``c_t scale_t``, and
+    ``count`` the sum of the weights.
     """
 
     correction: np.ndarray
     intercept_sum: np.ndarray
     scale_sum: float = 0.0
-    count: int = 0
+    count: float = 0.0
 
     @classmethod
     def empty(cls, coef, intercept):

@@ -8,7 +8,7 @@ import numpy as np
 from ._epochs import _BACKOFF_FACTOR, _saga_epoch, _sgd_epoch
 from ._monitor import SILENT
 from ._state import Result, SAGAMemory, SGDState, StepSchedule
-from ._steps import ADAGRAD_ETA0, default_step
+from ._steps import ADAGRAD_ETA0, default_step, optimal_eta0, optimal_t0
 
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
@@ -118,19 +118,23 @@ def sgd(
     """
     if state.iterate is not None:
         coef[:], intercept[:] = state.iterate
-    adagrad = state.schedule.kind == "adagrad"
-    if adagrad and variance_reduced:
-        raise ValueError("AdaGrad steps plain SGD, not SAGA.")
+    kind = state.schedule.kind
+    if kind in ("adagrad", "optimal") and variance_reduced:
+        raise ValueError(f"learning_rate={kind!r} steps plain SGD, not SAGA.")
     # Only a step of our own choosing is halved when SAGA's loss rises; the user's is kept.
     least_step = np.inf
-    if state.schedule.eta0 is None and adagrad:
+    if state.schedule.eta0 is None and kind == "adagrad":
         state.schedule.eta0 = ADAGRAD_ETA0
+    elif state.schedule.eta0 is None and kind == "optimal":
+        state.schedule.eta0 = optimal_eta0(objective)
     elif state.schedule.eta0 is None:
         base = default_step(objective, batch_size, rng)
         state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng, base)
         least_step = _SAGA_SAFE_FRACTION * base
     if state.schedule.batch_size is None:
         state.schedule.batch_size = min(batch_size, objective.n_samples)
+    if kind == "optimal" and state.schedule.t0 is None:
+        state.schedule.t0 = optimal_t0(objective.penalty, state.schedule.eta0)
     run_epoch, phase = _sgd_epoch, "sgd-epoch"
     if variance_reduced:
         phase = "saga-epoch"
