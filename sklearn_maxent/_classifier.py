@@ -751,6 +751,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     n_iter_no_change=self.n_iter_no_change,
                     shuffle=self.shuffle,
                     rng=rng,
+                    rescore=True,
                     monitor=monitor,
                     verbose=self.verbose,
                 )

@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from ._epochs import _BACKOFF_FACTOR, _saga_epoch, _sgd_epoch
+from ._epochs import _BACKOFF_FACTOR, _diverged, _saga_epoch, _sgd_epoch
 from ._monitor import SILENT
 from ._state import Result, SAGAMemory, SGDState, StepSchedule
 from ._steps import ADAGRAD_ETA0, default_step, optimal_eta0, optimal_t0
@@ -43,6 +43,7 @@ def sgd(
     certify_below=None,
     validation=None,
     variance_reduced=False,
+    rescore=False,
     monitor=SILENT,
     verbose=0,
 ):
@@ -65,7 +66,8 @@ def sgd(
       by 5 and goes on, until the step is below 1e-6.
 
     An epoch whose step blows the loss up (see :func:`_sgd_epoch`) is undone
-    and retried with a step ten times smaller.
+    and retried with a step ten times smaller; so is, with ``rescore``, an
+    epoch that leaves its own rows far worse than it found them.
 
     Parameters
     ----------
@@ -105,6 +107,13 @@ def sgd(
         ``state.validation_scores``.
     variance_reduced : bool
         Run SAGA epochs (:func:`_saga_epoch`) instead of plain SGD ones.
+    rescore : bool
+        Score the rows again after each epoch (one more pass) and undo the
+        epoch where their loss is diverged (twice, plus one nat) from their
+        mean loss as its steps reached them: its last minibatches can wreck
+        the model with nothing left in the epoch to show it. ``partial_fit``'s
+        guard, whose epoch is a chunk of a stream, and whose result is used
+        before the next chunk could tell.
     monitor : StepMonitor
         Told of each epoch (:mod:`~sklearn_maxent._optim._monitor`); the run
         stops, not converged unless certified, when it asks.
@@ -156,6 +165,8 @@ def sgd(
         # instead of keeping a copy of it.
         saved = coef.copy(), intercept.copy(), dataclasses.replace(state, memory=None).copy()
         data_loss = run_epoch(objective, coef, intercept, state, batch_size, order)
+        if rescore and data_loss is not None and _left_worse(objective, coef, intercept, data_loss):
+            data_loss = None
         if data_loss is None:
             coef[:], intercept[:] = saved[:2]
             vars(state).update(vars(saved[2]))
@@ -229,6 +240,12 @@ def sgd(
         _, intercept[:] = _model(state, *state.iterate, objective.penalty, out=coef)
     converged = epoch > 0 and (certified or tol is None or (stopped and (stall_ratio or validation)))
     return Result(epoch, bool(converged), state.loss_curve, gap)
+
+
+def _left_worse(objective, coef, intercept, data_loss):
+    """Whether the rows' loss at ``coef``, ``intercept`` is diverged from ``data_loss``, their mean loss
+    as an epoch's steps reached them (see ``rescore``)."""
+    return _diverged(objective.data_loss(coef, intercept), data_loss, 2.0)
 
 
 def _model(state, coef, intercept, penalty, out=None):
