@@ -161,15 +161,17 @@ def sgd(
         monitor.begin(phase)
         if shuffle:
             rng.shuffle(order)
+        # A first epoch from the iterate (only ever replaced, never changed) is undone from it.
+        start = state.iterate if epoch == 0 and state.iterate is not None else (coef.copy(), intercept.copy())
         # SAGA's memory is a cache of gradients: a back-off starts it afresh
         # instead of keeping a copy of it.
-        saved = coef.copy(), intercept.copy(), dataclasses.replace(state, memory=None).copy()
+        saved = dataclasses.replace(state, memory=None).copy()
         data_loss = run_epoch(objective, coef, intercept, state, batch_size, order)
         if rescore and data_loss is not None and _left_worse(objective, coef, intercept, data_loss):
             data_loss = None
         if data_loss is None:
-            coef[:], intercept[:] = saved[:2]
-            vars(state).update(vars(saved[2]))
+            coef[:], intercept[:] = start
+            vars(state).update(vars(saved))
             if variance_reduced:
                 state.memory = SAGAMemory.empty(objective)
             state.schedule.eta0 /= _BACKOFF_FACTOR
