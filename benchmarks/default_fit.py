@@ -48,6 +48,7 @@ from run import (
     objective,
     reference,
     timed_fit,
+    write_section,
 )
 from run import C as DEFAULT_C
 from scipy import sparse
@@ -255,15 +256,7 @@ def write(report, out):
     """``default_fit.json``, and the default-fit section of ``RESULTS.md`` (first, or replaced)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "default_fit.json").write_text(json.dumps(report, indent=1))
-    path = out / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# MaxEntClassifier benchmarks\n"
-    if BEGIN in text:
-        before, rest = text.split(BEGIN, 1)
-        text = before + markdown(report) + rest.split(END, 1)[1]
-    else:
-        title, _, body = text.partition("\n")
-        text = f"{title}\n\n{markdown(report)}\n{body}"
-    path.write_text(text)
+    write_section(out / "RESULTS.md", BEGIN, END, markdown(report))
 
 
 def earlier_references(out):

@@ -59,8 +59,11 @@ QUICK_ROWS = 5_000
 REPEATS = 3  # runs per epoch timing; the median is reported
 # newton-cholesky factors a (n_features * n_classes)^2 Hessian: skipped above this size.
 MAX_NEWTON_CHOLESKY_SIZE = 5_000
-# The section of RESULTS.md that default_fit.py writes, kept by this script.
+# The sections of RESULTS.md that default_fit.py and streaming.py write, in this order below the
+# title, above this script's own tables, which keep them.
 DEFAULT_FIT_BEGIN, DEFAULT_FIT_END = "<!-- default-fit -->", "<!-- /default-fit -->"
+STREAMING_BEGIN, STREAMING_END = "<!-- streaming -->", "<!-- /streaming -->"
+SECTIONS = ((DEFAULT_FIT_BEGIN, DEFAULT_FIT_END), (STREAMING_BEGIN, STREAMING_END))
 GAP_FLOOR = 1e-12  # gaps at or below 0 (rounding) are drawn here on the log axis
 # Fixed, so that a solver has the same color on every plot, also where one is skipped.
 COLORS = {
@@ -560,14 +563,38 @@ def write(report, out):
     for name, result in report["datasets"].items():
         plot(name, result, out / f"gap_vs_time_{name}.png")
     path = out / "RESULTS.md"
-    text = markdown(report)
-    if path.exists() and DEFAULT_FIT_BEGIN in path.read_text():
-        # default_fit.py's tables stay first, above this run's.
-        block = path.read_text().split(DEFAULT_FIT_BEGIN, 1)[1].split(DEFAULT_FIT_END, 1)[0]
-        title, _, body = text.partition("\n")
-        text = f"{title}\n\n{DEFAULT_FIT_BEGIN}{block}{DEFAULT_FIT_END}\n{body}"
-    path.write_text(text)
+    sections = split_sections(path.read_text())[0] if path.exists() else {}
+    path.write_text(join_sections(sections, markdown(report)))
     (out / "results.json").write_text(json.dumps(report, indent=1, default=float))
+
+
+def split_sections(text):
+    """``text`` of RESULTS.md as the other scripts' sections (by begin marker, markers included), and
+    the rest."""
+    sections = {}
+    for begin, end in SECTIONS:
+        if begin in text:
+            before, rest = text.split(begin, 1)
+            inside, after = rest.split(end, 1)
+            sections[begin] = f"{begin}{inside}{end}"
+            text = before + after.lstrip("\n")
+    return sections, text
+
+
+def join_sections(sections, rest):
+    """RESULTS.md from ``sections`` (see :func:`split_sections`) and the rest: its title, the sections
+    in ``SECTIONS``' order, then the rest's body."""
+    title, _, body = rest.partition("\n")
+    blocks = [sections[begin] for begin, _ in SECTIONS if begin in sections]
+    return "\n\n".join([title, *blocks, body.strip("\n")]) + "\n"
+
+
+def write_section(path, begin, end, section):
+    """Put ``section`` (from ``begin`` to ``end``) into the RESULTS.md at ``path``, in its place."""
+    text = path.read_text() if path.exists() else "# MaxEntClassifier benchmarks\n"
+    sections, rest = split_sections(text)
+    sections[begin] = section
+    path.write_text(join_sections(sections, rest))
 
 
 def kept_datasets(out):
