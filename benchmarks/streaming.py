@@ -124,7 +124,7 @@ def measure(make, data, parts, classes, repeats):
         "accuracy_by_chunk": accuracies,
         "accuracy_by_tenth": after_each_tenth(accuracies, parts),
         "final": accuracies[-1],
-        "largest_fall": max((a - b for a, b in itertools.pairwise(accuracies)), default=0.0),
+        "largest_fall": max([0.0, *(a - b for a, b in itertools.pairwise(accuracies))]),
     }
 
 
