@@ -88,9 +88,9 @@ def sgd(
     rng : numpy.random.RandomState
     stall_ratio : float or None
         If given, also stop (as converged) once ``stall_patience`` epochs in a
-        row each lower the best loss so far by less than this fraction of it
-        per full pass's cost (``epoch_passes``; an epoch that rises gains
-        nothing): the hand-over point of the ``"auto"`` solver, to a method
+        row each lower the loss by less than this fraction of it per full
+        pass's cost (``epoch_passes``; an epoch that rises counts as one,
+        and its calibrated step is halved): the hand-over point of the ``"auto"`` solver, to a method
         that pays about a pass an iteration.
     stall_patience : int
     epoch_passes : float
@@ -165,7 +165,6 @@ def sgd(
             continue
         epoch += 1
         loss = data_loss + objective.penalty.value(coef)
-        best_loss = min(state.loss_curve, default=np.inf)
         state.loss_curve.append(loss)
         gain = previous - loss
         if variance_reduced and loss > previous * (1.0 + _SAGA_RISE) and state.schedule.eta0 > least_step:
@@ -187,8 +186,7 @@ def sgd(
         if monitor.end(lambda: _model(state, coef, intercept, objective.penalty)) or certified:
             break
         if stall_ratio is not None:
-            gained = (best_loss - loss) / abs(loss) if np.isfinite(best_loss) else np.inf
-            stalls = stalls + 1 if gained < stall_ratio * epoch_passes else 0
+            stalls = stalls + 1 if gain < stall_ratio * epoch_passes * abs(loss) else 0
         if stalls >= stall_patience:
             stopped = True
             break
