@@ -92,8 +92,8 @@ def sgd(
     stall_ratio : float or None
         If given, also stop (as converged) once ``stall_patience`` epochs in a
         row each lower the loss by less than this fraction of it per full
-        pass's cost (``epoch_passes``; an epoch that rises counts as one):
-        the hand-over point of the ``"auto"`` solver, to a method
+        pass's cost (``epoch_passes``), measured over two epochs (a loss
+        that alternates gains every other epoch): the hand-over point of the ``"auto"`` solver, to a method
         that pays about a pass an iteration.
     stall_patience : int
     epoch_passes : float
@@ -194,7 +194,10 @@ def sgd(
         if monitor.end(lambda: _model(state, coef, intercept, objective.penalty)) or certified:
             break
         if stall_ratio is not None:
-            stalls = stalls + 1 if gain < stall_ratio * epoch_passes * abs(loss) else 0
+            # Over two epochs: an alternating loss gains every other epoch, which must not reset the count.
+            span = min(2, len(state.loss_curve) - 1)
+            earlier = state.loss_curve[-1 - span] if span else np.inf
+            stalls = stalls + 1 if earlier - loss < span * stall_ratio * epoch_passes * abs(loss) else 0
         if stalls >= stall_patience:
             stopped = True
             break
