@@ -639,8 +639,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             if result.n_iter >= self.max_iter
             else "where its progress stalled"
         )
-        return f"MaxEntClassifier stopped {why}, at {reached}; increase max_iter or tol" + (
-            ", or try solver='auto'." if self.solver in ("sgd", "saga") else "."
+        return (
+            f"MaxEntClassifier failed to converge: it stopped {why}, at {reached}; increase max_iter or tol"
+            + (", or try solver='auto'." if self.solver in ("sgd", "saga") else ".")
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
