@@ -37,7 +37,7 @@ from ._array_api._namespace import (
     to_host,
 )
 from ._callbacks import end_fit_task, fit_task
-from ._model._objective import Objective
+from ._model._objective import Objective, has_sparse_rows
 from ._model._softmax import linear_scores, log_softmax, softmax
 from ._optim import SGDState, StepSchedule, minimize, sgd
 from ._options import Prior, check_offset, check_penalty_factor
@@ -1181,7 +1181,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     def _batch_size(self, X):
         if self.batch_size != "auto":
             return self.batch_size
-        return min(_AUTO_BATCH_SPARSE if sparse.issparse(X) else _AUTO_BATCH_DENSE, X.shape[0])
+        return min(_AUTO_BATCH_SPARSE if has_sparse_rows(X) else _AUTO_BATCH_DENSE, X.shape[0])
 
     def _new_sgd_state(self):
         if self.average and self.learning_rate == "adagrad":
