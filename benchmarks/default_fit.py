@@ -228,15 +228,16 @@ def run_C(name, C, data, repeats, threads, optimum):
     return {"C": C, "alpha": alpha, "j_star": optimum, "rows": rows}
 
 
-def run_dataset(name, Cs, repeats, threads, out, references, quick=False):
-    """A data set at each of ``Cs``; ``J*`` from (and into) ``references``."""
+def run_dataset(name, Cs, repeats, threads, out, references, quick=False, save=lambda result: None):
+    """A data set at each of ``Cs``; ``J*`` from (and into) ``references``; ``save`` after each ``C``."""
     data = load_dataset(name, quick=quick)
     X_train, _, y_train, _ = data
-    fits = {}
+    result = {"shape": [*X_train.shape], "dtype": str(X_train.dtype), "fits": {}}
     for C in dataset_Cs(name, Cs):
         optimum = j_star(name, C, X_train, y_train, out, references)
-        fits[f"{C:g}"] = run_C(name, C, data, repeats, threads, optimum)
-    return {"shape": [*X_train.shape], "dtype": str(X_train.dtype), "fits": fits}
+        result["fits"][f"{C:g}"] = run_C(name, C, data, repeats, threads, optimum)
+        save(result)
+    return result
 
 
 def _markers(section):
@@ -324,6 +325,7 @@ def main(argv=None):
     parser.add_argument(
         "--section", help="a RESULTS.md section (and json) of its own, e.g. 'text'; default: the main one"
     )
+    parser.add_argument("--no-cyanure", action="store_true", help="leave cyanure's rows out")
     args = parser.parse_args(argv)
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     report = {
@@ -335,7 +337,11 @@ def main(argv=None):
         "references": earlier_references(out, args.section),
         "runs": {},
     }
-    if CYANURE_MISSING:
+    if args.no_cyanure:
+        global CyanureLogisticRegression
+        CyanureLogisticRegression = None
+        report["skipped"] = "cyanure left out (--no-cyanure)"
+    elif CYANURE_MISSING:
         print(f"{CYANURE_MISSING}; its rows are left out (pip install -e '.[benchmark]')")
     for threads in THREAD_SETTINGS[args.threads]:
         label = "1 thread (BLAS and OpenMP)" if threads else "the machine's default threads"
@@ -343,11 +349,13 @@ def main(argv=None):
         runs = report["runs"][label] = {}
         with threadpoolctl.threadpool_limits(threads):
             for name in args.datasets:
-                runs[name] = run_dataset(
-                    name, args.Cs, args.repeats, threads, out, report["references"], args.quick
-                )
-                # After every data set: an interrupted run keeps its tables and its J* cache.
-                write(report, out)
+
+                def save(result, name=name, runs=runs):
+                    # After every C: an interrupted run keeps its tables and its J* cache.
+                    runs[name] = result
+                    write(report, out)
+
+                run_dataset(name, args.Cs, args.repeats, threads, out, report["references"], args.quick, save)
 
 
 if __name__ == "__main__":
