@@ -20,6 +20,12 @@ the number of rows. A Hessian-vector product of the Newton phase moves the
 same amounts (the probabilities at the Newton point are computed once per
 step and kept on the workers).
 
+Sparse data: a dask array whose chunks are ``scipy.sparse`` matrices of
+whole rows (CSR; other formats converted once per chunk, on its worker).
+Each worker keeps its chunks as :class:`~sklearn_maxent._softmax.ThreadedCSR`,
+with the transpose ``MaxEntClassifier`` keeps, so that its passes are the
+same compiled sparse products; the data are never densified.
+
 Layering: the targets and their weights are made as
 ``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), and so
 are the penalty factors, bounds, prior model and offsets checked and turned
@@ -37,6 +43,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 
 try:
     import dask
@@ -62,6 +69,7 @@ from ._objective import SmoothPart
 from ._optim import minimize
 from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
 from ._softmax import (
+    ThreadedCSR,
     cross_entropy,
     linear_hessian_diagonal,
     linear_hessian_product,
@@ -92,7 +100,10 @@ _FAN_IN = 8
 
 
 class _RawBlock:
-    """One partition as given, held by a worker: ``X`` in the training dtype, ``y``, weights and offset."""
+    """One partition as given, held by a worker: ``X`` in the training dtype, ``y``, weights and offset.
+
+    ``X`` is a C-ordered array, or a CSR matrix for sparse chunks.
+    """
 
     __slots__ = ("X", "offset", "sample_weight", "y")
 
@@ -106,8 +117,9 @@ class _RawBlock:
 class _Block:
     """One partition ready for training, held by a worker: targets, row weights and the scores' offset.
 
-    As :class:`~sklearn_maxent._objective.Objective`'s: ``offset`` is None or
-    ``(n_rows, n_free)`` in ``X``'s dtype, the user's offset plus
+    As :class:`~sklearn_maxent._objective.Objective`'s: ``X`` is a C-ordered
+    array or a :class:`~sklearn_maxent._softmax.ThreadedCSR`; ``offset`` is
+    None or ``(n_rows, n_free)`` in ``X``'s dtype, the user's offset plus
     ``X W0`` of a prior model.
     """
 
@@ -126,7 +138,7 @@ class _Block:
 
 def _raw_block(X, y, sample_weight, offset, dtype):
     """A partition as given: ``X`` in the training dtype, raw labels, sample weights and offset."""
-    X = np.ascontiguousarray(X, dtype=dtype)
+    X = _block_matrix(X, dtype)
     y = np.asarray(y)
     if sample_weight is None:
         sample_weight = np.ones(X.shape[0], dtype=dtype)
@@ -135,12 +147,20 @@ def _raw_block(X, y, sample_weight, offset, dtype):
     return _RawBlock(X, y, sample_weight, offset)
 
 
+def _block_matrix(X, dtype):
+    """A chunk of ``X`` in the training dtype: CSR if sparse (other formats converted), else C-ordered."""
+    if sparse.issparse(X):
+        return sparse.csr_matrix(X, dtype=dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
 def _summarize(block, soft):
-    """What the client needs to know of a partition: problems, labels and weighted counts."""
+    """What the client needs to know of a partition: problems, labels, weighted counts, stored entries."""
     problems = []
     n_rows = block.X.shape[0]
     sample_weight = block.sample_weight
-    if not np.isfinite(block.X).all():
+    entries = block.X.data if sparse.issparse(block.X) else block.X
+    if not np.isfinite(entries).all():
         problems.append("X contains NaN or infinity")
     if sample_weight.shape[0] != n_rows or block.y.shape[0] != n_rows:
         problems.append("X, y and sample_weight partitions have different numbers of rows")
@@ -148,7 +168,7 @@ def _summarize(block, soft):
         problems.append("sample_weight contains negative or non-finite values")
     if block.offset is not None and not np.isfinite(block.offset).all():
         problems.append("offset contains NaN or infinity")
-    summary = {"rows": n_rows, "problems": problems}
+    summary = {"rows": n_rows, "entries": entries.size, "problems": problems}
     if soft:
         try:
             Y = check_soft_labels(block.y, np.float64)
@@ -178,7 +198,9 @@ def _final_block(block, soft, classes, class_weights, row_weight_sum, label_smoo
     row_weights = (row_weights / dtype.type(row_weight_sum)).astype(dtype, copy=False)
     offset = check_offset(block.offset, block.X.shape[0], classes.size, dtype)
     offset = prior.offset(block.X, offset, dtype)
-    return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), row_weights, offset)
+    # Sparse rows as MaxEntClassifier's passes take them: with X.T kept for the threaded X.T @ R.
+    X = ThreadedCSR(block.X) if sparse.issparse(block.X) else block.X
+    return _Block(X, smoothed_targets(targets, label_smoothing, dtype), row_weights, offset)
 
 
 def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
@@ -314,12 +336,15 @@ class _DistributedObjective(SmoothPart):
     ``hessian_product_and_diagonal`` (the L2 part added on the client, by
     :class:`~sklearn_maxent._objective.SmoothPart`). Each data evaluation is
     one task per worker on the blocks it holds, plus a tree reduction.
+    ``shape`` is ``(n_samples, n_features, n_free)``; ``n_entries`` the
+    entries of ``X`` the blocks store (their non-zeros, for sparse blocks).
     """
 
-    def __init__(self, client, blocks, shape, dtype, penalty, fit_intercept, reference_class):
+    def __init__(self, client, blocks, shape, n_entries, dtype, penalty, fit_intercept, reference_class):
         self.client = client
         self.blocks = blocks
         self.n_samples, self.n_features, self.n_free = shape
+        self.n_entries = n_entries
         self.dtype = np.dtype(dtype)
         self.penalty = penalty
         self.fit_intercept = fit_intercept
@@ -396,8 +421,8 @@ class _DistributedObjective(SmoothPart):
 
     @property
     def pass_cost(self):
-        """Multiply-adds of one pass over the data (``X W``)."""
-        return self.n_samples * self.n_features * self.n_free
+        """Multiply-adds of one pass over the data (``X W``): stored entries times free classes."""
+        return self.n_entries * self.n_free
 
     def certified_gap(self, coef, intercept):
         """``J`` and its certified relative gap, as ``Objective.certified_gap``, from sums over workers.
@@ -778,7 +803,10 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array or dask DataFrame of shape (n_samples, n_features)
-            Training data, partitioned by rows.
+            Training data, partitioned by rows. A dask array's chunks are
+            numpy arrays of numbers or ``scipy.sparse`` matrices of whole
+            rows (one chunk across the columns; CSR, other formats are
+            converted to CSR once per chunk).
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_classes)
             Class labels, or soft labels (rows that are probability
             distributions, one column per class). Partitions not aligned
@@ -824,6 +852,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
                 client,
                 blocks,
                 (int(X.shape[0]), *shape),
+                sum(s["entries"] for s in summaries),
                 dtype,
                 prior.penalty(float(self.alpha), float(self.l1_ratio), factor),
                 bool(self.fit_intercept),
@@ -1025,6 +1054,8 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            Chunks as in :meth:`fit` (numpy arrays or ``scipy.sparse``
+            matrices of whole rows); in-memory data as in ``MaxEntClassifier``.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`fit`. For a dask ``X`` it
             is aligned with ``X``'s partitions as ``y`` is in ``fit`` (for a
@@ -1055,6 +1086,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`decision_function`.
 
@@ -1076,6 +1108,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`decision_function`.
 
@@ -1097,6 +1130,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`decision_function`.
 
@@ -1117,6 +1151,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         y : dask array, dask Series or array-like of shape (n_samples,)
         sample_weight : dask array or array-like of shape (n_samples,), default=None
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None

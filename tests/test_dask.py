@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -40,6 +41,32 @@ def make_data(n, d, n_classes, chunk, seed):
     W = np.random.default_rng(seed).standard_normal((d, n_classes))
     y = (X @ W + rng.gumbel(size=(n, n_classes), chunks=(chunk, n_classes))).argmax(axis=1)
     return X, y
+
+
+def make_sparse_data(n, d, n_classes, seed, nnz_per_row=15):
+    """In-memory CSR data of about ``nnz_per_row`` non-zeros a row, labels drawn from a softmax model."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(n), rng.poisson(nnz_per_row, n))
+    columns = rng.integers(0, d, rows.size)
+    X = sparse.csr_matrix((rng.standard_exponential(rows.size), (rows, columns)), shape=(n, d))
+    scores = X @ (3 * rng.standard_normal((d, n_classes)))
+    return X, (scores + rng.gumbel(size=(n, n_classes))).argmax(axis=1)
+
+
+def as_chunks(X, layout, chunk):
+    """In-memory ``X`` (CSR) as a dask array of ``chunk`` rows per chunk: dense, CSR or CSC chunks."""
+    csr_chunks = da.from_array(X, chunks=(chunk, -1), asarray=False)
+    if layout == "dense":  # densified on the workers: the graph holds the sparse matrix
+        return csr_chunks.map_blocks(sparse.csr_matrix.toarray, meta=np.empty((0, 0), X.dtype))
+    return to_layout(csr_chunks, layout)
+
+
+def to_layout(X, layout):
+    """Each chunk of the dask array ``X`` made a ``layout`` (csr, csc, coo) matrix; "dense" leaves ``X``."""
+    if layout == "dense":
+        return X
+    kind = {"csr": sparse.csr_matrix, "csc": sparse.csc_matrix, "coo": sparse.coo_matrix}[layout]
+    return X.map_blocks(kind, meta=kind((0, 0), dtype=X.dtype))
 
 
 def objective(model, X, y, sample_weight=None):
@@ -272,9 +299,22 @@ def _options_problem(n_classes, seed):
     return X, y, offset, params
 
 
-@pytest.mark.parametrize(("n_classes", "l1_ratio"), [(3, 0.0), (3, 1.0), (2, 0.5)])
-def test_penalty_factor_bounds_prior_and_offset_match_the_single_machine_fit(client, n_classes, l1_ratio):
+@pytest.mark.parametrize(
+    ("n_classes", "l1_ratio", "layout"),
+    [
+        (3, 0.0, "dense"),
+        (3, 1.0, "dense"),
+        (2, 0.5, "dense"),
+        (3, 0.0, "csr"),
+        (2, 0.5, "csc"),
+        (3, 1.0, "coo"),
+    ],
+)
+def test_penalty_factor_bounds_prior_and_offset_match_the_single_machine_fit(
+    client, n_classes, l1_ratio, layout
+):
     X, y, offset, params = _options_problem(n_classes, seed=7)
+    X = to_layout(X, layout)
     params.update(alpha=0.02, l1_ratio=l1_ratio, tol=1e-10)
     assert offset.chunks[0] != X.chunks[0]  # aligned to X's partitions by fit
     clf = DaskMaxEntClassifier(**params).fit(X, y, offset=offset)
@@ -329,12 +369,14 @@ def test_offset_with_a_dask_dataframe(client):
     )
 
 
-def test_certificate_includes_the_offset_and_prior_terms(client):
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_certificate_includes_the_offset_and_prior_terms(client, layout):
     """The distributed dual equals Objective's (whose offset term _duality.data_conjugate_sum adds)."""
     from sklearn_maxent._objective import Objective
     from sklearn_maxent._options import Prior, check_offset
 
     X, y, offset, params = _options_problem(3, seed=9)
+    X = to_layout(X, layout)
     Xc, yc, oc = X.compute(), y.compute(), offset.compute()
     classes = np.arange(3)
     prior = Prior.checked(params["coef_prior"], params["bounds"], X.shape[1], 3)
@@ -349,7 +391,7 @@ def test_certificate_includes_the_offset_and_prior_terms(client):
             for b in raw
         ]
         distributed_objective = maxent_dask._DistributedObjective(
-            client, blocks, (X.shape[0], X.shape[1], 3), np.float64, penalty, True, False
+            client, blocks, (X.shape[0], X.shape[1], 3), X.size, np.float64, penalty, True, False
         )
         local = Objective(
             Xc,
@@ -405,3 +447,63 @@ def test_without_an_l2_part_the_canonical_solution_is_that_of_maxentclassifier(c
     reference = MaxEntClassifier(alpha=0.0, solver="lbfgs").fit(X.compute(), y.compute())
     np.testing.assert_allclose(clf.coef_.sum(axis=0), 0, atol=1e-10)
     np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-6)
+
+
+# ------------------------------------------------------------ sparse chunks
+
+
+@pytest.mark.parametrize("layout", ["csr", "csc", "dense"])
+def test_sparse_chunks_reach_the_single_machine_optimum(client, layout):
+    X, y = make_sparse_data(2_400, 1_500, 4, seed=20)
+    weights = np.random.default_rng(21).uniform(0, 3, X.shape[0])
+    alpha = 1 / X.shape[0]
+    X_chunked = as_chunks(X, layout, 600)
+    clf = DaskMaxEntClassifier(alpha=alpha).fit(X_chunked, y, sample_weight=weights)
+    # The same matrix in memory, dense or sparse: where a fit stops depends on the entries a pass
+    # multiplies (here sparse passes go on to the arithmetic's precision, dense ones stop at tol).
+    X_local = X_chunked.compute()
+    reference = MaxEntClassifier(alpha=alpha, solver="lbfgs").fit(X_local, y, sample_weight=weights)
+    assert clf.duality_gap_ <= 1e-6
+    proba = clf.predict_proba(X_chunked)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), reference.predict_proba(X_local), atol=1e-6)
+    np.testing.assert_allclose(
+        clf.predict_log_proba(X_chunked).compute(), reference.predict_log_proba(X_local), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        clf.decision_function(X_chunked).compute(), reference.decision_function(X_local), atol=1e-6
+    )
+    np.testing.assert_array_equal(clf.predict(X_chunked).compute(), reference.predict(X_local))
+    assert clf.score(X_chunked, y, sample_weight=weights) == pytest.approx(
+        reference.score(X_local, y, sample_weight=weights)
+    )
+
+
+def test_sparse_elastic_net_binary_matches(client):
+    X, y = make_sparse_data(3_000, 2_000, 2, seed=22)
+    params = {"alpha": 3e-3, "l1_ratio": 0.5, "class_weight": "balanced"}
+    X_chunked = as_chunks(X, "csr", 1_000)
+    # Labels in other chunks than X's: aligned to its partitions by fit.
+    clf = DaskMaxEntClassifier(**params).fit(X_chunked, da.from_array(y, chunks=700))
+    reference = MaxEntClassifier(**params, solver="lbfgs", tol=1e-10).fit(X, y)
+    assert clf.duality_gap_ <= 1e-6
+    assert 0 < (clf.coef_ == 0).sum() < clf.coef_.size
+    np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(X_chunked).compute(), reference.predict_proba(X), atol=1e-6)
+    assert clf.decision_function(X_chunked).compute().shape == (X.shape[0],)
+
+
+@pytest.mark.parametrize(("layout", "dtype"), [("csc", np.float32), ("coo", np.float64)])
+def test_sparse_chunks_are_trained_on_by_the_compiled_csr_passes(layout, dtype):
+    """A worker makes each sparse chunk CSR (other formats converted once) in the training dtype, then a
+    ThreadedCSR: what MaxEntClassifier's passes take."""
+    from sklearn_maxent._options import Prior
+    from sklearn_maxent._softmax import ThreadedCSR
+
+    X, y = make_sparse_data(50, 30, 3, seed=0)
+    raw = maxent_dask._raw_block(X.asformat(layout), y, None, None, np.dtype(dtype))
+    assert raw.X.format == "csr"
+    assert raw.X.dtype == dtype
+    block = maxent_dask._final_block(raw, False, np.arange(3), None, 50.0, 0.0, Prior(None, None, None))
+    assert isinstance(block.X, ThreadedCSR)
+    np.testing.assert_array_equal(block.X.csr.toarray(), X.toarray().astype(dtype))
