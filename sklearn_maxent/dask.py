@@ -507,6 +507,33 @@ def _is_dask_dataframe(X):
     return is_dask_collection(X) and hasattr(X, "to_dask_array")
 
 
+# What the chunks of a dask array X may be, said by every TypeError about them.
+_TAKEN_CHUNKS = (
+    "DaskMaxEntClassifier takes chunks that are numpy arrays of numbers, or scipy.sparse matrices "
+    "(CSR, or converted to CSR once per chunk) of whole rows: one chunk across the columns, as "
+    "da.from_array(X_csr, chunks=(rows, n_features), asarray=False) or "
+    "dask_ml.feature_extraction.text.HashingVectorizer make them"
+)
+
+
+def _check_chunks(X):
+    """A ``TypeError`` for chunks of the dask array ``X`` that the workers cannot take, told by its meta.
+
+    Only ``X._meta`` is read, so the error comes before any work is scheduled.
+    """
+    meta = X._meta
+    if sparse.issparse(meta) and len(X.chunks[1]) > 1:
+        raise TypeError(
+            f"X's sparse chunks split its columns ({len(X.chunks[1])} chunks across them). "
+            f"{_TAKEN_CHUNKS}; X.rechunk({{1: -1}}) joins them."
+        )
+    if not (sparse.issparse(meta) or isinstance(meta, np.ndarray)):
+        kind = f"{type(meta).__module__.partition('.')[0]}.{type(meta).__name__}"
+        raise TypeError(f"X's chunks are {kind}. {_TAKEN_CHUNKS}.")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X's chunks hold {X.dtype} values. {_TAKEN_CHUNKS}; text must be vectorized first.")
+
+
 def _as_dask_array(X, name):
     """A dask array of ``X`` (dask array, dask dataframe or series), chunk sizes known."""
     if _is_dask_dataframe(X):
@@ -555,6 +582,8 @@ def _training_arrays(X, y, sample_weight, offset):
         columns = np.asarray(X.columns, dtype=object)
         if columns.size and all(isinstance(c, str) for c in columns):
             feature_names = columns
+    if isinstance(X, da.Array):
+        _check_chunks(X)
     X = _as_dask_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), but it has shape {X.shape}.")
@@ -806,7 +835,8 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             Training data, partitioned by rows. A dask array's chunks are
             numpy arrays of numbers or ``scipy.sparse`` matrices of whole
             rows (one chunk across the columns; CSR, other formats are
-            converted to CSR once per chunk).
+            converted to CSR once per chunk); anything else is a
+            ``TypeError`` before any work is scheduled.
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_classes)
             Class labels, or soft labels (rows that are probability
             distributions, one column per class). Partitions not aligned
@@ -1025,8 +1055,11 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         dtype = self.classes_.dtype if method == "predict" else self.coef_.dtype
         if _is_dask_dataframe(X):
             return _apply_to_partitions(X, offset, model, method, () if one_column else (n_classes,), dtype)
-        if not isinstance(X, da.Array) or X.ndim != 2:
+        if not isinstance(X, da.Array):
             raise ValueError(f"X must be a 2-D dask array or dask dataframe, not {type(X).__name__}.")
+        _check_chunks(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), but it has shape {X.shape}.")
         if len(X.chunks[1]) > 1:
             X = X.rechunk({1: -1})
         operands = [X, "ij"]

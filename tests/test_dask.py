@@ -507,3 +507,36 @@ def test_sparse_chunks_are_trained_on_by_the_compiled_csr_passes(layout, dtype):
     block = maxent_dask._final_block(raw, False, np.arange(3), None, 50.0, 0.0, Prior(None, None, None))
     assert isinstance(block.X, ThreadedCSR)
     np.testing.assert_array_equal(block.X.csr.toarray(), X.toarray().astype(dtype))
+
+
+def _never_computed(chunk):
+    raise AssertionError("a chunk of X was computed")
+
+
+def _pydata_sparse_chunks(X):
+    pydata_sparse = pytest.importorskip("sparse")
+    return da.from_array(pydata_sparse.COO.from_scipy_sparse(X), chunks=(100, -1))
+
+
+@pytest.mark.parametrize(
+    ("make_X", "match"),
+    [
+        (lambda X: da.from_array(np.array(["a text", "another"] * 200, dtype=object), chunks=100), "object"),
+        (lambda X: da.from_array(X, chunks=(100, 10), asarray=False), r"split its columns \(3 chunks"),
+        (_pydata_sparse_chunks, r"chunks are sparse\.COO"),
+    ],
+)
+def test_chunks_other_than_numbers_or_scipy_sparse_rows_are_type_errors_that_change_nothing(
+    client, make_X, match
+):
+    X, y = make_sparse_data(400, 30, 3, seed=24)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(as_chunks(X, "csr", 100), y)
+    before = clf.coef_.copy()
+    # Every chunk raises if computed: the TypeError must come before any work.
+    bad = make_X(X)
+    bad = bad.map_blocks(_never_computed, meta=bad._meta, dtype=bad.dtype)
+    with pytest.raises(TypeError, match=f"{match}.*numpy arrays of numbers, or scipy.sparse matrices"):
+        clf.fit(bad, y)
+    np.testing.assert_array_equal(clf.coef_, before)
+    with pytest.raises(TypeError, match=match):
+        clf.predict_proba(bad)
