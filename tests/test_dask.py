@@ -509,6 +509,36 @@ def test_sparse_chunks_are_trained_on_by_the_compiled_csr_passes(layout, dtype):
     np.testing.assert_array_equal(block.X.csr.toarray(), X.toarray().astype(dtype))
 
 
+def make_documents(n, seed):
+    """Short documents of three topics (string labels): topic words in a shared background."""
+    rng = np.random.default_rng(seed)
+    topics = np.array(["sport", "music", "cooking"])
+    background = [f"word{i}" for i in range(300)]
+    labels = topics[rng.integers(0, topics.size, n)]
+    docs = [
+        " ".join([*rng.choice(background, 12), *(f"{label}{i}" for i in rng.integers(0, 40, 3))])
+        for label in labels
+    ]
+    return docs, labels
+
+
+def test_dask_ml_hashing_vectorizer_feeds_the_classifier(client):
+    text = pytest.importorskip("dask_ml.feature_extraction.text")
+    import dask.bag as db
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    docs, labels = make_documents(1_200, seed=23)
+    vectorizer = {"n_features": 2**12, "alternate_sign": False}
+    X = text.HashingVectorizer(**vectorizer).transform(db.from_sequence(docs, npartitions=4))
+    assert sparse.issparse(X._meta)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(X, labels)
+    X_local = HashingVectorizer(**vectorizer).transform(docs)
+    reference = MaxEntClassifier(alpha=ALPHA, solver="lbfgs", tol=1e-10).fit(X_local, labels)
+    np.testing.assert_array_equal(clf.classes_, ["cooking", "music", "sport"])
+    np.testing.assert_allclose(clf.predict_proba(X).compute(), reference.predict_proba(X_local), atol=1e-6)
+    assert clf.score(X, labels) == pytest.approx(reference.score(X_local, labels))
+
+
 def _never_computed(chunk):
     raise AssertionError("a chunk of X was computed")
 
