@@ -39,7 +39,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils._array_api import get_namespace
 
 from sklearn_maxent import MaxEntClassifier
-from sklearn_maxent._array_api import on_device_objective
+from sklearn_maxent._array_api._namespace import on_device_objective
 from sklearn_maxent._optim import SGDState, StepSchedule
 from sklearn_maxent._optim._epochs import _saga_epoch
 from sklearn_maxent._optim._state import SAGAMemory

@@ -24,9 +24,9 @@ from sklearn._loss.loss import HalfMultinomialLoss
 from sklearn.linear_model._linear_loss import LinearModelLoss
 from text_data import make_text_data
 
-from sklearn_maxent._objective import Objective
-from sklearn_maxent._penalty import ElasticNet
-from sklearn_maxent._softmax import _product, _transpose_product
+from sklearn_maxent._model._objective import Objective
+from sklearn_maxent._model._penalty import ElasticNet
+from sklearn_maxent._model._softmax import _product, _transpose_product
 
 FULL_BATCH_REPEATS = 7  # rounds of the timings (1 and 2 threads interleaved); medians reported
 

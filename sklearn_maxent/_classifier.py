@@ -1,7 +1,7 @@
 """MaxEntClassifier: validation, encoding and the scikit-learn glue.
 
 The estimator validates and encodes its input, builds an
-:class:`~sklearn_maxent._objective.Objective`, hands it to an optimizer from
+:class:`~sklearn_maxent._model._objective.Objective`, hands it to an optimizer from
 :mod:`sklearn_maxent._optim` and stores the result. It does no math itself.
 What it shares with the Dask estimator lives below both:
 :mod:`~sklearn_maxent._targets` (labels, soft labels, class and sample
@@ -28,13 +28,19 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _device as on_device
-from ._array_api import check_fitted_namespace, fitted_on_host, input_namespace, on_device_objective, to_host
+from ._array_api import _device as on_device
+from ._array_api._namespace import (
+    check_fitted_namespace,
+    fitted_on_host,
+    input_namespace,
+    on_device_objective,
+    to_host,
+)
 from ._callbacks import end_fit_task, fit_task
-from ._objective import Objective
+from ._model._objective import Objective
+from ._model._softmax import linear_scores, log_softmax, softmax
 from ._optim import SGDState, StepSchedule, minimize, sgd
 from ._options import Prior, check_offset, check_penalty_factor
-from ._softmax import linear_scores, log_softmax, softmax
 from ._targets import (
     check_soft_labels,
     compute_class_weights,

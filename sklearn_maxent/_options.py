@@ -19,7 +19,7 @@ and infinite bounds are dropped, so they give today's model bit for bit.
 
 import numpy as np
 
-from ._penalty import ElasticNet, clip_into
+from ._model._penalty import ElasticNet, clip_into
 
 
 def check_penalty_factor(penalty_factor, n_features):

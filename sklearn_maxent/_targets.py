@@ -3,7 +3,7 @@
 The objective trains on one probability row per sample (one-hot for a
 label) and one row weight per sample: its sample weight times its class
 weight, which the objective normalizes to sum to one (the names are those
-of :mod:`~sklearn_maxent._objective`). Both estimators make them here from
+of :mod:`~sklearn_maxent._model._objective`). Both estimators make them here from
 ``y``, ``sample_weight``, ``class_weight`` and ``label_smoothing``:
 :class:`~sklearn_maxent.MaxEntClassifier` on the whole data,
 :class:`~sklearn_maxent.dask.DaskMaxEntClassifier` on each partition. Both

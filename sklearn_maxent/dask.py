@@ -22,7 +22,7 @@ step and kept on the workers).
 
 Sparse data: a dask array whose chunks are ``scipy.sparse`` matrices of
 whole rows (CSR; other formats converted once per chunk, on its worker).
-Each worker keeps its chunks as :class:`~sklearn_maxent._softmax.ThreadedCSR`,
+Each worker keeps its chunks as :class:`~sklearn_maxent._model._softmax.ThreadedCSR`,
 with the transpose ``MaxEntClassifier`` keeps, so that its passes are the
 same compiled sparse products; the data are never densified.
 
@@ -62,13 +62,11 @@ from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from . import _duality
 from ._callbacks import end_fit_task, fit_task
 from ._classifier import MaxEntClassifier
-from ._objective import SmoothPart
-from ._optim import minimize
-from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
-from ._softmax import (
+from ._model import _duality
+from ._model._objective import SmoothPart
+from ._model._softmax import (
     ThreadedCSR,
     cross_entropy,
     linear_hessian_diagonal,
@@ -77,6 +75,8 @@ from ._softmax import (
     linear_proba,
     linear_scores,
 )
+from ._optim import minimize
+from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
 from ._targets import (
     check_soft_labels,
     compute_class_weights,
@@ -117,8 +117,8 @@ class _RawBlock:
 class _Block:
     """One partition ready for training, held by a worker: targets, row weights and the scores' offset.
 
-    As :class:`~sklearn_maxent._objective.Objective`'s: ``X`` is a C-ordered
-    array or a :class:`~sklearn_maxent._softmax.ThreadedCSR`; ``offset`` is
+    As :class:`~sklearn_maxent._model._objective.Objective`'s: ``X`` is a C-ordered
+    array or a :class:`~sklearn_maxent._model._softmax.ThreadedCSR`; ``offset`` is
     None or ``(n_rows, n_free)`` in ``X``'s dtype, the user's offset plus
     ``X W0`` of a prior model.
     """
@@ -279,7 +279,8 @@ def _worker_share(observed, shift, probas, *blocks):
 def _worker_expectation_terms(balance, reference_class, probas, *blocks):
     """``sum w H(Q)`` (with the offset's term) and ``X^T w (Q - Y)`` over one worker's blocks.
 
-    ``Q`` balanced; the offset's term is :func:`~sklearn_maxent._duality.data_conjugate_sum`'s.
+    ``Q`` balanced; the offset's term is
+    :func:`~sklearn_maxent._model._duality.data_conjugate_sum`'s.
     """
     entropy_sum, gap, rows = 0.0, 0.0, 0
     for proba, block in zip(probas, blocks, strict=True):
@@ -331,10 +332,10 @@ class _DistributedObjective(SmoothPart):
 
     Offers what :func:`sklearn_maxent._optim.lbfgs` and
     :func:`~sklearn_maxent._optim.newton` use of an
-    :class:`~sklearn_maxent._objective.Objective`: ``dtype``, ``penalty``,
+    :class:`~sklearn_maxent._model._objective.Objective`: ``dtype``, ``penalty``,
     ``fit_intercept``, ``reference_class``, ``smooth_value_gradient`` and
     ``hessian_product_and_diagonal`` (the L2 part added on the client, by
-    :class:`~sklearn_maxent._objective.SmoothPart`). Each data evaluation is
+    :class:`~sklearn_maxent._model._objective.SmoothPart`). Each data evaluation is
     one task per worker on the blocks it holds, plus a tree reduction.
     ``shape`` is ``(n_samples, n_features, n_free)``; ``n_entries`` the
     entries of ``X`` the blocks store (their non-zeros, for sparse blocks).
@@ -431,7 +432,7 @@ class _DistributedObjective(SmoothPart):
         entropy can be summed, so it takes three rounds, on probabilities
         computed once and kept on the workers; each moves a few ``K``-vectors,
         the last a gradient-sized array per worker. Each point that the search
-        for the dual point's best scale tries (:func:`~sklearn_maxent._duality.scaled_dual`)
+        for the dual point's best scale tries (:func:`~sklearn_maxent._model._duality.scaled_dual`)
         takes one more round, of one number per worker. The blocks' offsets enter the scores
         and, as a linear term, the dual (``_worker_expectation_terms``); the
         bounds and penalty factors enter through the penalty's ``conjugate``

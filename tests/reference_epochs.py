@@ -17,10 +17,10 @@ import numpy as np
 from scipy import sparse
 
 from sklearn_maxent._kernels import epoch as epoch_kernel
+from sklearn_maxent._model._softmax import _cross_entropy_residual, linear_loss_gradient, linear_loss_residual
 from sklearn_maxent._optim._epochs import _BACKOFF_FACTOR, _diverged
+from sklearn_maxent._optim._lazy import IterateAverage, LazyCoef
 from sklearn_maxent._optim._steps import intercept_step_scale, max_step
-from sklearn_maxent._penalty import IterateAverage, LazyCoef
-from sklearn_maxent._softmax import _cross_entropy_residual, linear_loss_gradient, linear_loss_residual
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _loss_residual(objective, batch, coef_rows, intercept):
 
 
 class SteppedCoef(LazyCoef):
-    """:class:`~sklearn_maxent._penalty.LazyCoef` with its SGD steps done in NumPy.
+    """:class:`~sklearn_maxent._optim._lazy.LazyCoef` with its SGD steps done in NumPy.
 
     ``factor``: the per-row path's factors (the penalty's, or ones), None off it.
     """
@@ -272,7 +272,7 @@ def sgd_epoch(objective, coef, intercept, state, batch_size, order):
             reference = _epoch_reference(reference, batch_loss, state.schedule)
         if _diverged(batch_loss, reference, 100.0):
             return None
-        step = min(state.schedule(state.t), largest_step)
+        step = min(state.schedule(state.t, len(rows)), largest_step)
         state.t += 1
         lazy_coef.step(batch.features, values, grad_rows, step)
         if lazy_coef.needs_fold:
@@ -330,7 +330,7 @@ def saga_epoch(objective, coef, intercept, state, batch_size, order):
         grad_change = np.asarray(batch.X.T @ change)
         direction = grad_change / dtype(len(rows)) + average
         average += grad_change / dtype(n)
-        step = min(state.schedule(state.t), largest_step)
+        step = min(state.schedule(state.t, len(rows)), largest_step)
         state.t += 1
         lazy_coef.step(batch.features, values, direction, step, memory.average)
         cumulative[t] = cumulative[t - 1] + step / lazy_coef.scale

@@ -17,9 +17,9 @@ from sklearn.datasets import make_classification
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_maxent import MaxEntClassifier
-from sklearn_maxent._device import DeviceObjective
-from sklearn_maxent._objective import Objective
-from sklearn_maxent._penalty import ElasticNet
+from sklearn_maxent._array_api._device import DeviceObjective
+from sklearn_maxent._model._objective import Objective
+from sklearn_maxent._model._penalty import ElasticNet
 
 if os.environ.get("SCIPY_ARRAY_API") != "1":  # conftest.py sets it; a bare import of this file may not
     pytest.skip("SCIPY_ARRAY_API=1 is needed for array API dispatch", allow_module_level=True)
@@ -85,7 +85,7 @@ def test_full_batch_fit_on_the_device_matches_numpy(name, device, dtype, n_class
 
 def test_the_passes_run_on_the_device(monkeypatch):
     """solver='auto' on device data runs its passes through DeviceObjective, never on a NumPy X."""
-    import sklearn_maxent._array_api as array_api
+    import sklearn_maxent._array_api._namespace as array_api
 
     calls = []
 

@@ -12,7 +12,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 from sklearn_maxent import MaxEntClassifier
-from sklearn_maxent._objective import Objective
+from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._optim import _epochs, _minimize, _newton, _sgd
 
 X, y = make_classification(200, 5, n_informative=3, n_classes=3, random_state=0)

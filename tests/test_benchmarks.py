@@ -1,5 +1,6 @@
-"""The benchmark suite keeps running: its data generator and a smoke run."""
+"""The benchmark suite keeps running: its data generators, the docstring corpus, smoke runs."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,13 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 pytest.importorskip("matplotlib")
 pytest.importorskip("threadpoolctl")
 
-from text_data import make_text_data  # noqa: E402
+import real_text  # noqa: E402
+from text_data import make_text_data, make_text_twin  # noqa: E402
 
 
 def test_text_data_is_seeded_sparse_and_normalized():
@@ -28,10 +31,89 @@ def test_text_data_is_seeded_sparse_and_normalized():
     assert set(np.unique(y)) == set(range(5))
 
 
+def test_text_twin_has_the_shape_it_is_given():
+    class_counts = [500, 300, 150, 40, 10]
+    X, y = make_text_twin(n_docs=2_000, n_features=2**14, class_counts=class_counts, nnz_per_row=60, seed=1)
+    X_again, y_again = make_text_twin(
+        n_docs=2_000, n_features=2**14, class_counts=class_counts, nnz_per_row=60, seed=1
+    )
+    np.testing.assert_array_equal(y, y_again)
+    np.testing.assert_array_equal(X.data, X_again.data)
+    # The proportions exactly (1,000 documents given, 2,000 made), the mean non-zeros calibrated.
+    np.testing.assert_array_equal(np.bincount(y), np.multiply(class_counts, 2))
+    assert X.nnz / X.shape[0] == pytest.approx(60, rel=0.03)
+    np.testing.assert_allclose(np.sqrt(X.multiply(X).sum(axis=1)).A1, 1.0)
+
+
+def test_docstrings_of_a_module_its_classes_and_functions(tmp_path):
+    source = tmp_path / "module.py"
+    source.write_text(
+        '"""The   module."""\n'
+        "class A:\n"
+        '    """The class."""\n'
+        "    def f(self):\n"
+        '        """The\n        method."""\n'
+        "async def g():\n"
+        '    """A coroutine."""\n'
+        "def h():\n"
+        "    return 1\n"
+    )
+    assert real_text.docstrings(str(source)) == ["The module.", "The class.", "A coroutine.", "The method."]
+    broken = tmp_path / "python2.py"
+    broken.write_text('print "hello"\n')
+    assert real_text.docstrings(str(broken)) == []
+
+
+def test_selection_drops_short_documents_duplicates_and_small_classes():
+    long = "one two three four five six seven eight nine ten"
+    texts = np.array([long, "too short", long, long + " a", long + " b", long + " c"], dtype=object)
+    labels = np.array(["a", "a", "b", "a", "b", "c"])
+    keep, dropped = real_text.select_documents(texts, labels, min_class_docs=2)
+    # The second copy of the long text goes; "c" is left with one document, below 2.
+    np.testing.assert_array_equal(keep, [True, False, False, True, False, False])
+    assert dropped == {"short": 1, "duplicate": 1, "in_small_classes": 2, "small_classes": ["b", "c"]}
+
+
+def test_split_by_module_keeps_modules_whole_and_every_class_in_train():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], [500, 300, 40])
+    modules = np.array([f"{label}/{rng.integers(25 if label != 'c' else 2)}.py" for label in labels])
+    test = real_text.split_by_module(labels, modules, 0.2, np.random.default_rng(1))
+    for module in np.unique(modules):
+        assert len(set(test[modules == module])) == 1
+    for label in np.unique(labels):
+        assert not test[labels == label].all()
+    assert test[labels != "c"].mean() == pytest.approx(0.2, abs=0.05)
+
+
+def test_real_text_corpus_and_its_twin_load():
+    """The quick corpus of this environment (built into benchmarks/.cache on first use)."""
+    X_train, X_test, y_train, y_test = real_text.load_real_text(quick=True)
+    info = real_text.real_text_info(quick=True)
+    if len(info["classes"]) < 2:
+        pytest.skip("too few documented packages installed for a corpus")
+    assert X_train.format == X_test.format == "csr"
+    assert X_train.dtype == X_test.dtype == np.float64
+    assert X_train.shape == (info["n_train"], info["n_features"])
+    assert X_test.shape == (info["n_test"], info["n_features"])
+    np.testing.assert_array_equal(
+        np.bincount(y_train, minlength=len(info["classes"])), info["class_counts_train"]
+    )
+    assert set(np.unique(y_test)) <= set(np.unique(y_train))
+    norms = np.sqrt(X_train.multiply(X_train).sum(axis=1)).A1
+    np.testing.assert_allclose(norms[norms > 0], 1.0)
+
+    twin = real_text.load_text_twin(quick=True)
+    assert [part.shape for part in twin] == [X_train.shape, X_test.shape, y_train.shape, y_test.shape]
+    assert np.unique(twin[2]).size == len(info["classes"])
+    assert twin[0].nnz / twin[0].shape[0] == pytest.approx(info["nnz_per_row_train"], rel=0.03)
+
+
 def run_script(name, *arguments):
+    """Run a benchmark script; its completed process, output captured."""
     # The package under test, also when it is not installed.
     path = os.pathsep.join([str(BENCHMARKS.parent), os.environ.get("PYTHONPATH", "")])
-    subprocess.run(
+    return subprocess.run(
         [sys.executable, str(BENCHMARKS / name), *arguments],
         check=True,
         capture_output=True,
@@ -57,6 +139,34 @@ def test_default_fit_tables_come_first_and_survive_a_run(tmp_path):
     run_script("run.py", "--quick", "--datasets", "digits", "--out", str(tmp_path))
     report = (tmp_path / "RESULTS.md").read_text()
     assert report.index("## Default fits") < report.index("## digits")
+
+
+def test_default_fit_takes_Cs_and_keeps_the_optimum_of_each(tmp_path):
+    arguments = ("--datasets", "digits", "--Cs", "10", "--repeats", "1", "--out", str(tmp_path))
+    first = run_script("default_fit.py", *arguments)
+    assert first.stdout.count("fitting J*") == 1  # not again for the second thread setting
+    assert (tmp_path / "RESULTS.md").read_text().count("| 10 | `MaxEntClassifier()`") == 2
+    references = json.loads((tmp_path / "default_fit.json").read_text())["references"]
+    assert list(references) == ["digits C=10"]
+    assert "fitting J*" not in run_script("default_fit.py", *arguments).stdout
+
+
+def test_cyanure_penalty_is_ours():
+    """cyanure's lambda_1 at alpha minimizes our objective: its fit reaches our optimum."""
+    pytest.importorskip("cyanure")
+    import default_fit
+    from run import objective
+
+    from sklearn_maxent import MaxEntClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    alpha = 1.0 / X.shape[0]
+    ours = MaxEntClassifier(alpha=alpha, tol=1e-10, random_state=0).fit(X, y)
+    theirs = default_fit.estimators(1.0, X.shape[0], threads=1)["cyanure LogisticRegression(tol=1e-06)"]
+    theirs.fit(X, y)
+    optimum = objective(ours, X, y, alpha)
+    assert objective(default_fit.sklearn_layout(theirs), X, y, alpha) == pytest.approx(optimum, rel=1e-5)
 
 
 def test_gpu_benchmark_runs_where_it_can(tmp_path):

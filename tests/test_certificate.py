@@ -18,9 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_maxent import MaxEntClassifier
-from sklearn_maxent._duality import balanced_expectations, entropy, primal_dual, relative_gap
-from sklearn_maxent._objective import Objective
-from sklearn_maxent._penalty import ElasticNet
+from sklearn_maxent._model._duality import balanced_expectations, entropy, primal_dual, relative_gap
+from sklearn_maxent._model._objective import Objective
+from sklearn_maxent._model._penalty import ElasticNet
 
 
 def objective(coef, intercept, X, Y, s, alpha, l1_ratio):

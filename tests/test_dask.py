@@ -372,7 +372,7 @@ def test_offset_with_a_dask_dataframe(client):
 @pytest.mark.parametrize("layout", ["dense", "csr"])
 def test_certificate_includes_the_offset_and_prior_terms(client, layout):
     """The distributed dual equals Objective's (whose offset term _duality.data_conjugate_sum adds)."""
-    from sklearn_maxent._objective import Objective
+    from sklearn_maxent._model._objective import Objective
     from sklearn_maxent._options import Prior, check_offset
 
     X, y, offset, params = _options_problem(3, seed=9)
@@ -497,8 +497,8 @@ def test_sparse_elastic_net_binary_matches(client):
 def test_sparse_chunks_are_trained_on_by_the_compiled_csr_passes(layout, dtype):
     """A worker makes each sparse chunk CSR (other formats converted once) in the training dtype, then a
     ThreadedCSR: what MaxEntClassifier's passes take."""
+    from sklearn_maxent._model._softmax import ThreadedCSR
     from sklearn_maxent._options import Prior
-    from sklearn_maxent._softmax import ThreadedCSR
 
     X, y = make_sparse_data(50, 30, 3, seed=0)
     raw = maxent_dask._raw_block(X.asformat(layout), y, None, None, np.dtype(dtype))

@@ -17,10 +17,10 @@ from sklearn.metrics import log_loss
 
 from sklearn_maxent import MaxEntClassifier
 from sklearn_maxent._classifier import _floating_point_advice
-from sklearn_maxent._objective import Objective
+from sklearn_maxent._model._objective import Objective
+from sklearn_maxent._model._penalty import ElasticNet
 from sklearn_maxent._optim import newton
 from sklearn_maxent._optim._newton import _largest_gradient
-from sklearn_maxent._penalty import ElasticNet
 
 ALPHA = 0.01
 

@@ -20,13 +20,13 @@ from sklearn.datasets import make_classification
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._array_api import move_to
 
-from sklearn_maxent import MaxEntClassifier, _device_epochs
-from sklearn_maxent._device import DeviceObjective
-from sklearn_maxent._objective import Objective
-from sklearn_maxent._optim import SGDState, StepSchedule, _epochs
+from sklearn_maxent import MaxEntClassifier
+from sklearn_maxent._array_api._device import DeviceObjective
+from sklearn_maxent._model._objective import Objective
+from sklearn_maxent._model._penalty import ElasticNet
+from sklearn_maxent._optim import SGDState, StepSchedule, _device_epochs, _epochs
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
 from sklearn_maxent._optim._steps import default_step
-from sklearn_maxent._penalty import ElasticNet
 
 if os.environ.get("SCIPY_ARRAY_API") != "1":  # conftest.py sets it; a bare import of this file may not
     pytest.skip("SCIPY_ARRAY_API=1 is needed for array API dispatch", allow_module_level=True)

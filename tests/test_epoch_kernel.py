@@ -15,11 +15,11 @@ import pytest
 import reference_epochs
 from scipy import sparse
 
-from sklearn_maxent._objective import Objective
+from sklearn_maxent._model._objective import Objective
+from sklearn_maxent._model._penalty import ElasticNet
 from sklearn_maxent._optim import SGDState, StepSchedule
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
 from sklearn_maxent._optim._sgd import _model
-from sklearn_maxent._penalty import ElasticNet
 
 EPOCHS = {"sgd": (_sgd_epoch, reference_epochs.sgd_epoch), "saga": (_saga_epoch, reference_epochs.saga_epoch)}
 # SGD with learning_rate="adagrad": the kernel's epoch is SGD's.

@@ -15,7 +15,7 @@ from scipy import sparse, special
 from threadpoolctl import threadpool_limits
 
 from sklearn_maxent._kernels import csr_dense_product, jacobian_product
-from sklearn_maxent._softmax import (
+from sklearn_maxent._model._softmax import (
     ThreadedCSR,
     linear_hessian_diagonal,
     linear_hessian_product,

@@ -110,7 +110,7 @@ def test_skops_lists_exactly_the_package_types(tmp_path):
         "sklearn_maxent._classifier.MaxEntClassifier",
         "sklearn_maxent._optim._state.SGDState",
         "sklearn_maxent._optim._state.StepSchedule",
-        "sklearn_maxent._penalty.IterateAverage",
+        "sklearn_maxent._optim._lazy.IterateAverage",
     }
     from skops.io.exceptions import UntrustedTypesFoundException
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import sparse, special
 
-from sklearn_maxent._softmax import (
+from sklearn_maxent._model._softmax import (
     cross_entropy,
     cross_entropy_and_residual,
     linear_hessian_diagonal,

@@ -8,7 +8,9 @@ from scipy import special
 from sklearn.datasets import make_classification
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.metrics import log_loss
 from sklearn.preprocessing import StandardScaler
+from text_like import text_like
 
 from sklearn_maxent import MaxEntClassifier
 
@@ -166,3 +168,40 @@ def test_averaging_matches_sgdclassifier(average):
     theirs = SGDClassifier(loss="log_loss", average=average, **options).fit(X, y)
     np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_one_row_chunk_after_full_minibatches_does_not_undo_the_model(seed):
+    """The step is for the minibatch it was calibrated on (256 rows): one row takes 1/256 of it.
+
+    A one-row chunk that took the whole step (16 x 1 / L_256 on text) moved the model by one
+    document's gradient times that: held-out log-loss from 0.5 to 4-5 and accuracy to chance.
+    """
+    X, y = text_like(5_000, n_classes=20, seed=seed)
+    X_train, y_train, X_test, y_test = X[:3_001], y[:3_001], X[3_001:], y[3_001:]
+    clf = MaxEntClassifier(alpha=1e-5, random_state=seed)
+    for start in range(0, 3_000, 1_000):
+        clf.partial_fit(X_train[start : start + 1_000], y_train[start : start + 1_000], classes=np.arange(20))
+    before = log_loss(y_test, clf.predict_proba(X_test), labels=clf.classes_), clf.score(X_test, y_test)
+    clf.partial_fit(X_train[3_000:], y_train[3_000:])
+    after = log_loss(y_test, clf.predict_proba(X_test), labels=clf.classes_), clf.score(X_test, y_test)
+    assert after[0] <= before[0] + 0.01
+    assert after[1] >= before[1] - 0.01
+
+
+def test_fit_takes_a_short_last_minibatch_at_its_share_of_the_step():
+    """n = 4 x 256 + 1: every SGD epoch ends on a one-row minibatch, which must not undo the epoch.
+
+    At eta0=300 (a calibrated step on such data) the one-row minibatch at the whole step took
+    the held-out log-loss from 1.02 (the same epochs without that row) to 4.5.
+    """
+    X, y = text_like(2_025, n_classes=20, seed=0)
+    X_train, y_train, X_test, y_test = X[:1_025], y[:1_025], X[1_025:], y[1_025:]
+    params = {"alpha": 1e-4, "solver": "sgd", "learning_rate": "constant", "eta0": 300.0, "max_iter": 5}
+    # The same row order but for the last row: no shuffling, the one-row minibatch last.
+    params |= {"tol": None, "shuffle": False}
+    short = MaxEntClassifier(**params).fit(X_train, y_train)
+    full = MaxEntClassifier(**params).fit(X_train[:1_024], y_train[:1_024])
+    short_loss = log_loss(y_test, short.predict_proba(X_test), labels=short.classes_)
+    full_loss = log_loss(y_test, full.predict_proba(X_test), labels=full.classes_)
+    assert short_loss <= full_loss + 0.01

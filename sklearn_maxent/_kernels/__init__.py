@@ -1,10 +1,8 @@
 """Compiled kernels (Cython, built by meson-python) under the softmax core and the optimizers.
 
 They do one pass or one epoch on plain arrays and return; every decision
-(stopping, schedules, back-off, messages) stays in Python above them. Nothing
-here is imported by anything but :mod:`sklearn_maxent._softmax`,
-:mod:`sklearn_maxent._objective` and :mod:`sklearn_maxent._optim`, and
-:mod:`sklearn_maxent._device_epochs` (for the epoch's status codes).
+(stopping, schedules, back-off, messages) stays in Python above them. Only
+:mod:`sklearn_maxent._model` and :mod:`sklearn_maxent._optim` import them.
 """
 
 try:

@@ -605,11 +605,16 @@ def run_epoch(
         In and out: ``t``, ``samples_seen``, ``scale``, ``cumulative_l1``,
         ``scale_sum``, ``count``, ``reference`` (NaN: the first minibatch's
         loss), and out only: the sum of minibatch losses times their sizes.
-    settings : ndarray of shape (11,), float64
+    settings : ndarray of shape (12,), float64
         ``eta0``, ``power_t``, ``invscaling`` (0/1), ``max_step``, ``l2``,
         ``l1``, ``fit_intercept`` (0/1), ``intercept_scale``,
         ``reference_class`` (0/1), ``average_start`` (-1: no averaging),
-        ``saga`` (0/1).
+        ``saga`` (0/1), ``step_batch``: the minibatch size ``eta0`` is for; a
+        minibatch of ``b < step_batch`` rows steps by ``b / step_batch`` of the
+        schedule's step, so that each row moves the model as much as in a full
+        minibatch (``1 / L_b <= (step_batch / b) / L_step_batch``: safe wherever
+        the full minibatch's step is; not with AdaGrad, which normalizes its
+        steps itself).
     factor : ndarray of shape (n_features,), float64
         Per-feature penalty factors ``f_j`` (shape (0,) for none): feature
         ``j``'s L2 strength is ``l2 f_j`` and its L1 charge ``f_j`` times the
@@ -690,6 +695,7 @@ def run_epoch(
     cdef Py_ssize_t rc = <Py_ssize_t>settings[8]
     cdef double average_start = settings[9]
     cdef bint saga = settings[10] != 0
+    cdef double step_batch = settings[11]
     cdef bint per_feature = factor.shape[0] > 0
     cdef bint adagrad = adagrad_sums.shape[0] > 0
     # Weight rows owe the steps they missed: SAGA's mean term, per-feature L2 decay.
@@ -829,6 +835,8 @@ def run_epoch(
 
             # The step: L2 on the scale, the gradient and L1 on the touched rows.
             schedule_step = eta0 / pow(t + 1.0, power_t) if invscaling else eta0
+            if b < step_batch and not adagrad:
+                schedule_step *= b / step_batch
             step = schedule_step if schedule_step < max_step else max_step
             t += 1
             if not per_feature:

@@ -1,4 +1,4 @@
-"""Optimizers for :class:`~sklearn_maxent._objective.Objective`.
+"""Optimizers for :class:`~sklearn_maxent._model._objective.Objective`.
 
 Three methods on the same ``E_est - E_obs`` gradient:
 
@@ -15,8 +15,8 @@ Three methods on the same ``E_est - E_obs`` gradient:
   convergence check) are those of scikit-learn's Newton solver for GLMs.
 
 :func:`minimize` chains them (the estimator's ``solver="auto"``). Nothing
-here knows of scikit-learn; the caller owns validation, encoding and
-warnings.
+here knows of scikit-learn but its array API helpers (``_device_epochs``);
+the caller owns validation, encoding and warnings.
 
 Modules, one concept each; imports go down this list only:
 
@@ -26,13 +26,16 @@ Modules, one concept each; imports go down this list only:
   with one method per step, and the function the chain calls);
 * ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls (one call of
   the compiled kernel ``sklearn_maxent._kernels.epoch``, or for a device objective
-  of its array API port ``sklearn_maxent._device_epochs``);
+  of its array API port);
+* ``_device_epochs`` - that port: the compiled epoch in array API operations;
 * ``_steps`` - step sizes from curvature bounds;
 * ``_state`` - what the solvers carry between calls (schedules, SGD state, results);
+* ``_lazy`` - SGD's lazy penalty steps and iterate average (``LazyCoef``,
+  ``IterateAverage``);
 * ``_monitor`` - what a solver tells its caller of each step (the hook under the
   estimator's callbacks), and the silent monitor.
 
-All of them reach the data only through :class:`~sklearn_maxent._objective.Objective`,
+All of them reach the data only through :class:`~sklearn_maxent._model._objective.Objective`,
 and name things as its module docstring lists (``coef`` and ``intercept`` for
 the model, ``row_weights`` for the weights of the rows).
 """

@@ -1,7 +1,7 @@
 """When a full-batch solver pays for the certificate's pass.
 
 With an L2 penalty the certified gap of
-:meth:`~sklearn_maxent._objective.Objective.certified_gap` is
+:meth:`~sklearn_maxent._model._objective.Objective.certified_gap` is
 ``||grad_W J||^2 / (2 l2)`` (plus the intercept's share), relative to ``J``:
 the gradient the solver already has says when checking can succeed, so the
 extra pass is made only near the end. With an L1 part the gradient says

@@ -5,8 +5,8 @@ weights in place, and returns the epoch's mean minibatch loss, or None when
 its steps blew the loss up (the driver then undoes the epoch and backs the
 step off). The pass is one call of the compiled kernel
 (:func:`sklearn_maxent._kernels.epoch.run_epoch`), or for the dense arrays
-of another namespace of a :class:`~sklearn_maxent._device.DeviceObjective`
-of its array API port (:func:`sklearn_maxent._device_epochs.run_epoch`),
+of another namespace of a :class:`~sklearn_maxent._array_api._device.DeviceObjective`
+of its array API port (:func:`sklearn_maxent._optim._device_epochs.run_epoch`),
 which reports what it saw as a status code; what follows from it (the
 step's back-off, the epoch's verdict) is decided here. Stopping and
 schedules are the driver's.
@@ -15,10 +15,10 @@ schedules are the driver's.
 import numpy as np
 from scipy import sparse
 
-from .. import _device_epochs
-from .._device import DeviceObjective
+from .._array_api._device import DeviceObjective
 from .._kernels import epoch as kernel
-from .._penalty import IterateAverage, LazyCoef
+from . import _device_epochs
+from ._lazy import IterateAverage, LazyCoef
 from ._steps import intercept_step_scale, max_step
 
 # A step that blows the loss up is divided by this before the epoch is retried ...
@@ -45,7 +45,7 @@ def _sgd_epoch(objective, coef, intercept, state, batch_size, order):
 
     Each step costs the minibatch's non-zeros times the number of classes:
     only the weight rows of the features it uses are read and written, and
-    the penalty is applied lazily (:class:`~sklearn_maxent._penalty.LazyCoef`).
+    the penalty is applied lazily (:class:`~sklearn_maxent._optim._lazy.LazyCoef`).
     With ``state.average_start`` the iterates are averaged from the step that
     brings the samples seen to it, as ``SGDClassifier`` does.
 
@@ -210,6 +210,7 @@ def _settings(objective, state, averaging, saga):
             objective.reference_class,
             state.average_start if averaging else -1,
             saga,
+            schedule.batch_size or 0,
         ],
         dtype=np.float64,
     )

@@ -27,7 +27,7 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
         Stop when the largest entry of the projected gradient is below it.
     gap_tol : float or None
         Also stop, as converged, once the certified relative duality gap
-        (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) is at
+        (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`) is at
         most this, checked after an iteration when the gradient says it may
         be (:func:`~sklearn_maxent._optim._certify.may_be_certified`).
     monitor : StepMonitor

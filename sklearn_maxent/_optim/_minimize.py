@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._softmax import single_threaded_blas
+from .._model._softmax import single_threaded_blas
 from ._certify import CERTIFY_MARGIN
 from ._lbfgs import lbfgs
 from ._monitor import SILENT
@@ -10,8 +10,9 @@ from ._newton import newton
 from ._sgd import sgd
 from ._state import Result
 
-# The "auto" solver hands over from SGD to L-BFGS once an epoch lowers the
-# loss by less than this fraction ...
+# The "auto" solver hands over from SAGA to L-BFGS once an epoch lowers the
+# best loss by less than this fraction per full pass's cost (what an L-BFGS
+# iteration costs) ...
 AUTO_STALL_RATIO = 1e-2
 # ... on sparse data, 1e-3 in two epochs running: there L-BFGS is slow (on
 # the benchmark's text set it was 14 % above the optimum after 13 iterations)
@@ -19,6 +20,14 @@ AUTO_STALL_RATIO = 1e-2
 # up 3.6 % at epoch 3 there) must not end the phase.
 AUTO_STALL_RATIO_SPARSE = 1e-3
 AUTO_STALL_PATIENCE_SPARSE = 2
+# ... and after at most this share of max_iter in SAGA epochs, whatever they gain.
+AUTO_SAGA_SHARE = 0.1
+# What a SAGA epoch costs in full passes (X @ W and X.T @ G): measured on one thread,
+# 2.1 on 200,000 x 80 dense rows and 3.2 on 50,000 x 2**17 text, 12 classes
+# (benchmarks/results/PROFILE.md). A cost model, not a clock: the same seed gives the
+# same model on any machine.
+SAGA_EPOCH_PASSES = 2.0
+SAGA_EPOCH_PASSES_SPARSE = 3.0
 # ... and starts with SGD only when the data make this many minibatches:
 # on fewer, an L-BFGS iteration costs less than an SGD epoch's overhead.
 AUTO_MIN_BATCHES = 10
@@ -52,7 +61,7 @@ def _minimize(
     """Run a solver on ``objective`` from ``coef``, ``intercept``, in place, until the gap is certified.
 
     ``tol`` bounds the relative suboptimality ``(J - J*) / J*``, certified by
-    a duality gap (:meth:`~sklearn_maxent._objective.Objective.certified_gap`)
+    a duality gap (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`)
     that every method checks when it may succeed, and stops on at once.
     ``"sgd"`` and ``"saga"`` run :func:`sgd` (SAGA: variance-reduced), which
     also stops when stalled, or on ``validation`` (early stopping, never
@@ -61,9 +70,11 @@ def _minimize(
     issue 12's dense shape, checking every epoch made an epoch 1.6 times
     slower). ``"lbfgs"`` runs :func:`lbfgs` to a gradient of
     ``NEWTON_HANDOFF``, then :func:`newton`. ``"auto"`` first runs SAGA
-    epochs while each lowers the loss by at least ``AUTO_STALL_RATIO`` (when
-    the data make at least ``AUTO_MIN_BATCHES`` minibatches), then does as
-    ``"lbfgs"``. All share the budget of ``max_iter`` iterations.
+    epochs while each lowers the best loss by at least ``AUTO_STALL_RATIO``
+    per pass's cost (when the data make at least ``AUTO_MIN_BATCHES``
+    minibatches), then does as
+    ``"lbfgs"``. All share the budget of ``max_iter`` iterations, of which the
+    SAGA phase takes at most ``AUTO_SAGA_SHARE``.
 
     Where no certificate exists (no penalty, or unpenalized weights without
     bounds), ``tol`` bounds the largest gradient entry (projected on any
@@ -112,10 +123,11 @@ def _minimize(
             coef,
             intercept,
             state,
-            max_iter=max_iter,
+            max_iter=max(1, int(AUTO_SAGA_SHARE * max_iter)),
             tol=gap_tol,
             stall_ratio=AUTO_STALL_RATIO_SPARSE if objective.is_sparse else AUTO_STALL_RATIO,
             stall_patience=AUTO_STALL_PATIENCE_SPARSE if objective.is_sparse else 1,
+            epoch_passes=SAGA_EPOCH_PASSES_SPARSE if objective.is_sparse else SAGA_EPOCH_PASSES,
             certify_below=None if gap_tol is None else CERTIFY_MARGIN * gap_tol,
             variance_reduced=True,
             **sgd_options,
@@ -160,7 +172,7 @@ def minimize(objective, coef, intercept, **options):
     """Run a solver on ``objective`` from ``coef``, ``intercept``, in place (see :func:`_minimize`).
 
     BLAS runs on one thread throughout: the passes' own OpenMP threads use the cores
-    (:func:`~sklearn_maxent._softmax.single_threaded_blas`).
+    (:func:`~sklearn_maxent._model._softmax.single_threaded_blas`).
     """
     with single_threaded_blas():
         return _minimize(objective, coef, intercept, **options)

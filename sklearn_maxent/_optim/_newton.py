@@ -116,7 +116,7 @@ class NewtonSolver:
         Newton steps at most.
     gap_tol : float or None
         Also stop, as converged, once the certified relative duality gap
-        (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) is at
+        (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`) is at
         most this; checked before the first step and after each, when the
         gradient says it may be (:func:`~sklearn_maxent._optim._certify.may_be_certified`).
     monitor : StepMonitor

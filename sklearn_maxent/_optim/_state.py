@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._penalty import IterateAverage
+from ._lazy import IterateAverage
 
 
 @dataclass
@@ -20,17 +20,22 @@ class StepSchedule:
     ``G_j`` the row's sum of squared gradients (``SGDState.adagrad_sums``),
     plain SGD only. ``eta0`` is lowered when a step makes the loss blow up;
     None means :func:`calibrated_step`, derived from the data on first use
-    (for ``"adagrad"``, :data:`~._steps.ADAGRAD_ETA0`).
+    (for ``"adagrad"``, :data:`~._steps.ADAGRAD_ETA0`). ``batch_size`` is
+    the minibatch size ``eta0`` is for, set by :func:`sgd` on first use: a
+    shorter minibatch (an epoch's last, a small ``partial_fit`` chunk) takes
+    its share ``rows / batch_size`` of the step (not AdaGrad's).
     """
 
     kind: str
     eta0: float
     power_t: float = 0.5
+    batch_size: int | None = None
 
-    def __call__(self, t):
-        if self.kind == "invscaling":
-            return self.eta0 / (t + 1.0) ** self.power_t
-        return self.eta0
+    def __call__(self, t, rows=None):
+        step = self.eta0 / (t + 1.0) ** self.power_t if self.kind == "invscaling" else self.eta0
+        if rows is not None and self.batch_size and rows < self.batch_size and self.kind != "adagrad":
+            step *= rows / self.batch_size
+        return step
 
 
 @dataclass
@@ -64,7 +69,7 @@ class Result:
     """How a run of an optimizer ended.
 
     ``gap`` is the certified relative duality gap of the result
-    (:meth:`~sklearn_maxent._objective.Objective.certified_gap`) when the
+    (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`) when the
     run measured it there, else nan.
     """
 

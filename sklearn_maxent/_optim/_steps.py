@@ -1,14 +1,14 @@
 """Step sizes of minibatch SGD and SAGA: curvature bounds, ``1 / L_b`` and Bottou's calibration.
 
 The data may be NumPy, CSR, or dense of another namespace (a
-:class:`~sklearn_maxent._device.DeviceObjective`'s), reduced where they live.
+:class:`~sklearn_maxent._array_api._device.DeviceObjective`'s), reduced where they live.
 """
 
 import numpy as np
 from scipy import sparse
 
-from .._device import namespace
-from .._duality import to_numpy
+from .._array_api._device import namespace
+from .._array_api._host import to_numpy
 
 # Step of the intercept relative to the weights' on sparse data (see intercept_step_scale).
 SPARSE_INTERCEPT_STEP = 0.01
@@ -40,7 +40,7 @@ def curvature_bound(X, fit_intercept, batch_size, l2, max_squared_norm, top_eige
     fit_intercept : bool
     batch_size : int
     l2 : float
-        Largest L2 strength of any weight (:attr:`~sklearn_maxent._penalty.ElasticNet.largest_l2`),
+        Largest L2 strength of any weight (:attr:`~sklearn_maxent._model._penalty.ElasticNet.largest_l2`),
         added to the bound.
     max_squared_norm : float
         ``max_i ||x_i||^2``.

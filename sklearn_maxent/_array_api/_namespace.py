@@ -6,16 +6,14 @@ environment, then ``sklearn.set_config(array_api_dispatch=True)``) and dense
 estimator keeps its fitted arrays (``coef_``, ``intercept_``,
 ``class_count_``, numeric ``classes_``) in that namespace and on ``X``'s
 device, and predicts there: the scores are one matrix product. Fitting runs on
-the device too: the full-batch solvers' passes (:mod:`~sklearn_maxent._device`)
+the device too: the full-batch solvers' passes (:mod:`~sklearn_maxent._array_api._device`)
 and the SGD and SAGA epochs of ``solver="sgd"``, ``"saga"``,
-``early_stopping`` and ``partial_fit`` (:mod:`~sklearn_maxent._device_epochs`;
+``early_stopping`` and ``partial_fit`` (:mod:`~sklearn_maxent._optim._device_epochs`;
 ``solver="auto"`` runs as ``"lbfgs"`` there); validation and label encoding
 run on a NumPy copy. With dispatch off nothing here is used, and no namespace
 but NumPy is imported.
 
-Layering: the estimator layer, beside ``_classifier``; it knows scikit-learn's
-array API helpers and the core's :class:`~sklearn_maxent._device.DeviceObjective`,
-nothing of the optimizer.
+The estimators import it; of the package it imports only :mod:`._device`.
 """
 
 from contextlib import contextmanager

@@ -39,10 +39,11 @@ Everything here is a pure function of arrays, in float64 (the caller converts
 the scores) but for the product ``X^T V``, made in the data's dtype. The
 row-wise steps of :func:`dual_from_gradient` (:func:`balance`,
 :func:`balanced`, :func:`entropy`) work in the namespace of the
-probabilities they are given, so that device data (:mod:`~sklearn_maxent._device`)
-is reduced where it lives; only per-class sums cross to NumPy. For that
-this module uses scikit-learn's array API helpers (``array_api_compat``,
-``move_to``), the core's only import of scikit-learn. For
+probabilities they are given, so that device data (:mod:`~sklearn_maxent._array_api._device`)
+is reduced where it lives; only per-class sums cross to NumPy
+(:func:`~sklearn_maxent._array_api._host.to_numpy`). For that this module
+uses scikit-learn's array API helpers (``array_api_compat``, ``_xlogy``),
+the model's only import of scikit-learn. For
 float32 data the bound therefore holds up to float32 rounding of the scores
 and of that product, about 1e-7 of them: ten times below the default tol.
 """
@@ -50,13 +51,14 @@ and of that product, about 1e-7 of them: ten times below the default tol.
 import numpy as np
 from scipy.special import xlogy
 from sklearn.externals.array_api_compat import array_namespace
-from sklearn.utils._array_api import _xlogy, move_to
+from sklearn.utils._array_api import _xlogy
 
+from .._array_api._host import to_numpy
 from ._softmax import _transpose_product, cross_entropy, softmax
 
 # Golden-section search for the best scale of the dual point (best_scaled_dual): the inverse
 # golden ratio, and the interval, relative to its length, at which the search stops.
-_GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
+_GOLDEN = (5.0**0.5 - 1.0) / 2.0  # a Python float: a NumPy scalar would pull device arrays to NumPy
 _SEARCH_TOL = 1e-3
 
 
@@ -242,7 +244,7 @@ def scaled_dual(entropy_at, expectation_gap, penalty):
 
     ``entropy_at(c)`` is :func:`data_conjugate_sum` at ``Q(c)``, and ``X^T V`` scales with
     ``c``. Every point of the segment is feasible up to the penalty's
-    :meth:`~sklearn_maxent._penalty.ElasticNet.feasible_scale`, and ``D`` is concave along it
+    :meth:`~sklearn_maxent._model._penalty.ElasticNet.feasible_scale`, and ``D`` is concave along it
     (entropy concave, the conjugate convex). Far from the optimum with a weak L2 part,
     ``D(1) = H - ||X^T V||^2 / (2 l2)`` is negative (no certificate at all), while a small
     ``c`` keeps most of the entropy at a fraction of the price: the bound is finite from the
@@ -278,13 +280,6 @@ def _concave_maximum(function, upper):
             left = high - _GOLDEN * (high - low)
             at_left = function(left)
     return max(at_upper, at_left, at_right)
-
-
-def to_numpy(array):
-    """A small array (per-class sums, a gradient) of any namespace as float64 NumPy."""
-    if not isinstance(array, np.ndarray):
-        array = move_to(array, xp=np, device="cpu")
-    return np.asarray(array, dtype=np.float64)
 
 
 def relative_gap(primal, dual):

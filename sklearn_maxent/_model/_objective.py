@@ -12,15 +12,15 @@ apart, one name per concept:
 * the model: ``coef`` (``W``, of shape (n_features, n_free)) and
   ``intercept`` (``b``), together its parameters. Prose says "weights" for
   ``W`` alone, as scikit-learn's documentation of ``coef_`` does; names never
-  do (SGD's lazily scaled ``W`` is :class:`~sklearn_maxent._penalty.LazyCoef`).
+  do (SGD's lazily scaled ``W`` is :class:`~sklearn_maxent._optim._lazy.LazyCoef`).
 * weights of rows: ``sample_weight`` is scikit-learn's parameter, the
-  user's weights (and in :mod:`~sklearn_maxent._softmax`'s pure functions,
+  user's weights (and in :mod:`~sklearn_maxent._model._softmax`'s pure functions,
   whatever weights of rows they are given); ``row_weights`` are the weights
   of the rows in ``J``, sample weight times class weight
   (:func:`~sklearn_maxent._targets.with_class_weights`): ``s_i`` where the
   estimators make them, ``w_i`` once normalized to sum to one
   (:attr:`Objective.row_weights`, the arguments of
-  :mod:`~sklearn_maxent._duality`, the Dask workers' blocks).
+  :mod:`~sklearn_maxent._model._duality`, the Dask workers' blocks).
 * weights of classes: ``class_weight`` is scikit-learn's parameter (a dict,
   ``"balanced"`` or None), ``class_weights`` its vector over the classes
   (:func:`~sklearn_maxent._targets.compute_class_weights`).
@@ -62,19 +62,19 @@ class CertifiedPart(SmoothPart):
     """``certified_gap`` from ``data_loss_gradient``, ``_certificate_rows`` and ``_moments``.
 
     Shared by :class:`Objective` and the device objective
-    (:class:`~sklearn_maxent._device.DeviceObjective`), which differ only in
+    (:class:`~sklearn_maxent._array_api._device.DeviceObjective`), which differ only in
     where the rows are reduced.
     """
 
     def certified_gap(self, coef, intercept):
-        """``J(W, b)`` and a certified bound on ``(J(W, b) - J*) / J*`` (:mod:`~sklearn_maxent._duality`).
+        """``J(W, b)`` and a certified bound on ``(J(W, b) - J*) / J*`` (:mod:`._duality`).
 
         One loss-and-gradient pass (for :class:`Objective`, none where the
         solver has just made it: see :meth:`Objective.data_loss_gradient`) and
         one probability pass
         (in the data's dtype; the dual's own arithmetic in float64). ``X^T V``
         comes from the gradient and two fixed moments of the data
-        (:func:`~sklearn_maxent._duality.dual_from_gradient`), made at the
+        (:func:`~sklearn_maxent._model._duality.dual_from_gradient`), made at the
         first call: no product of its own.
 
         Returns

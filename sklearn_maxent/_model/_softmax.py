@@ -16,9 +16,8 @@ computed in float32.
 The work of a full-batch pass is compiled (:mod:`sklearn_maxent._kernels`)
 and threaded on OpenMP's threads: the row-wise softmax parts, and for sparse
 ``X`` the products ``X @ W`` and ``X.T @ R`` (dense products are BLAS's).
-The functions here only choose a kernel and shape its arguments. Layering:
-the objective, the estimator and the Dask workers call this module; it calls
-only the kernels.
+The functions here only choose a kernel and shape its arguments; of the
+package they import only the kernels.
 """
 
 from functools import cache, cached_property
@@ -27,7 +26,7 @@ import numpy as np
 from scipy import sparse
 from threadpoolctl import ThreadpoolController
 
-from ._kernels import (
+from .._kernels import (
     cross_entropy_residual,
     csr_dense_product,
     curvature,

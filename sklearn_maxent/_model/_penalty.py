@@ -1,9 +1,8 @@
 """The elastic-net penalty ``alpha * ((1 - l1_ratio)/2 ||W||^2 + l1_ratio ||W||_1)``.
 
-The intercept is never penalized, so everything here acts on ``W`` alone.
-:class:`LazyCoef` holds the state with which SGD's penalty steps cost
-only the rows a minibatch touches, which is what keeps sparse training at the
-cost of its non-zeros.
+The intercept is never penalized, so everything here acts on ``W`` alone:
+:class:`ElasticNet` gives the penalty's value, gradient, conjugate and
+canonical shift and keeps ``W`` within its bounds (:func:`clip_into`).
 """
 
 from dataclasses import dataclass
@@ -82,7 +81,7 @@ class ElasticNet:
 
     @property
     def certifiable(self):
-        """Whether a duality gap can certify a fit (:mod:`~sklearn_maxent._duality`).
+        """Whether a duality gap can certify a fit (:mod:`~sklearn_maxent._model._duality`).
 
         Not without a penalty, nor where some weights are unpenalized and
         unbounded (a zero factor): no dual point off the optimum is feasible
@@ -260,108 +259,3 @@ def clip_into(values, lower, upper):
         rounded = upper.astype(dtype)
         upper = np.where(rounded > upper, np.nextafter(rounded, dtype.type(-np.inf)), rounded)
     return np.clip(values, lower, upper, out=values)
-
-
-@dataclass
-class IterateAverage:
-    """The running mean of SGD's iterates ``W_1 .. W_count`` (averaged SGD), kept lazily.
-
-    With ``W = scale * V`` the sum of the iterates is ``correction + scale_sum * V``:
-    a step that changes rows of ``V`` by ``delta`` subtracts
-    ``scale_sum * delta`` from those rows of ``correction`` (Xu, 2011, "Towards
-    optimal one pass large scale learning with averaged stochastic gradient
-    descent"), so averaging costs the touched rows only. ``correction`` nearly
-    cancels ``scale_sum * V``, so it is kept in float64 whatever the data's
-    dtype, and a fold of the scale moves the whole sum into it.
-    """
-
-    correction: np.ndarray
-    intercept_sum: np.ndarray
-    scale_sum: float = 0.0
-    count: int = 0
-
-    @classmethod
-    def empty(cls, coef, intercept):
-        return cls(np.zeros(coef.shape), np.zeros(intercept.shape))
-
-    def mean(self, values, intercept):
-        """The averaged ``W`` and intercept, given the current ``V`` (with scale folded in)."""
-        if self.count == 0:
-            return values.copy(), intercept.copy()
-        mean_coef = (self.correction + self.scale_sum * values) / self.count
-        mean_intercept = self.intercept_sum / self.count
-        return mean_coef.astype(values.dtype), mean_intercept.astype(intercept.dtype)
-
-
-class LazyCoef:
-    """SGD's view of ``W`` in which a penalty step costs only the touched rows.
-
-    The steps themselves are taken by the compiled epoch
-    (:func:`sklearn_maxent._kernels.epoch.run_epoch`); this holds the state
-    they carry between epochs and folds it back into ``W``.
-
-    ``W = scale * V``: the L2 step ``W <- (1 - eta * l2) W`` multiplies the
-    scalar ``scale`` instead of every weight. The L1 step follows the
-    cumulative penalty of Tsuruoka, Tsujii & Ananiadou (2009, "Stochastic
-    gradient descent training for L1-regularized log-linear models with
-    cumulative penalty"): ``cumulative`` is the L1 penalty every weight could
-    have received so far, ``applied[j]`` what weight ``j`` did receive; a
-    weight is charged the difference (clipped at zero) when a minibatch
-    touches it. On dense data every row is touched at every step.
-
-    With per-feature penalty factors (or AdaGrad's per-row steps) the scale
-    stays 1: each row decays at its own rate, when touched (see the kernel's
-    docstring), and ``f_j`` times ``cumulative`` is weight ``j``'s L1 due
-    (AdaGrad: a proximal L1 step per row instead).
-
-    Parameters
-    ----------
-    penalty : ElasticNet
-    coef : ndarray of shape (n_features, n_free)
-        Becomes ``V``, updated in place; :meth:`materialize` makes it ``W``
-        again.
-    cumulative : float
-        L1 penalty accumulated by earlier epochs.
-    applied : ndarray of shape (n_features, n_free) or None
-        L1 penalty received by each weight in earlier epochs; None to start
-        from zero. Updated in place.
-    average : IterateAverage or None
-        The average the steps keep up to date, if any.
-    proximal_l1 : bool
-        The L1 steps are proximal steps (AdaGrad's, and with bounds), which
-        need no ``cumulative`` or ``applied``.
-    """
-
-    def __init__(self, penalty, coef, cumulative=0.0, applied=None, average=None, proximal_l1=False):
-        self.penalty = penalty
-        self.proximal_l1 = proximal_l1
-        self.average = average
-        self.values = coef
-        self.scale = 1.0
-        self.cumulative = cumulative
-        if penalty.has_l1 and applied is None and not proximal_l1:
-            applied = np.zeros_like(coef)
-        self.applied = applied
-
-    def materialize(self):
-        """Fold the scale into the values, which then hold ``W`` within the bounds; return them.
-
-        The steps keep the weights they touch within the bounds, but the lazy
-        L2 scale moves the others towards 0, which may leave a box that
-        excludes 0; the projection here makes ``W`` feasible, as the duality
-        certificate needs.
-        """
-        if self.scale != 1.0:
-            if self.average is not None:
-                # Move the whole sum of iterates into the correction, so that it
-                # holds for the new V with a scale_sum of 0.
-                self.average.correction += self.average.scale_sum * self.values
-                self.average.scale_sum = 0.0
-            self.values *= self.values.dtype.type(self.scale)
-            self.scale = 1.0
-        if self.penalty.bounded:
-            before = self.values.copy() if self.average is not None else None
-            self.penalty.project(self.values)
-            if self.average is not None:  # the sum of the iterates stays what it was
-                self.average.correction -= self.average.scale_sum * (self.values - before)
-        return self.values

@@ -33,9 +33,8 @@ same parameters and two numbers per minibatch (its loss and weight), plus,
 when the epoch has a reference loss, one number after its first minibatch.
 Nothing per minibatch: its rows are gathered on the device.
 
-Layering: the core layer, beside :mod:`~sklearn_maxent._device`; it knows
-scikit-learn's array API helpers and the kernel's status codes, nothing of
-the optimizers (only ``sklearn_maxent._optim._epochs`` calls it).
+Only :mod:`._epochs` calls it; it imports the kernel's status codes and the
+device objective's scores, nothing else of the optimizers.
 """
 
 from dataclasses import dataclass
@@ -44,9 +43,9 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace_and_device
 
-from ._device import full_scores
-from ._duality import to_numpy
-from ._kernels import epoch as kernel
+from .._array_api._device import full_scores
+from .._array_api._host import to_numpy
+from .._kernels import epoch as kernel
 
 
 class Settings(NamedTuple):
@@ -63,10 +62,13 @@ class Settings(NamedTuple):
     reference_class: float
     average_start: float
     saga: float
+    step_batch: float
 
-    def step(self, t):
-        """The step of step count ``t``: the schedule's, capped at ``max_step``."""
+    def step(self, t, rows):
+        """The step of step count ``t`` for ``rows`` rows: the schedule's, capped at ``max_step``."""
         schedule_step = self.eta0 / (t + 1.0) ** self.power_t if self.invscaling else self.eta0
+        if rows < self.step_batch:
+            schedule_step *= rows / self.step_batch
         return min(schedule_step, self.max_step)
 
 
@@ -94,7 +96,7 @@ def run_epoch(
     scalars : ndarray of shape (8,), float64
         As the kernel's, in and out; ``scale`` and ``scale_sum`` come out as
         1 and 0.
-    settings : ndarray of shape (11,), float64
+    settings : ndarray of shape (12,), float64
         As the kernel's (see :class:`Settings`).
     average : tuple of ndarray or None
         ``(correction, intercept_sum)`` of the iterate average (float64 NumPy),
@@ -154,7 +156,7 @@ class _Epoch:
             direction = X_batch.T @ residual, xp.sum(residual, axis=0)
         else:
             direction = saga.direction(X_batch, residual, start, stop)
-        step = settings.step(self.t)
+        step = settings.step(self.t, stop - start)
         self.t += 1
         if settings.l1 > 0:
             self.cumulative_l1 += step * settings.l1

@@ -1,18 +1,17 @@
 """The softmax model's math on arrays of any array-API namespace, where they live (a GPU).
 
-The NumPy core (:mod:`~sklearn_maxent._softmax` and its compiled kernels) is
+The NumPy core (:mod:`~sklearn_maxent._model._softmax` and its compiled kernels) is
 faster on the CPU; this module has the same formulas as ``xp`` operations
 for arrays of another namespace (PyTorch, CuPy, ``array-api-strict``):
 log-softmax, softmax, and :class:`DeviceObjective`, the objective of
-:class:`~sklearn_maxent._objective.Objective` for every solver (the
-minibatch epochs are :mod:`~sklearn_maxent._device_epochs`). The data stay
+:class:`~sklearn_maxent._model._objective.Objective` for every solver (the
+minibatch epochs are :mod:`~sklearn_maxent._optim._device_epochs`). The data stay
 on their device; what crosses to the host per pass is of the size of
 ``coef_`` (the weights in, the gradient out), as in ``LogisticRegression``'s
 array API support, since the solvers keep the parameters in NumPy.
 
-Layering: the core layer, beside ``_softmax``; it imports ``_objective`` (whose
-certificate it shares) and ``_duality.to_numpy``, and knows nothing of the optimizers or of scikit-learn
-but its array API helpers.
+It imports the model's objective (whose certificate it shares), nothing of the
+optimizers, and of scikit-learn only its array API helpers.
 """
 
 from functools import cached_property
@@ -21,8 +20,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace_and_device
 
-from ._duality import to_numpy
-from ._objective import CertifiedPart
+from .._model._objective import CertifiedPart
+from ._host import to_numpy
 
 
 def namespace(X):
@@ -54,7 +53,7 @@ def full_scores(free_scores, xp, reference_class):
 
 
 class DeviceObjective(CertifiedPart):
-    """:class:`~sklearn_maxent._objective.Objective` on dense arrays of another namespace, where they live.
+    """:class:`._objective.Objective` on dense arrays of another namespace, where they live.
 
     ``X``, the targets and the row weights stay in their namespace and on
     their device; the methods take and return the parameters as NumPy arrays
@@ -73,7 +72,7 @@ class DeviceObjective(CertifiedPart):
         Non-negative, with a positive sum.
     penalty : ElasticNet
     fit_intercept, reference_class : bool
-        As in :class:`~sklearn_maxent._objective.Objective`.
+        As in :class:`~sklearn_maxent._model._objective.Objective`.
     """
 
     is_sparse = False
