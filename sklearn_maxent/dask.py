@@ -184,14 +184,28 @@ def _summarize(block, soft):
     return summary
 
 
-def _final_block(block, soft, classes, class_weights, row_weight_sum, label_smoothing, prior):
-    """The partition ready for training: smoothed targets, row weights normalized over all data, offset.
+def _concatenated(blocks):
+    """One ``_RawBlock`` of the rows of ``blocks`` (whose ``X`` are CSR), in their order."""
+    offsets = [b.offset for b in blocks]
+    return _RawBlock(
+        sparse.vstack([b.X for b in blocks], format="csr"),
+        np.concatenate([b.y for b in blocks]),
+        np.concatenate([b.sample_weight for b in blocks]),
+        None if offsets[0] is None else np.concatenate(offsets),
+    )
+
+
+def _final_block(soft, classes, class_weights, row_weight_sum, label_smoothing, prior, *raw_blocks):
+    """Partitions ready for training, as one block: smoothed targets, row weights normalized over all
+    data, offset.
 
     Computed as ``MaxEntClassifier`` does: a row's weight is its sample weight
     times its target's mean class weight, divided by the sum over all rows;
     the offset is the user's plus ``X W0`` (``prior``, a
-    :class:`~sklearn_maxent._options.Prior`).
+    :class:`~sklearn_maxent._options.Prior`). Several ``raw_blocks`` (sparse)
+    are concatenated first.
     """
+    block = raw_blocks[0] if len(raw_blocks) == 1 else _concatenated(raw_blocks)
     dtype = block.X.dtype
     targets = block.y.astype(np.float64) if soft else one_hot(block.y, classes)
     row_weights = with_class_weights(block.sample_weight, targets, class_weights)
@@ -363,20 +377,14 @@ class _DistributedObjective(SmoothPart):
         """
         workers = frozenset(self.client.scheduler_info().get("workers", {}))
         if self._grouping is None or self._grouping[0] != workers:
-            who_has = self.client.who_has(self.blocks)
-            groups = {}
-            for block in self.blocks:
-                holders = sorted(who_has.get(block.key, ()))
-                groups.setdefault(holders[0] if holders else None, []).append(block)
-            self._grouping = (workers, groups)
+            self._grouping = (workers, _by_worker(self.client, self.blocks))
         return self._grouping[1]
 
     def _submit(self, function, args, groups, extra=None):
         futures = []
         for i, (worker, blocks) in enumerate(groups.items()):
-            placement = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
             leading = args if extra is None else (*args, extra[i])
-            futures.append(self.client.submit(function, *leading, *blocks, pure=False, **placement))
+            futures.append(self.client.submit(function, *leading, *blocks, pure=False, **_placement(worker)))
         return futures
 
     def _reduce(self, futures):
@@ -402,7 +410,7 @@ class _DistributedObjective(SmoothPart):
             self._submit(_worker_loss_gradient, args, self._groups())
         )
         self._project_intercept(grad_intercept)
-        return loss, grad_coef.astype(self.dtype), grad_intercept.astype(self.dtype)
+        return loss, grad_coef.astype(self.dtype, copy=False), grad_intercept.astype(self.dtype, copy=False)
 
     def _project_intercept(self, values):
         """Zero an intercept's gradient without an intercept; else take out its mean over classes.
@@ -478,8 +486,8 @@ class _DistributedObjective(SmoothPart):
         _, diag_coef, diag_intercept = self._reduce(
             self._submit(_worker_hessian_diagonal, (self.reference_class,), groups, extra=probas)
         )
-        diag_coef = diag_coef.astype(self.dtype) + self.penalty.l2_weights
-        diag_intercept = diag_intercept.astype(self.dtype)
+        diag_coef = diag_coef.astype(self.dtype, copy=False) + self.penalty.l2_weights
+        diag_intercept = diag_intercept.astype(self.dtype, copy=False)
         if not self.fit_intercept:
             diag_intercept[:] = 0
         return product, diag_coef, diag_intercept
@@ -497,11 +505,26 @@ class _DistributedObjective(SmoothPart):
             _, hess_coef, hess_intercept = self._reduce(
                 self._submit(_worker_hessian_product, args, groups, extra=probas)
             )
-            hess_coef = hess_coef.astype(self.dtype) + penalty.smooth_gradient(coef_dir)
+            hess_coef = hess_coef.astype(self.dtype, copy=False) + penalty.smooth_gradient(coef_dir)
             self._project_intercept(hess_intercept)
-            return hess_coef, hess_intercept.astype(self.dtype)
+            return hess_coef, hess_intercept.astype(self.dtype, copy=False)
 
         return product, groups, probas
+
+
+def _by_worker(client, futures):
+    """``futures`` grouped by the worker that holds each (None: by none), each exactly once, in order."""
+    who_has = client.who_has(futures)
+    groups = {}
+    for future in futures:
+        holders = sorted(who_has.get(future.key, ()))
+        groups.setdefault(holders[0] if holders else None, []).append(future)
+    return groups
+
+
+def _placement(worker):
+    """``submit``'s keywords steering a task to ``worker`` (None: anywhere); another may still run it."""
+    return {} if worker is None else {"workers": [worker], "allow_other_workers": True}
 
 
 def _is_dask_dataframe(X):
@@ -876,7 +899,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             prior = Prior.checked(self.coef_prior, self.bounds, X.shape[1], classes.size)
             if offset is not None:
                 check_offset_shape(offset.shape, X.shape[0], classes.size)
-            blocks = self._final_blocks(client, raw, soft, classes, class_count, prior)
+            blocks = self._final_blocks(
+                client, raw, soft, classes, class_count, prior, sparse.issparse(X._meta)
+            )
             del raw
             shape = (X.shape[1], classes.size - (classes.size == 2))
             objective = _DistributedObjective(
@@ -930,16 +955,22 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             )
         return self
 
-    def _final_blocks(self, client, raw, soft, classes, class_count, prior):
-        """The partitions ready for training (futures of ``_Block``), made where they are."""
+    def _final_blocks(self, client, raw, soft, classes, class_count, prior, by_worker):
+        """The partitions ready for training (futures of ``_Block``), made where they are.
+
+        With ``by_worker`` (sparse chunks) each worker's partitions become one block: a pass's
+        fixed cost, a gradient of ``n_features x n_free`` written, sent and summed, is then paid
+        once per worker, not once per partition.
+        """
         class_weights = compute_class_weights(self.class_weight, classes, class_count)
         total = float(class_count.sum() if class_weights is None else class_count @ class_weights)
         if not total > 0:
             raise ValueError("The sample weights (times the class weights) sum to zero.")
-        smoothing = float(self.label_smoothing)
+        args = (soft, classes, class_weights, total, float(self.label_smoothing), prior)
+        parts = _by_worker(client, raw).items() if by_worker else [(None, [b]) for b in raw]
         blocks = [
-            client.submit(_final_block, b, soft, classes, class_weights, total, smoothing, prior, pure=False)
-            for b in raw
+            client.submit(_final_block, *args, *part, pure=False, **_placement(worker))
+            for worker, part in parts
         ]
         wait(blocks)
         return blocks

@@ -191,8 +191,11 @@ def test_training_data_never_reach_the_client(client):
     assert clf.score(X, y) > 0.5
 
 
-def test_worker_killed_mid_fit_is_recovered_or_fails_clearly(client, monkeypatch):
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_worker_killed_mid_fit_is_recovered_or_fails_clearly(client, monkeypatch, layout):
+    # Sparse chunks are one block per worker: a lost one is remade from the chunks' graph.
     X, y = make_data(10_000, 10, 4, 1_250, seed=6)
+    X = to_layout(X, layout)
     reference = MaxEntClassifier(alpha=ALPHA, tol=1e-10, solver="lbfgs").fit(X.compute(), y.compute())
     pids = client.run(os.getpid)
     evaluate = maxent_dask._DistributedObjective.data_loss_gradient
@@ -386,7 +389,7 @@ def test_certificate_includes_the_offset_and_prior_terms(client, layout):
         )
         blocks = [
             client.submit(
-                maxent_dask._final_block, b, False, classes, None, float(X.shape[0]), 0.0, prior, pure=False
+                maxent_dask._final_block, False, classes, None, float(X.shape[0]), 0.0, prior, b, pure=False
             )
             for b in raw
         ]
@@ -495,18 +498,21 @@ def test_sparse_elastic_net_binary_matches(client):
 
 @pytest.mark.parametrize(("layout", "dtype"), [("csc", np.float32), ("coo", np.float64)])
 def test_sparse_chunks_are_trained_on_by_the_compiled_csr_passes(layout, dtype):
-    """A worker makes each sparse chunk CSR (other formats converted once) in the training dtype, then a
-    ThreadedCSR: what MaxEntClassifier's passes take."""
+    """A worker makes each sparse chunk CSR (other formats converted once) in the training dtype, and
+    its chunks one ThreadedCSR, rows in order: what MaxEntClassifier's passes take."""
     from sklearn_maxent._model._softmax import ThreadedCSR
     from sklearn_maxent._options import Prior
 
     X, y = make_sparse_data(50, 30, 3, seed=0)
-    raw = maxent_dask._raw_block(X.asformat(layout), y, None, None, np.dtype(dtype))
-    assert raw.X.format == "csr"
-    assert raw.X.dtype == dtype
-    block = maxent_dask._final_block(raw, False, np.arange(3), None, 50.0, 0.0, Prior(None, None, None))
+    raw = [
+        maxent_dask._raw_block(X[rows].asformat(layout), y[rows], None, None, np.dtype(dtype))
+        for rows in (slice(0, 20), slice(20, 50))
+    ]
+    assert all(r.X.format == "csr" and r.X.dtype == dtype for r in raw)
+    block = maxent_dask._final_block(False, np.arange(3), None, 50.0, 0.0, Prior(None, None, None), *raw)
     assert isinstance(block.X, ThreadedCSR)
     np.testing.assert_array_equal(block.X.csr.toarray(), X.toarray().astype(dtype))
+    np.testing.assert_array_equal(block.targets.argmax(axis=1), y)
 
 
 def make_documents(n, seed):
