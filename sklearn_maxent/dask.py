@@ -22,9 +22,11 @@ step and kept on the workers).
 
 Sparse data: a dask array whose chunks are ``scipy.sparse`` matrices of
 whole rows (CSR; other formats converted once per chunk, on its worker).
-Each worker keeps its chunks as :class:`~sklearn_maxent._model._softmax.ThreadedCSR`,
-with the transpose ``MaxEntClassifier`` keeps, so that its passes are the
-same compiled sparse products; the data are never densified.
+Each worker stacks the chunks it holds into one CSR matrix, kept as a
+:class:`~sklearn_maxent._model._softmax.ThreadedCSR` with the transpose
+``MaxEntClassifier`` keeps, so that its passes are the same compiled sparse
+products and a pass's ``K x d`` gradient is made once per worker; the data
+are never densified.
 
 Layering: the targets and their weights are made as
 ``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), and so
