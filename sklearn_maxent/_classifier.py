@@ -37,7 +37,7 @@ from ._array_api._namespace import (
     to_host,
 )
 from ._callbacks import end_fit_task, fit_task
-from ._model._objective import Objective
+from ._model._objective import Objective, has_sparse_rows
 from ._model._softmax import linear_scores, log_softmax, softmax
 from ._optim import SGDState, StepSchedule, minimize, sgd
 from ._options import Prior, check_offset, check_penalty_factor
@@ -639,8 +639,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             if result.n_iter >= self.max_iter
             else "where its progress stalled"
         )
-        return f"MaxEntClassifier stopped {why}, at {reached}; increase max_iter or tol" + (
-            ", or try solver='auto'." if self.solver in ("sgd", "saga") else "."
+        return (
+            f"MaxEntClassifier failed to converge: it stopped {why}, at {reached}; increase max_iter or tol"
+            + (", or try solver='auto'." if self.solver in ("sgd", "saga") else ".")
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1180,7 +1181,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     def _batch_size(self, X):
         if self.batch_size != "auto":
             return self.batch_size
-        return min(_AUTO_BATCH_SPARSE if sparse.issparse(X) else _AUTO_BATCH_DENSE, X.shape[0])
+        return min(_AUTO_BATCH_SPARSE if has_sparse_rows(X) else _AUTO_BATCH_DENSE, X.shape[0])
 
     def _new_sgd_state(self):
         if self.average and self.learning_rate == "adagrad":

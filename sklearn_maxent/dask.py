@@ -949,7 +949,8 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         self._store(classes, class_count, solution(coef), intercept, result, objective, feature_names)
         if not (end_fit_task(self, task, monitor) or result.converged):
             warnings.warn(
-                f"DaskMaxEntClassifier stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
+                "DaskMaxEntClassifier failed to converge: "
+                f"it stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
                 f"at a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}; "
                 "increase max_iter or tol.",
                 ConvergenceWarning,
