@@ -319,10 +319,21 @@ def sparse_table(description, X, y, fits):
         "",
         f"Fit time, DaskMaxEntClassifier over MaxEntClassifier(solver='lbfgs') at equal cores: {time_ratios} "
         "(target: at most 1.5). Rows per CPU second, the single-process pass over the workers' (the "
-        f"slower run's): {pass_ratio:.2f} (target: at most 1.5).",
+        f"slower run's): {pass_ratio:.2f} (target: at most 1.5). {traffic(X, y, len(dask_fits))}",
         "",
     ]
     return lines
+
+
+def traffic(X, y, n_workers):
+    """What a gradient evaluation moves per worker (``W`` in, a gradient out) against the data it holds."""
+    n_classes = np.unique(y).size
+    numbers = X.shape[1] * (n_classes if n_classes > 2 else 1)
+    return (
+        f"Per gradient evaluation each worker receives `W` and sends a gradient, {numbers:,} numbers "
+        f"({numbers * 8 / 1e6:.1f} MB) each way, and holds {X.nnz / n_workers:,.0f} non-zeros on "
+        f"{n_workers} workers: {numbers / (X.nnz / n_workers):.2g} numbers sent per non-zero it multiplies."
+    )
 
 
 def sparse_report(args, started):
@@ -344,7 +355,9 @@ def sparse_report(args, started):
         f"{max(args.workers)} threads. CPU s: of this process (with the workers' for Dask). Rows per CPU "
         "second: of one loss-and-gradient pass in this process on one thread (`ThreadedCSR`, the fit's "
         "pass), or of a worker's gradient evaluations (the median of a short fit's, its rows over the "
-        "busiest worker's CPU time, which includes receiving `W` and sending the gradient).",
+        "busiest worker's CPU time, which includes receiving `W` and sending the gradient). The machine "
+        "is shared (load average above): wall times are noisy, and the second core was often busy "
+        "with other jobs; CPU times are steadier.",
         "",
     ]
     for description, X, y in sparse_sets(args):
