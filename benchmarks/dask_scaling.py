@@ -124,18 +124,20 @@ def blas_threads(client):
         return "unknown (threadpoolctl not installed)"
 
 
+def local_cluster(n_workers, args):
+    """``n_workers`` one-thread worker processes on loopback, each with ``args.memory_per_worker`` GiB."""
+    return LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit=f"{args.memory_per_worker}GiB",
+    )
+
+
 def measure(n_workers, args):
-    with (
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=f"{args.memory_per_worker}GiB",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(n_workers, args) as cluster, Client(cluster) as client:
         blas = blas_threads(client)
         # Latency floor: the same round trips on 2,000 rows.
         X_small, y_small = make_data(2_000, args.features, args.classes, 1_000, seed=1)
@@ -233,18 +235,7 @@ def distributed_fit(n_workers, X, y, args):
     fit (``EvaluationTimer``).
     """
     alpha = 1 / X.shape[0]
-    with (
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            memory_limit=f"{args.memory_per_worker}GiB",
-        ) as cluster,
-        Client(cluster) as client,
-        warnings.catch_warnings(),
-    ):
+    with local_cluster(n_workers, args) as cluster, Client(cluster) as client, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sending large graph")  # the chunks, sent once
         chunk = -(-X.shape[0] // args.chunks)
         X_chunked = da.from_array(X, chunks=(chunk, X.shape[1]), asarray=False).persist()
