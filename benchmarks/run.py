@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 import time
 import tracemalloc
@@ -59,11 +60,11 @@ QUICK_ROWS = 5_000
 REPEATS = 3  # runs per epoch timing; the median is reported
 # newton-cholesky factors a (n_features * n_classes)^2 Hessian: skipped above this size.
 MAX_NEWTON_CHOLESKY_SIZE = 5_000
-# The sections of RESULTS.md that default_fit.py and streaming.py write, in this order below the
-# title, above this script's own tables, which keep them.
+# RESULTS.md's sections that default_fit.py and streaming.py write, between "<!-- name -->" and
+# "<!-- /name -->", below the title and above this script's own tables, which keep them.
 DEFAULT_FIT_BEGIN, DEFAULT_FIT_END = "<!-- default-fit -->", "<!-- /default-fit -->"
 STREAMING_BEGIN, STREAMING_END = "<!-- streaming -->", "<!-- /streaming -->"
-SECTIONS = ((DEFAULT_FIT_BEGIN, DEFAULT_FIT_END), (STREAMING_BEGIN, STREAMING_END))
+SECTION = re.compile(r"<!-- ([\w-]+) -->.*?<!-- /\1 -->", re.DOTALL)
 GAP_FLOOR = 1e-12  # gaps at or below 0 (rounding) are drawn here on the log axis
 # Fixed, so that a solver has the same color on every plot, also where one is skipped.
 COLORS = {
@@ -569,32 +570,27 @@ def write(report, out):
 
 
 def split_sections(text):
-    """``text`` of RESULTS.md as the other scripts' sections (by begin marker, markers included), and
+    """``text`` of RESULTS.md as the other scripts' sections (markers included, in their order) and
     the rest."""
-    sections = {}
-    for begin, end in SECTIONS:
-        if begin in text:
-            before, rest = text.split(begin, 1)
-            inside, after = rest.split(end, 1)
-            sections[begin] = f"{begin}{inside}{end}"
-            text = before + after.lstrip("\n")
-    return sections, text
+    sections = [match.group(0) for match in SECTION.finditer(text)]
+    return sections, SECTION.sub("", text)
 
 
 def join_sections(sections, rest):
-    """RESULTS.md from ``sections`` (see :func:`split_sections`) and the rest: its title, the sections
-    in ``SECTIONS``' order, then the rest's body."""
-    title, _, body = rest.partition("\n")
-    blocks = [sections[begin] for begin, _ in SECTIONS if begin in sections]
-    return "\n\n".join([title, *blocks, body.strip("\n")]) + "\n"
+    """RESULTS.md from ``sections`` and the rest (see :func:`split_sections`): the rest's title, the
+    sections, then the rest's body."""
+    title, _, body = rest.strip("\n").partition("\n")
+    return "\n\n".join([title, *sections, body.strip("\n")]) + "\n"
 
 
 def write_section(path, begin, end, section):
-    """Put ``section`` (from ``begin`` to ``end``) into the RESULTS.md at ``path``, in its place."""
+    """Put ``section`` (from ``begin`` to ``end``) into the RESULTS.md at ``path``: in place of the
+    one it replaces, or first."""
     text = path.read_text() if path.exists() else "# MaxEntClassifier benchmarks\n"
     sections, rest = split_sections(text)
-    sections[begin] = section
-    path.write_text(join_sections(sections, rest))
+    kept = [old for old in sections if not old.startswith(begin)]
+    at = next((k for k, old in enumerate(sections) if old.startswith(begin)), 0)
+    path.write_text(join_sections([*kept[:at], section, *kept[at:]], rest))
 
 
 def kept_datasets(out):

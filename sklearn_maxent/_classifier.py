@@ -36,7 +36,7 @@ from ._array_api._namespace import (
     to_host,
 )
 from ._callbacks import end_fit_task, fit_task
-from ._model._objective import Objective
+from ._model._objective import Objective, has_sparse_rows
 from ._model._softmax import linear_scores, log_softmax, softmax
 from ._optim import SGDState, StepSchedule, minimize, sgd
 from ._options import Prior, check_offset, check_penalty_factor
@@ -243,8 +243,8 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         rows' steps at once, so a chunk of one row moves the model as one
         row of any chunk does, and its iterates are averaged with growing
         weights (see ``average``). ``"auto"``: ``"optimal"`` in
-        ``partial_fit`` on sparse data (the recipe for text streams, see
-        :meth:`partial_fit`), ``"adaptive"`` in ``fit`` and on dense data;
+        ``partial_fit`` on scipy.sparse input (the recipe for text streams,
+        see :meth:`partial_fit`), ``"adaptive"`` in ``fit`` and on dense arrays;
         the first ``partial_fit`` call decides, the later ones continue its
         schedule. ``"adagrad"``
         (plain SGD and ``partial_fit`` only, not with ``average``): each
@@ -664,15 +664,16 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             if result.n_iter >= self.max_iter
             else "where its progress stalled"
         )
-        return f"MaxEntClassifier stopped {why}, at {reached}; increase max_iter or tol" + (
-            ", or try solver='auto'." if self.solver in ("sgd", "saga") else "."
+        return (
+            f"MaxEntClassifier failed to converge: it stopped {why}, at {reached}; increase max_iter or tol"
+            + (", or try solver='auto'." if self.solver in ("sgd", "saga") else ".")
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None, offset=None):
         """One epoch of minibatch SGD on ``X``, ``y``, continuing the previous ones.
 
-        On sparse data the defaults take ``SGDClassifier``'s ``"optimal"``
+        On scipy.sparse input the defaults take ``SGDClassifier``'s ``"optimal"``
         schedule a row at a time, in minibatches of 16, and offer the mean of
         the iterates weighted towards the recent ones (``learning_rate``,
         ``batch_size``, ``average`` and ``eta0`` at ``"auto"``; the first
@@ -694,8 +695,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
           step ten times smaller, so no call stores a blown-up model; a step
           that only oscillates is not caught.
 
-        On dense data the defaults are ``fit``'s: the calibrated
-        ``"adaptive"`` step, minibatches of 1024 rows, no averaging.
+        On dense arrays the defaults are ``fit``'s: the calibrated
+        ``"adaptive"`` step, minibatches of 1024 rows (256 for mostly-zero
+        rows), no averaging.
 
         Parameters
         ----------
@@ -1230,7 +1232,8 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
     def _learning_rate(self, stream):
         """``learning_rate`` with ``"auto"`` resolved: ``"optimal"`` for a ``stream`` (``partial_fit``
-        starting on sparse data), ``"adaptive"`` otherwise."""
+        starting on a scipy.sparse ``X``, whose small minibatches cost only their non-zeros),
+        ``"adaptive"`` otherwise."""
         if self.learning_rate != "auto":
             return self.learning_rate
         return "optimal" if stream else "adaptive"
@@ -1247,7 +1250,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             return self.batch_size
         if learning_rate == "optimal":
             return min(_AUTO_BATCH_OPTIMAL, X.shape[0])
-        return min(_AUTO_BATCH_SPARSE if sparse.issparse(X) else _AUTO_BATCH_DENSE, X.shape[0])
+        return min(_AUTO_BATCH_SPARSE if has_sparse_rows(X) else _AUTO_BATCH_DENSE, X.shape[0])
 
     def _new_sgd_state(self, stream):
         """A fresh SGD state, its schedule and averaging resolved for a ``stream`` or not (see

@@ -20,6 +20,14 @@ the number of rows. A Hessian-vector product of the Newton phase moves the
 same amounts (the probabilities at the Newton point are computed once per
 step and kept on the workers).
 
+Sparse data: a dask array whose chunks are ``scipy.sparse`` matrices of
+whole rows (CSR; other formats converted once per chunk, on its worker).
+Each worker stacks the chunks it holds into one CSR matrix, kept as a
+:class:`~sklearn_maxent._model._softmax.ThreadedCSR` with the transpose
+``MaxEntClassifier`` keeps, so that its passes are the same compiled sparse
+products and a pass's ``K x d`` gradient is made once per worker; the data
+are never densified.
+
 Layering: the targets and their weights are made as
 ``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), and so
 are the penalty factors, bounds, prior model and offsets checked and turned
@@ -37,6 +45,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 
 try:
     import dask
@@ -60,6 +69,7 @@ from ._classifier import MaxEntClassifier
 from ._model import _duality
 from ._model._objective import SmoothPart
 from ._model._softmax import (
+    ThreadedCSR,
     cross_entropy,
     linear_hessian_diagonal,
     linear_hessian_product,
@@ -92,7 +102,10 @@ _FAN_IN = 8
 
 
 class _RawBlock:
-    """One partition as given, held by a worker: ``X`` in the training dtype, ``y``, weights and offset."""
+    """One partition as given, held by a worker: ``X`` in the training dtype, ``y``, weights and offset.
+
+    ``X`` is a C-ordered array, or a CSR matrix for sparse chunks.
+    """
 
     __slots__ = ("X", "offset", "sample_weight", "y")
 
@@ -106,8 +119,9 @@ class _RawBlock:
 class _Block:
     """One partition ready for training, held by a worker: targets, row weights and the scores' offset.
 
-    As :class:`~sklearn_maxent._model._objective.Objective`'s: ``offset`` is None or
-    ``(n_rows, n_free)`` in ``X``'s dtype, the user's offset plus
+    As :class:`~sklearn_maxent._model._objective.Objective`'s: ``X`` is a C-ordered
+    array or a :class:`~sklearn_maxent._model._softmax.ThreadedCSR`; ``offset`` is
+    None or ``(n_rows, n_free)`` in ``X``'s dtype, the user's offset plus
     ``X W0`` of a prior model.
     """
 
@@ -126,7 +140,7 @@ class _Block:
 
 def _raw_block(X, y, sample_weight, offset, dtype):
     """A partition as given: ``X`` in the training dtype, raw labels, sample weights and offset."""
-    X = np.ascontiguousarray(X, dtype=dtype)
+    X = _block_matrix(X, dtype)
     y = np.asarray(y)
     if sample_weight is None:
         sample_weight = np.ones(X.shape[0], dtype=dtype)
@@ -135,12 +149,20 @@ def _raw_block(X, y, sample_weight, offset, dtype):
     return _RawBlock(X, y, sample_weight, offset)
 
 
+def _block_matrix(X, dtype):
+    """A chunk of ``X`` in the training dtype: CSR if sparse (other formats converted), else C-ordered."""
+    if sparse.issparse(X):
+        return sparse.csr_matrix(X, dtype=dtype)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
 def _summarize(block, soft):
-    """What the client needs to know of a partition: problems, labels and weighted counts."""
+    """What the client needs to know of a partition: problems, labels, weighted counts, stored entries."""
     problems = []
     n_rows = block.X.shape[0]
     sample_weight = block.sample_weight
-    if not np.isfinite(block.X).all():
+    entries = block.X.data if sparse.issparse(block.X) else block.X
+    if not np.isfinite(entries).all():
         problems.append("X contains NaN or infinity")
     if sample_weight.shape[0] != n_rows or block.y.shape[0] != n_rows:
         problems.append("X, y and sample_weight partitions have different numbers of rows")
@@ -148,7 +170,7 @@ def _summarize(block, soft):
         problems.append("sample_weight contains negative or non-finite values")
     if block.offset is not None and not np.isfinite(block.offset).all():
         problems.append("offset contains NaN or infinity")
-    summary = {"rows": n_rows, "problems": problems}
+    summary = {"rows": n_rows, "entries": entries.size, "problems": problems}
     if soft:
         try:
             Y = check_soft_labels(block.y, np.float64)
@@ -164,21 +186,37 @@ def _summarize(block, soft):
     return summary
 
 
-def _final_block(block, soft, classes, class_weights, row_weight_sum, label_smoothing, prior):
-    """The partition ready for training: smoothed targets, row weights normalized over all data, offset.
+def _concatenated(blocks):
+    """One ``_RawBlock`` of the rows of ``blocks`` (whose ``X`` are CSR), in their order."""
+    offsets = [b.offset for b in blocks]
+    return _RawBlock(
+        sparse.vstack([b.X for b in blocks], format="csr"),
+        np.concatenate([b.y for b in blocks]),
+        np.concatenate([b.sample_weight for b in blocks]),
+        None if offsets[0] is None else np.concatenate(offsets),
+    )
+
+
+def _final_block(soft, classes, class_weights, row_weight_sum, label_smoothing, prior, *raw_blocks):
+    """Partitions ready for training, as one block: smoothed targets, row weights normalized over all
+    data, offset.
 
     Computed as ``MaxEntClassifier`` does: a row's weight is its sample weight
     times its target's mean class weight, divided by the sum over all rows;
     the offset is the user's plus ``X W0`` (``prior``, a
-    :class:`~sklearn_maxent._options.Prior`).
+    :class:`~sklearn_maxent._options.Prior`). Several ``raw_blocks`` (sparse)
+    are concatenated first.
     """
+    block = raw_blocks[0] if len(raw_blocks) == 1 else _concatenated(raw_blocks)
     dtype = block.X.dtype
     targets = block.y.astype(np.float64) if soft else one_hot(block.y, classes)
     row_weights = with_class_weights(block.sample_weight, targets, class_weights)
     row_weights = (row_weights / dtype.type(row_weight_sum)).astype(dtype, copy=False)
     offset = check_offset(block.offset, block.X.shape[0], classes.size, dtype)
     offset = prior.offset(block.X, offset, dtype)
-    return _Block(block.X, smoothed_targets(targets, label_smoothing, dtype), row_weights, offset)
+    # Sparse rows as MaxEntClassifier's passes take them: with X.T kept for the threaded X.T @ R.
+    X = ThreadedCSR(block.X) if sparse.issparse(block.X) else block.X
+    return _Block(X, smoothed_targets(targets, label_smoothing, dtype), row_weights, offset)
 
 
 def _worker_loss_gradient(coef, intercept, reference_class, *blocks):
@@ -315,12 +353,15 @@ class _DistributedObjective(SmoothPart):
     ``hessian_product_and_diagonal`` (the L2 part added on the client, by
     :class:`~sklearn_maxent._model._objective.SmoothPart`). Each data evaluation is
     one task per worker on the blocks it holds, plus a tree reduction.
+    ``shape`` is ``(n_samples, n_features, n_free)``; ``n_entries`` the
+    entries of ``X`` the blocks store (their non-zeros, for sparse blocks).
     """
 
-    def __init__(self, client, blocks, shape, dtype, penalty, fit_intercept, reference_class):
+    def __init__(self, client, blocks, shape, n_entries, dtype, penalty, fit_intercept, reference_class):
         self.client = client
         self.blocks = blocks
         self.n_samples, self.n_features, self.n_free = shape
+        self.n_entries = n_entries
         self.dtype = np.dtype(dtype)
         self.penalty = penalty
         self.fit_intercept = fit_intercept
@@ -338,20 +379,14 @@ class _DistributedObjective(SmoothPart):
         """
         workers = frozenset(self.client.scheduler_info().get("workers", {}))
         if self._grouping is None or self._grouping[0] != workers:
-            who_has = self.client.who_has(self.blocks)
-            groups = {}
-            for block in self.blocks:
-                holders = sorted(who_has.get(block.key, ()))
-                groups.setdefault(holders[0] if holders else None, []).append(block)
-            self._grouping = (workers, groups)
+            self._grouping = (workers, _by_worker(self.client, self.blocks))
         return self._grouping[1]
 
     def _submit(self, function, args, groups, extra=None):
         futures = []
         for i, (worker, blocks) in enumerate(groups.items()):
-            placement = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
             leading = args if extra is None else (*args, extra[i])
-            futures.append(self.client.submit(function, *leading, *blocks, pure=False, **placement))
+            futures.append(self.client.submit(function, *leading, *blocks, pure=False, **_placement(worker)))
         return futures
 
     def _reduce(self, futures):
@@ -377,7 +412,7 @@ class _DistributedObjective(SmoothPart):
             self._submit(_worker_loss_gradient, args, self._groups())
         )
         self._project_intercept(grad_intercept)
-        return loss, grad_coef.astype(self.dtype), grad_intercept.astype(self.dtype)
+        return loss, grad_coef.astype(self.dtype, copy=False), grad_intercept.astype(self.dtype, copy=False)
 
     def _project_intercept(self, values):
         """Zero an intercept's gradient without an intercept; else take out its mean over classes.
@@ -397,8 +432,8 @@ class _DistributedObjective(SmoothPart):
 
     @property
     def pass_cost(self):
-        """Multiply-adds of one pass over the data (``X W``)."""
-        return self.n_samples * self.n_features * self.n_free
+        """Multiply-adds of one pass over the data (``X W``): stored entries times free classes."""
+        return self.n_entries * self.n_free
 
     def certified_gap(self, coef, intercept):
         """``J`` and its certified relative gap, as ``Objective.certified_gap``, from sums over workers.
@@ -453,8 +488,8 @@ class _DistributedObjective(SmoothPart):
         _, diag_coef, diag_intercept = self._reduce(
             self._submit(_worker_hessian_diagonal, (self.reference_class,), groups, extra=probas)
         )
-        diag_coef = diag_coef.astype(self.dtype) + self.penalty.l2_weights
-        diag_intercept = diag_intercept.astype(self.dtype)
+        diag_coef = diag_coef.astype(self.dtype, copy=False) + self.penalty.l2_weights
+        diag_intercept = diag_intercept.astype(self.dtype, copy=False)
         if not self.fit_intercept:
             diag_intercept[:] = 0
         return product, diag_coef, diag_intercept
@@ -472,15 +507,57 @@ class _DistributedObjective(SmoothPart):
             _, hess_coef, hess_intercept = self._reduce(
                 self._submit(_worker_hessian_product, args, groups, extra=probas)
             )
-            hess_coef = hess_coef.astype(self.dtype) + penalty.smooth_gradient(coef_dir)
+            hess_coef = hess_coef.astype(self.dtype, copy=False) + penalty.smooth_gradient(coef_dir)
             self._project_intercept(hess_intercept)
-            return hess_coef, hess_intercept.astype(self.dtype)
+            return hess_coef, hess_intercept.astype(self.dtype, copy=False)
 
         return product, groups, probas
 
 
+def _by_worker(client, futures):
+    """``futures`` grouped by the worker that holds each (None: by none), each exactly once, in order."""
+    who_has = client.who_has(futures)
+    groups = {}
+    for future in futures:
+        holders = sorted(who_has.get(future.key, ()))
+        groups.setdefault(holders[0] if holders else None, []).append(future)
+    return groups
+
+
+def _placement(worker):
+    """``submit``'s keywords steering a task to ``worker`` (None: anywhere); another may still run it."""
+    return {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+
+
 def _is_dask_dataframe(X):
     return is_dask_collection(X) and hasattr(X, "to_dask_array")
+
+
+# What the chunks of a dask array X may be, said by every TypeError about them.
+_TAKEN_CHUNKS = (
+    "DaskMaxEntClassifier takes chunks that are numpy arrays of numbers, or scipy.sparse matrices "
+    "(CSR, or converted to CSR once per chunk) of whole rows: one chunk across the columns, as "
+    "da.from_array(X_csr, chunks=(rows, n_features), asarray=False) or "
+    "dask_ml.feature_extraction.text.HashingVectorizer make them"
+)
+
+
+def _check_chunks(X):
+    """A ``TypeError`` for chunks of the dask array ``X`` that the workers cannot take, told by its meta.
+
+    Only ``X._meta`` is read, so the error comes before any work is scheduled.
+    """
+    meta = X._meta
+    if sparse.issparse(meta) and len(X.chunks[1]) > 1:
+        raise TypeError(
+            f"X's sparse chunks split its columns ({len(X.chunks[1])} chunks across them). "
+            f"{_TAKEN_CHUNKS}; X.rechunk({{1: -1}}) joins them."
+        )
+    if not (sparse.issparse(meta) or isinstance(meta, np.ndarray)):
+        kind = f"{type(meta).__module__.partition('.')[0]}.{type(meta).__name__}"
+        raise TypeError(f"X's chunks are {kind}. {_TAKEN_CHUNKS}.")
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X's chunks hold {X.dtype} values. {_TAKEN_CHUNKS}; text must be vectorized first.")
 
 
 def _as_dask_array(X, name):
@@ -531,6 +608,8 @@ def _training_arrays(X, y, sample_weight, offset):
         columns = np.asarray(X.columns, dtype=object)
         if columns.size and all(isinstance(c, str) for c in columns):
             feature_names = columns
+    if isinstance(X, da.Array):
+        _check_chunks(X)
     X = _as_dask_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), but it has shape {X.shape}.")
@@ -779,7 +858,11 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array or dask DataFrame of shape (n_samples, n_features)
-            Training data, partitioned by rows.
+            Training data, partitioned by rows. A dask array's chunks are
+            numpy arrays of numbers or ``scipy.sparse`` matrices of whole
+            rows (one chunk across the columns; CSR, other formats are
+            converted to CSR once per chunk); anything else is a
+            ``TypeError`` before any work is scheduled.
         y : dask array or dask Series of shape (n_samples,) or (n_samples, n_classes)
             Class labels, or soft labels (rows that are probability
             distributions, one column per class). Partitions not aligned
@@ -818,13 +901,16 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             prior = Prior.checked(self.coef_prior, self.bounds, X.shape[1], classes.size)
             if offset is not None:
                 check_offset_shape(offset.shape, X.shape[0], classes.size)
-            blocks = self._final_blocks(client, raw, soft, classes, class_count, prior)
+            blocks = self._final_blocks(
+                client, raw, soft, classes, class_count, prior, sparse.issparse(X._meta)
+            )
             del raw
             shape = (X.shape[1], classes.size - (classes.size == 2))
             objective = _DistributedObjective(
                 client,
                 blocks,
                 (int(X.shape[0]), *shape),
+                sum(s["entries"] for s in summaries),
                 dtype,
                 prior.penalty(float(self.alpha), float(self.l1_ratio), factor),
                 bool(self.fit_intercept),
@@ -863,7 +949,8 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         self._store(classes, class_count, solution(coef), intercept, result, objective, feature_names)
         if not (end_fit_task(self, task, monitor) or result.converged):
             warnings.warn(
-                f"DaskMaxEntClassifier stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
+                "DaskMaxEntClassifier failed to converge: "
+                f"it stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
                 f"at a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}; "
                 "increase max_iter or tol.",
                 ConvergenceWarning,
@@ -871,16 +958,22 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             )
         return self
 
-    def _final_blocks(self, client, raw, soft, classes, class_count, prior):
-        """The partitions ready for training (futures of ``_Block``), made where they are."""
+    def _final_blocks(self, client, raw, soft, classes, class_count, prior, by_worker):
+        """The partitions ready for training (futures of ``_Block``), made where they are.
+
+        With ``by_worker`` (sparse chunks) each worker's partitions become one block: a pass's
+        fixed cost, a gradient of ``n_features x n_free`` written, sent and summed, is then paid
+        once per worker, not once per partition.
+        """
         class_weights = compute_class_weights(self.class_weight, classes, class_count)
         total = float(class_count.sum() if class_weights is None else class_count @ class_weights)
         if not total > 0:
             raise ValueError("The sample weights (times the class weights) sum to zero.")
-        smoothing = float(self.label_smoothing)
+        args = (soft, classes, class_weights, total, float(self.label_smoothing), prior)
+        parts = _by_worker(client, raw).items() if by_worker else [(None, [b]) for b in raw]
         blocks = [
-            client.submit(_final_block, b, soft, classes, class_weights, total, smoothing, prior, pure=False)
-            for b in raw
+            client.submit(_final_block, *args, *part, pure=False, **_placement(worker))
+            for worker, part in parts
         ]
         wait(blocks)
         return blocks
@@ -997,8 +1090,11 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         dtype = self.classes_.dtype if method == "predict" else self.coef_.dtype
         if _is_dask_dataframe(X):
             return _apply_to_partitions(X, offset, model, method, () if one_column else (n_classes,), dtype)
-        if not isinstance(X, da.Array) or X.ndim != 2:
+        if not isinstance(X, da.Array):
             raise ValueError(f"X must be a 2-D dask array or dask dataframe, not {type(X).__name__}.")
+        _check_chunks(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_samples, n_features), but it has shape {X.shape}.")
         if len(X.chunks[1]) > 1:
             X = X.rechunk({1: -1})
         operands = [X, "ij"]
@@ -1026,6 +1122,8 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            Chunks as in :meth:`fit` (numpy arrays or ``scipy.sparse``
+            matrices of whole rows); in-memory data as in ``MaxEntClassifier``.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`fit`. For a dask ``X`` it
             is aligned with ``X``'s partitions as ``y`` is in ``fit`` (for a
@@ -1056,6 +1154,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`decision_function`.
 
@@ -1077,6 +1176,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`decision_function`.
 
@@ -1098,6 +1198,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None
             Added to the rows' scores, as in :meth:`decision_function`.
 
@@ -1118,6 +1219,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Parameters
         ----------
         X : dask array, dask DataFrame or array-like of shape (n_samples, n_features)
+            As in :meth:`decision_function`.
         y : dask array, dask Series or array-like of shape (n_samples,)
         sample_weight : dask array or array-like of shape (n_samples,), default=None
         offset : dask array or array-like of shape (n_samples, n_classes) or (n_samples,), default=None

@@ -347,3 +347,19 @@ def test_average_needs_the_sgd_solver(iris):
     X, y = iris
     with pytest.raises(ValueError, match="average"):
         MaxEntClassifier(average=True).fit(X, y)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "saga"])
+def test_csr_and_dense_take_the_same_route(solver):
+    """The data's density, not its container, sets the route (batch size, intercept step,
+    hand-off): on this 100 x 5 problem CSR stalled at a gap of 6.6e-4 after 52 SGD epochs
+    where the dense array took 110 to 2.6e-16 (SAGA: 3,607 epochs against 110)."""
+    X, y = make_classification(n_samples=100, n_features=5, random_state=42)
+    X[X < 0] = 0
+    params = {"alpha": 1 / (0.1 * 100), "solver": solver, "tol": 1e-14, "max_iter": 10_000}
+    dense = MaxEntClassifier(random_state=42, **params).fit(X, y)
+    csr = MaxEntClassifier(random_state=42, **params).fit(sparse.csr_matrix(X), y)
+    assert csr.n_iter_ == dense.n_iter_
+    assert csr.duality_gap_ <= 1e-14
+    np.testing.assert_allclose(csr.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(csr.intercept_, dense.intercept_, rtol=1e-10, atol=1e-12)

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -40,6 +41,32 @@ def make_data(n, d, n_classes, chunk, seed):
     W = np.random.default_rng(seed).standard_normal((d, n_classes))
     y = (X @ W + rng.gumbel(size=(n, n_classes), chunks=(chunk, n_classes))).argmax(axis=1)
     return X, y
+
+
+def make_sparse_data(n, d, n_classes, seed, nnz_per_row=15):
+    """In-memory CSR data of about ``nnz_per_row`` non-zeros a row, labels drawn from a softmax model."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(n), rng.poisson(nnz_per_row, n))
+    columns = rng.integers(0, d, rows.size)
+    X = sparse.csr_matrix((rng.standard_exponential(rows.size), (rows, columns)), shape=(n, d))
+    scores = X @ (3 * rng.standard_normal((d, n_classes)))
+    return X, (scores + rng.gumbel(size=(n, n_classes))).argmax(axis=1)
+
+
+def as_chunks(X, layout, chunk):
+    """In-memory ``X`` (CSR) as a dask array of ``chunk`` rows per chunk: dense, CSR or CSC chunks."""
+    csr_chunks = da.from_array(X, chunks=(chunk, -1), asarray=False)
+    if layout == "dense":  # densified on the workers: the graph holds the sparse matrix
+        return csr_chunks.map_blocks(sparse.csr_matrix.toarray, meta=np.empty((0, 0), X.dtype))
+    return to_layout(csr_chunks, layout)
+
+
+def to_layout(X, layout):
+    """Each chunk of the dask array ``X`` made a ``layout`` (csr, csc, coo) matrix; "dense" leaves ``X``."""
+    if layout == "dense":
+        return X
+    kind = {"csr": sparse.csr_matrix, "csc": sparse.csc_matrix, "coo": sparse.coo_matrix}[layout]
+    return X.map_blocks(kind, meta=kind((0, 0), dtype=X.dtype))
 
 
 def objective(model, X, y, sample_weight=None):
@@ -164,8 +191,11 @@ def test_training_data_never_reach_the_client(client):
     assert clf.score(X, y) > 0.5
 
 
-def test_worker_killed_mid_fit_is_recovered_or_fails_clearly(client, monkeypatch):
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_worker_killed_mid_fit_is_recovered_or_fails_clearly(client, monkeypatch, layout):
+    # Sparse chunks are one block per worker: a lost one is remade from the chunks' graph.
     X, y = make_data(10_000, 10, 4, 1_250, seed=6)
+    X = to_layout(X, layout)
     reference = MaxEntClassifier(alpha=ALPHA, tol=1e-10, solver="lbfgs").fit(X.compute(), y.compute())
     pids = client.run(os.getpid)
     evaluate = maxent_dask._DistributedObjective.data_loss_gradient
@@ -272,9 +302,22 @@ def _options_problem(n_classes, seed):
     return X, y, offset, params
 
 
-@pytest.mark.parametrize(("n_classes", "l1_ratio"), [(3, 0.0), (3, 1.0), (2, 0.5)])
-def test_penalty_factor_bounds_prior_and_offset_match_the_single_machine_fit(client, n_classes, l1_ratio):
+@pytest.mark.parametrize(
+    ("n_classes", "l1_ratio", "layout"),
+    [
+        (3, 0.0, "dense"),
+        (3, 1.0, "dense"),
+        (2, 0.5, "dense"),
+        (3, 0.0, "csr"),
+        (2, 0.5, "csc"),
+        (3, 1.0, "coo"),
+    ],
+)
+def test_penalty_factor_bounds_prior_and_offset_match_the_single_machine_fit(
+    client, n_classes, l1_ratio, layout
+):
     X, y, offset, params = _options_problem(n_classes, seed=7)
+    X = to_layout(X, layout)
     params.update(alpha=0.02, l1_ratio=l1_ratio, tol=1e-10)
     assert offset.chunks[0] != X.chunks[0]  # aligned to X's partitions by fit
     clf = DaskMaxEntClassifier(**params).fit(X, y, offset=offset)
@@ -329,12 +372,14 @@ def test_offset_with_a_dask_dataframe(client):
     )
 
 
-def test_certificate_includes_the_offset_and_prior_terms(client):
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_certificate_includes_the_offset_and_prior_terms(client, layout):
     """The distributed dual equals Objective's (whose offset term _duality.data_conjugate_sum adds)."""
     from sklearn_maxent._model._objective import Objective
     from sklearn_maxent._options import Prior, check_offset
 
     X, y, offset, params = _options_problem(3, seed=9)
+    X = to_layout(X, layout)
     Xc, yc, oc = X.compute(), y.compute(), offset.compute()
     classes = np.arange(3)
     prior = Prior.checked(params["coef_prior"], params["bounds"], X.shape[1], 3)
@@ -344,12 +389,12 @@ def test_certificate_includes_the_offset_and_prior_terms(client):
         )
         blocks = [
             client.submit(
-                maxent_dask._final_block, b, False, classes, None, float(X.shape[0]), 0.0, prior, pure=False
+                maxent_dask._final_block, False, classes, None, float(X.shape[0]), 0.0, prior, b, pure=False
             )
             for b in raw
         ]
         distributed_objective = maxent_dask._DistributedObjective(
-            client, blocks, (X.shape[0], X.shape[1], 3), np.float64, penalty, True, False
+            client, blocks, (X.shape[0], X.shape[1], 3), X.size, np.float64, penalty, True, False
         )
         local = Objective(
             Xc,
@@ -405,3 +450,129 @@ def test_without_an_l2_part_the_canonical_solution_is_that_of_maxentclassifier(c
     reference = MaxEntClassifier(alpha=0.0, solver="lbfgs").fit(X.compute(), y.compute())
     np.testing.assert_allclose(clf.coef_.sum(axis=0), 0, atol=1e-10)
     np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-6)
+
+
+# ------------------------------------------------------------ sparse chunks
+
+
+@pytest.mark.parametrize("layout", ["csr", "csc", "dense"])
+def test_sparse_chunks_reach_the_single_machine_optimum(client, layout):
+    X, y = make_sparse_data(2_400, 1_500, 4, seed=20)
+    weights = np.random.default_rng(21).uniform(0, 3, X.shape[0])
+    alpha = 1 / X.shape[0]
+    X_chunked = as_chunks(X, layout, 600)
+    clf = DaskMaxEntClassifier(alpha=alpha).fit(X_chunked, y, sample_weight=weights)
+    # The same matrix in memory, dense or sparse: where a fit stops depends on the entries a pass
+    # multiplies (here sparse passes go on to the arithmetic's precision, dense ones stop at tol).
+    X_local = X_chunked.compute()
+    reference = MaxEntClassifier(alpha=alpha, solver="lbfgs").fit(X_local, y, sample_weight=weights)
+    assert clf.duality_gap_ <= 1e-6
+    proba = clf.predict_proba(X_chunked)
+    assert isinstance(proba, da.Array)
+    np.testing.assert_allclose(proba.compute(), reference.predict_proba(X_local), atol=1e-6)
+    np.testing.assert_allclose(
+        clf.predict_log_proba(X_chunked).compute(), reference.predict_log_proba(X_local), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        clf.decision_function(X_chunked).compute(), reference.decision_function(X_local), atol=1e-6
+    )
+    np.testing.assert_array_equal(clf.predict(X_chunked).compute(), reference.predict(X_local))
+    assert clf.score(X_chunked, y, sample_weight=weights) == pytest.approx(
+        reference.score(X_local, y, sample_weight=weights)
+    )
+
+
+def test_sparse_elastic_net_binary_matches(client):
+    X, y = make_sparse_data(3_000, 2_000, 2, seed=22)
+    params = {"alpha": 3e-3, "l1_ratio": 0.5, "class_weight": "balanced"}
+    X_chunked = as_chunks(X, "csr", 1_000)
+    # Labels in other chunks than X's: aligned to its partitions by fit.
+    clf = DaskMaxEntClassifier(**params).fit(X_chunked, da.from_array(y, chunks=700))
+    reference = MaxEntClassifier(**params, solver="lbfgs", tol=1e-10).fit(X, y)
+    assert clf.duality_gap_ <= 1e-6
+    assert 0 < (clf.coef_ == 0).sum() < clf.coef_.size
+    np.testing.assert_allclose(clf.coef_, reference.coef_, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(X_chunked).compute(), reference.predict_proba(X), atol=1e-6)
+    assert clf.decision_function(X_chunked).compute().shape == (X.shape[0],)
+
+
+@pytest.mark.parametrize(("layout", "dtype"), [("csc", np.float32), ("coo", np.float64)])
+def test_sparse_chunks_are_trained_on_by_the_compiled_csr_passes(layout, dtype):
+    """A worker makes each sparse chunk CSR (other formats converted once) in the training dtype, and
+    its chunks one ThreadedCSR, rows in order: what MaxEntClassifier's passes take."""
+    from sklearn_maxent._model._softmax import ThreadedCSR
+    from sklearn_maxent._options import Prior
+
+    X, y = make_sparse_data(50, 30, 3, seed=0)
+    raw = [
+        maxent_dask._raw_block(X[rows].asformat(layout), y[rows], None, None, np.dtype(dtype))
+        for rows in (slice(0, 20), slice(20, 50))
+    ]
+    assert all(r.X.format == "csr" and r.X.dtype == dtype for r in raw)
+    block = maxent_dask._final_block(False, np.arange(3), None, 50.0, 0.0, Prior(None, None, None), *raw)
+    assert isinstance(block.X, ThreadedCSR)
+    np.testing.assert_array_equal(block.X.csr.toarray(), X.toarray().astype(dtype))
+    np.testing.assert_array_equal(block.targets.argmax(axis=1), y)
+
+
+def make_documents(n, seed):
+    """Short documents of three topics (string labels): topic words in a shared background."""
+    rng = np.random.default_rng(seed)
+    topics = np.array(["sport", "music", "cooking"])
+    background = [f"word{i}" for i in range(300)]
+    labels = topics[rng.integers(0, topics.size, n)]
+    docs = [
+        " ".join([*rng.choice(background, 12), *(f"{label}{i}" for i in rng.integers(0, 40, 3))])
+        for label in labels
+    ]
+    return docs, labels
+
+
+def test_dask_ml_hashing_vectorizer_feeds_the_classifier(client):
+    text = pytest.importorskip("dask_ml.feature_extraction.text")
+    import dask.bag as db
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    docs, labels = make_documents(1_200, seed=23)
+    vectorizer = {"n_features": 2**12, "alternate_sign": False}
+    X = text.HashingVectorizer(**vectorizer).transform(db.from_sequence(docs, npartitions=4))
+    assert sparse.issparse(X._meta)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(X, labels)
+    X_local = HashingVectorizer(**vectorizer).transform(docs)
+    reference = MaxEntClassifier(alpha=ALPHA, solver="lbfgs", tol=1e-10).fit(X_local, labels)
+    np.testing.assert_array_equal(clf.classes_, ["cooking", "music", "sport"])
+    np.testing.assert_allclose(clf.predict_proba(X).compute(), reference.predict_proba(X_local), atol=1e-6)
+    assert clf.score(X, labels) == pytest.approx(reference.score(X_local, labels))
+
+
+def _never_computed(chunk):
+    raise AssertionError("a chunk of X was computed")
+
+
+def _pydata_sparse_chunks(X):
+    pydata_sparse = pytest.importorskip("sparse")
+    return da.from_array(pydata_sparse.COO.from_scipy_sparse(X), chunks=(100, -1))
+
+
+@pytest.mark.parametrize(
+    ("make_X", "match"),
+    [
+        (lambda X: da.from_array(np.array(["a text", "another"] * 200, dtype=object), chunks=100), "object"),
+        (lambda X: da.from_array(X, chunks=(100, 10), asarray=False), r"split its columns \(3 chunks"),
+        (_pydata_sparse_chunks, r"chunks are sparse\.COO"),
+    ],
+)
+def test_chunks_other_than_numbers_or_scipy_sparse_rows_are_type_errors_that_change_nothing(
+    client, make_X, match
+):
+    X, y = make_sparse_data(400, 30, 3, seed=24)
+    clf = DaskMaxEntClassifier(alpha=ALPHA).fit(as_chunks(X, "csr", 100), y)
+    before = clf.coef_.copy()
+    # Every chunk raises if computed: the TypeError must come before any work.
+    bad = make_X(X)
+    bad = bad.map_blocks(_never_computed, meta=bad._meta, dtype=bad.dtype)
+    with pytest.raises(TypeError, match=f"{match}.*numpy arrays of numbers, or scipy.sparse matrices"):
+        clf.fit(bad, y)
+    np.testing.assert_array_equal(clf.coef_, before)
+    with pytest.raises(TypeError, match=match):
+        clf.predict_proba(bad)

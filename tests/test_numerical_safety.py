@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import sparse, special
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
@@ -251,3 +251,13 @@ def test_two_to_the_22_sparse_features():
     assert_distributions(clf.predict_proba(X))
     clf.partial_fit(X, y)
     assert np.isfinite(clf.coef_).all()
+
+
+def test_the_convergence_warning_says_converge_and_the_gap_reached():
+    """scikit-learn's estimators say "failed to converge", and users filter on match="converge";
+    a full-batch fit stopped by max_iter before any certificate pass reports the gap it reached."""
+    X, y = make_classification(2_000, 20, n_informative=10, n_classes=3, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="converge") as record:
+        clf = MaxEntClassifier(solver="lbfgs", max_iter=3, alpha=1e-4).fit(X, y)
+    assert np.isfinite(clf.duality_gap_)
+    assert f"{clf.duality_gap_:.3g}" in str(record[0].message)

@@ -250,13 +250,14 @@ def test_one_pass_in_chunks_of_any_size_learns_as_well_as_a_batch_fit(text_strea
 
 def test_partial_fit_on_a_sparse_stream_takes_the_stream_recipe_and_fit_does_not():
     """learning_rate, average and batch_size "auto": "optimal", averaged, 16 rows in partial_fit's
-    first call on sparse data; "adaptive", plain, 256 rows in fit and on dense data."""
+    first call on scipy.sparse data; "adaptive", plain, 1024 (dense) or 256 rows (text) otherwise."""
     X, y = text_like(300, n_classes=3)
     stream = MaxEntClassifier().partial_fit(X, y, classes=[0, 1, 2])
     assert stream._sgd_state_.schedule.kind == "optimal"
     assert stream._sgd_state_.average_start == 1
     assert stream.t_ == 19  # minibatches of 16 rows
-    dense = MaxEntClassifier().partial_fit(X.toarray(), y, classes=[0, 1, 2])
+    dense_X = np.random.default_rng(0).normal(size=(300, 20))
+    dense = MaxEntClassifier().partial_fit(dense_X, y, classes=[0, 1, 2])
     assert dense._sgd_state_.schedule.kind == "adaptive"
     assert dense._sgd_state_.average_start is None
     assert dense.t_ == 1

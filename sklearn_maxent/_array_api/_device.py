@@ -76,6 +76,7 @@ class DeviceObjective(CertifiedPart):
     """
 
     is_sparse = False
+    sparse_rows = False  # dense device arrays take the dense route
 
     offset = None  # scores offset by the estimator's offset or prior are fitted on the host
 

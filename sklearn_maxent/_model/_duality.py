@@ -254,6 +254,9 @@ def scaled_dual(entropy_at, expectation_gap, penalty):
     upper = penalty.feasible_scale(expectation_gap)
     if upper == 0:
         return np.nan
+    if penalty.quadratic:  # conjugate(c z) = c^2 conjugate(z): one pass over coef's size, not one a point
+        price = penalty.conjugate(-expectation_gap)
+        return _concave_maximum(lambda c: entropy_at(c) - c * c * price, upper)
     return _concave_maximum(lambda c: dual_value(entropy_at(c), c * expectation_gap, penalty), upper)
 
 

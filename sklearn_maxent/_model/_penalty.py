@@ -80,6 +80,11 @@ class ElasticNet:
         return self.lower is not None or self.upper is not None
 
     @property
+    def quadratic(self):
+        """Whether ``conjugate(c z) = c^2 conjugate(z)``: an L2 part alone, without bounds."""
+        return not self.has_l1 and not self.bounded and self.smallest_l2 > 0
+
+    @property
     def certifiable(self):
         """Whether a duality gap can certify a fit (:mod:`~sklearn_maxent._model._duality`).
 

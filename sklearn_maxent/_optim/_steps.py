@@ -111,7 +111,7 @@ def intercept_step_scale(objective):
     """
     if not objective.fit_intercept:
         return 0.0
-    return SPARSE_INTERCEPT_STEP if objective.is_sparse else 1.0
+    return SPARSE_INTERCEPT_STEP if objective.sparse_rows else 1.0
 
 
 def default_step(objective, batch_size, rng):

@@ -1,0 +1,72 @@
+"""SAGA's step and auto's hand-off on many-class text, where Bottou's calibration oscillates.
+
+The calibration tries steps from zero weights, where the softmax is flat over 40 classes and
+the curvature far below its bound; once the model is confident the step it picked makes SAGA's
+epoch loss alternate (issue 20: 150 epochs on real text at C=10, the hand-off never firing).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
+from text_like import text_like
+
+from sklearn_maxent import MaxEntClassifier
+from sklearn_maxent._optim import _sgd
+
+
+@pytest.fixture(scope="module")
+def many_classes():
+    X, y = text_like(6_000, n_words=20_000, n_classes=40, seed=0)
+    return X, y, 1 / (10 * X.shape[0])  # C = 10
+
+
+def objective(clf, X, y, alpha):
+    """``J``: the training log-loss plus ``alpha / 2 ||W||^2``."""
+    return log_loss(y, clf.predict_proba(X), labels=clf.classes_) + alpha / 2 * np.sum(clf.coef_**2)
+
+
+def rises(curve):
+    """Epochs whose loss is 0.1 % above the previous epoch's."""
+    return int(np.sum(np.diff(curve) > 1e-3 * np.asarray(curve[:-1])))
+
+
+def test_saga_halves_a_calibrated_step_whose_oscillation_does_not_damp(many_classes, monkeypatch):
+    """A calibration that overshoots (twice its own pick here, as 16 x 1 / L_b did on real text)."""
+    X, y, alpha = many_classes
+    params = {"alpha": alpha, "solver": "saga", "tol": None, "random_state": 0, "max_iter": 15}
+    calibrate = _sgd.calibrated_step
+    monkeypatch.setattr(_sgd, "calibrated_step", lambda *args: 2 * calibrate(*args))
+    overshoot = MaxEntClassifier(**(params | {"max_iter": 1})).fit(X, y)._sgd_state_.schedule.eta0
+    # The user's step is kept: there the oscillation goes on.
+    fixed = MaxEntClassifier(eta0=overshoot, **params).fit(X, y)
+    assert fixed._sgd_state_.schedule.eta0 == overshoot
+    assert rises(fixed.loss_curve_) >= 5
+    # Ours is halved where a swing is more than half the one before.
+    auto = MaxEntClassifier(**params).fit(X, y)
+    assert auto._sgd_state_.schedule.eta0 <= overshoot / 2
+    # Judged by J itself: the epoch losses of an oscillating run are measured at moving iterates.
+    assert objective(auto, X, y, alpha) < objective(fixed, X, y, alpha)
+
+
+def test_a_damped_oscillation_keeps_the_calibrated_step(many_classes):
+    """At the calibrated step the swings shrink: halving it would only slow the fit."""
+    X, y, alpha = many_classes
+    params = {"alpha": alpha, "solver": "saga", "tol": None, "random_state": 0}
+    calibrated = MaxEntClassifier(max_iter=1, **params).fit(X, y)._sgd_state_.schedule.eta0
+    auto = MaxEntClassifier(max_iter=15, **params).fit(X, y)
+    assert rises(auto.loss_curve_) >= 1
+    assert auto._sgd_state_.schedule.eta0 == calibrated
+
+
+def test_the_default_fit_hands_over_and_converges_where_saga_oscillated(many_classes):
+    X, y, alpha = many_classes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = MaxEntClassifier(alpha=alpha, random_state=0).fit(X, y)
+    assert clf.duality_gap_ <= 1e-6
+    saga_epochs = len(clf.loss_curve_) - (clf.n_iter_ - len(clf.loss_curve_))
+    assert clf.n_iter_ < clf.max_iter
+    assert saga_epochs <= clf.max_iter // 10
