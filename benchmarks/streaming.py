@@ -169,7 +169,12 @@ def run_stream(data, alpha, chunking, candidates, repeats):
 def run_dataset(name, Cs, candidates, repeats, quick, report, out):
     """A corpus at each of ``Cs`` and both chunkings, into ``report``, written after each stream."""
     data = LOADERS[name](quick=quick)
-    result = report["datasets"][name] = {"shape": list(data[0].shape), "n_test": data[1].shape[0], "fits": {}}
+    result = report["datasets"][name] = {
+        "shape": list(data[0].shape),
+        "n_classes": int(np.unique(data[2]).size),
+        "n_test": data[1].shape[0],
+        "fits": {},
+    }
     for C in Cs:
         alpha = 1.0 / (C * data[0].shape[0])
         print(f"== {name} C={C:g}: batch optimum", flush=True)
@@ -207,8 +212,9 @@ def markdown(report):
         shape = "x".join(map(str, result["shape"]))
         for fit in result["fits"].values():
             optimum = fit["optimum"]
+            corpus = f"{name} ({shape}, {result['n_classes']} classes)"
             lines.append(
-                f"| {name} ({shape}) | {fit['C']:g} | all | `MaxEntClassifier().fit` (batch optimum) | |"
+                f"| {corpus} | {fit['C']:g} | all | `MaxEntClassifier().fit` (batch optimum) | |"
                 f" {optimum['final']:.4f} | | {optimum['time']:.2f} (fit) | |"
             )
             for chunking, stream in fit.get("streams", {}).items():
