@@ -48,6 +48,7 @@ from run import (
     objective,
     reference,
     timed_fit,
+    write_section,
 )
 from run import C as DEFAULT_C
 from scipy import sparse
@@ -283,16 +284,7 @@ def write(report, out):
     """``default_fit.json``, and the default-fit section of ``RESULTS.md`` (first, or replaced)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / _json_name(report.get("section"))).write_text(json.dumps(report, indent=1))
-    path = out / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# MaxEntClassifier benchmarks\n"
-    begin, end = _markers(report.get("section"))
-    if begin in text:
-        before, rest = text.split(begin, 1)
-        text = before + markdown(report) + rest.split(end, 1)[1]
-    else:
-        title, _, body = text.partition("\n")
-        text = f"{title}\n\n{markdown(report)}\n{body}"
-    path.write_text(text)
+    write_section(out / "RESULTS.md", *_markers(report.get("section")), markdown(report))
 
 
 def _json_name(section):

@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import sys
 import time
 import tracemalloc
@@ -59,8 +60,11 @@ QUICK_ROWS = 5_000
 REPEATS = 3  # runs per epoch timing; the median is reported
 # newton-cholesky factors a (n_features * n_classes)^2 Hessian: skipped above this size.
 MAX_NEWTON_CHOLESKY_SIZE = 5_000
-# The section of RESULTS.md that default_fit.py writes, kept by this script.
+# RESULTS.md's sections that default_fit.py and streaming.py write, between "<!-- name -->" and
+# "<!-- /name -->", below the title and above this script's own tables, which keep them.
 DEFAULT_FIT_BEGIN, DEFAULT_FIT_END = "<!-- default-fit -->", "<!-- /default-fit -->"
+STREAMING_BEGIN, STREAMING_END = "<!-- streaming -->", "<!-- /streaming -->"
+SECTION = re.compile(r"<!-- ([\w-]+) -->.*?<!-- /\1 -->", re.DOTALL)
 GAP_FLOOR = 1e-12  # gaps at or below 0 (rounding) are drawn here on the log axis
 # Fixed, so that a solver has the same color on every plot, also where one is skipped.
 COLORS = {
@@ -560,14 +564,33 @@ def write(report, out):
     for name, result in report["datasets"].items():
         plot(name, result, out / f"gap_vs_time_{name}.png")
     path = out / "RESULTS.md"
-    text = markdown(report)
-    if path.exists() and DEFAULT_FIT_BEGIN in path.read_text():
-        # default_fit.py's tables stay first, above this run's.
-        block = path.read_text().split(DEFAULT_FIT_BEGIN, 1)[1].split(DEFAULT_FIT_END, 1)[0]
-        title, _, body = text.partition("\n")
-        text = f"{title}\n\n{DEFAULT_FIT_BEGIN}{block}{DEFAULT_FIT_END}\n{body}"
-    path.write_text(text)
+    sections = split_sections(path.read_text())[0] if path.exists() else {}
+    path.write_text(join_sections(sections, markdown(report)))
     (out / "results.json").write_text(json.dumps(report, indent=1, default=float))
+
+
+def split_sections(text):
+    """``text`` of RESULTS.md as the other scripts' sections (markers included, in their order) and
+    the rest."""
+    sections = [match.group(0) for match in SECTION.finditer(text)]
+    return sections, SECTION.sub("", text)
+
+
+def join_sections(sections, rest):
+    """RESULTS.md from ``sections`` and the rest (see :func:`split_sections`): the rest's title, the
+    sections, then the rest's body."""
+    title, _, body = rest.strip("\n").partition("\n")
+    return "\n\n".join([title, *sections, body.strip("\n")]) + "\n"
+
+
+def write_section(path, begin, end, section):
+    """Put ``section`` (from ``begin`` to ``end``) into the RESULTS.md at ``path``: in place of the
+    one it replaces, or first."""
+    text = path.read_text() if path.exists() else "# MaxEntClassifier benchmarks\n"
+    sections, rest = split_sections(text)
+    kept = [old for old in sections if not old.startswith(begin)]
+    at = next((k for k, old in enumerate(sections) if old.startswith(begin)), 0)
+    path.write_text(join_sections([*kept[:at], section, *kept[at:]], rest))
 
 
 def kept_datasets(out):

@@ -9,7 +9,6 @@ weights into targets and row weights) and
 :mod:`~sklearn_maxent._warm_start` (where a fit starts).
 """
 
-import copy
 import warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -58,6 +57,11 @@ from ._warm_start import check_dense_coef, warm_start_parameters
 # epochs): a minibatch mean divides the gradient of a rare feature.
 _AUTO_BATCH_DENSE = 1024
 _AUTO_BATCH_SPARSE = 256
+# batch_size="auto" with learning_rate="optimal", whose step grows with the minibatch's rows: one
+# pass over the text streams of benchmarks/streaming.py learned as well with 4, 16 or 64 rows, and
+# diverged with 256 (texttwin, C = 1: accuracy 0.51 against 0.74), where the step times the
+# curvature of the frequent words' directions is too large.
+_AUTO_BATCH_OPTIMAL = 16
 
 
 def _is_text(value):
@@ -222,15 +226,27 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         row lower it by less than 0.1 %), then as ``"lbfgs"``; it skips
         SAGA when the data make fewer than 10 minibatches.
     batch_size : int or "auto", default="auto"
-        Rows per minibatch; ``"auto"`` is 1024 for dense and 256 for sparse
-        data (at most ``n_samples``), as measured best for SAGA. 1 is plain
-        SGD.
-    learning_rate : {"adaptive", "constant", "invscaling", "adagrad"}, default="adaptive"
+        Rows per minibatch; ``"auto"`` is 16 with the ``"optimal"`` schedule
+        (whose step grows with the minibatch's rows, which stays stable for
+        small minibatches only), else 1024 for dense and 256 for sparse data,
+        as measured best for SAGA; at most ``n_samples``. 1 is plain SGD.
+    learning_rate : {"auto", "adaptive", "constant", "invscaling", "optimal", "adagrad"}, default="auto"
         Step-size schedule of SGD and SAGA, as in ``SGDClassifier``:
         ``"constant"`` keeps ``eta0``; ``"invscaling"`` uses
         ``eta0 / (t + 1) ** power_t`` with ``t`` the minibatch step count;
         ``"adaptive"`` keeps ``eta0`` while the loss improves and divides it
-        by 5 when it stalls for ``n_iter_no_change`` epochs. ``"adagrad"``
+        by 5 when it stalls for ``n_iter_no_change`` epochs. ``"optimal"``
+        (plain SGD and ``partial_fit`` only): ``SGDClassifier``'s, a row's
+        step ``1 / (alpha (t0 + s))`` after ``s`` samples, with
+        ``t0 = 1 / (alpha eta0)``, so that the model is about the penalized
+        mean of all the gradients seen; a minibatch of ``b`` rows takes ``b``
+        rows' steps at once, so a chunk of one row moves the model as one
+        row of any chunk does, and its iterates are averaged with growing
+        weights (see ``average``). ``"auto"``: ``"optimal"`` in
+        ``partial_fit`` on scipy.sparse input (the recipe for text streams,
+        see :meth:`partial_fit`), ``"adaptive"`` in ``fit`` and on dense arrays;
+        the first ``partial_fit`` call decides, the later ones continue its
+        schedule. ``"adagrad"``
         (plain SGD and ``partial_fit`` only, not with ``average``): each
         feature's weights take their own step ``eta0 / sqrt(G_j)``, ``G_j``
         the sum of their squared gradients so far (kept across
@@ -242,10 +258,14 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         an epoch that blows the loss up (non-finite, or twice the previous
         epoch's) is undone and retried with a step 10 times smaller.
     eta0 : float or "auto", default="auto"
-        Initial step size, > 0. With ``learning_rate="adagrad"``, ``"auto"``
-        is 0.5 (a weight's first move along its normalized gradient; 0.3 to
-        1 did about as well on text streams). Otherwise ``"auto"`` derives
-        it from the data, so no
+        Initial step size, > 0 (with ``"optimal"``, a row's). With
+        ``learning_rate="adagrad"``, ``"auto"`` is 0.5 (a weight's first move
+        along its normalized gradient; 0.3 to 1 did about as well on text
+        streams). With ``"optimal"``, ``"auto"`` is ``SGDClassifier``'s
+        ``alpha ** -0.25``, at most ``5 / L``, ``L = (||x||^2 + 0.01) / 2``
+        the curvature bound of a mean row (0.01: the intercept's scale on
+        sparse data, 1 on dense), so that unscaled data start safely.
+        Otherwise ``"auto"`` derives it from the data, so no
         tuning is needed: ``1 / L_b`` bounds the curvature of a minibatch
         loss (per sample ``(||x_i||^2 + 1) / 2``, since the softmax Hessian's
         eigenvalues are at most 1/2) and is a safe step; as Bottou recommends,
@@ -300,12 +320,16 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         those of all the rows seen so far (``class_count_``).
     verbose : int, default=0
         Print one line per epoch when > 0.
-    average : bool or int, default=False
+    average : bool, int or "auto", default="auto"
         Averaged SGD, as in ``SGDClassifier``: the model is the mean of the
         SGD iterates (from the start with True, or once ``average`` samples
         were seen), which removes most of SGD's noise; ``partial_fit`` goes
-        on from the last iterate. Kept lazily, so it costs the touched rows
-        only. Needs ``solver="sgd"`` (or ``partial_fit``).
+        on from the last iterate. With ``learning_rate="optimal"`` the
+        iterate after ``s`` samples weighs ``s ** 4`` in the mean
+        (polynomial-decay averaging), which forgets the early, large steps
+        that a plain mean keeps. Kept lazily, so it costs the touched rows
+        only. Needs ``solver="sgd"`` (or ``partial_fit``). ``"auto"``: on
+        with ``"optimal"``, off otherwise.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the data and stop SGD
         when the accuracy on it has not improved by ``tol`` for
@@ -412,7 +436,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         "fit_intercept": ["boolean"],
         "solver": [StrOptions({"auto", "sgd", "saga", "lbfgs"})],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"adaptive", "constant", "invscaling", "adagrad"})],
+        "learning_rate": [StrOptions({"auto", "adaptive", "constant", "invscaling", "optimal", "adagrad"})],
         "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -423,7 +447,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "verbose": ["verbose"],
-        "average": [Interval(Integral, 0, None, closed="left"), "boolean"],
+        "average": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left"), "boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
@@ -440,7 +464,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         fit_intercept=True,
         solver="auto",
         batch_size="auto",
-        learning_rate="adaptive",
+        learning_rate="auto",
         eta0="auto",
         power_t=0.5,
         max_iter=1000,
@@ -451,7 +475,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         warm_start=False,
         class_weight=None,
         verbose=0,
-        average=False,
+        average="auto",
         early_stopping=False,
         validation_fraction=0.1,
         label_smoothing=0.0,
@@ -572,9 +596,10 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 X, targets, row_weights, offset, prior, rng, on_device
             )
             solver = "sgd" if validation is not None and self.solver == "auto" else self.solver
-            if self.learning_rate == "adagrad" and solver in ("auto", "saga"):
+            learning_rate = self._learning_rate(stream=False)
+            if learning_rate in ("adagrad", "optimal") and solver in ("auto", "saga"):
                 raise ValueError(
-                    f"learning_rate='adagrad' steps plain SGD, not solver={solver!r}'s SAGA: "
+                    f"learning_rate={learning_rate!r} steps plain SGD, not solver={solver!r}'s SAGA: "
                     "use solver='sgd' or partial_fit."
                 )
             if not isinstance(objective, Objective) and solver == "auto":
@@ -587,7 +612,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 solver = "lbfgs"
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             coef = prior.start(coef, objective.penalty)
-            state = self._new_sgd_state()
+            state = self._new_sgd_state(stream=False)
             task, monitor = fit_task(
                 self,
                 self.max_iter + 1,  # one more: L-BFGS-B's evaluations after its last iteration
@@ -606,7 +631,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     state=state,
                     solver=solver,
                     validation=validation.accuracy if validation else None,
-                    batch_size=self._batch_size(X),
+                    batch_size=self._batch_size(X, learning_rate),
                     max_iter=self.max_iter,
                     tol=self.tol,
                     n_iter_no_change=self.n_iter_no_change,
@@ -647,6 +672,32 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None, offset=None):
         """One epoch of minibatch SGD on ``X``, ``y``, continuing the previous ones.
+
+        On scipy.sparse input the defaults take ``SGDClassifier``'s ``"optimal"``
+        schedule a row at a time, in minibatches of 16, and offer the mean of
+        the iterates weighted towards the recent ones (``learning_rate``,
+        ``batch_size``, ``average`` and ``eta0`` at ``"auto"``; the first
+        call decides). What to expect from them:
+
+        * One pass over a shuffled stream, in chunks of any sizes (single
+          rows too): about the accuracy of the batch optimum (``fit``) and of
+          ``SGDClassifier``'s pass, with steady progress from chunk to chunk
+          (measured on real and synthetic text:
+          ``benchmarks/results/RESULTS.md``, streaming). A stream in a
+          meaningful order (by class, by time) is learned in that order.
+        * Several passes: the steps go on shrinking as ``1 / (alpha s)`` and
+          the average follows the recent iterates, so each pass comes closer
+          to ``fit``'s optimum on the data seen; ``fit`` gets there far
+          sooner when the data fit in memory.
+        * Whatever the schedule, a call whose steps blow the loss up, or
+          leave the chunk's own rows far worse than they found them (a loss
+          above twice theirs plus one nat), is undone and retried with a
+          step ten times smaller, so no call stores a blown-up model; a step
+          that only oscillates is not caught.
+
+        On dense arrays the defaults are ``fit``'s: the calibrated
+        ``"adaptive"`` step, minibatches of 1024 rows (256 for mostly-zero
+        rows), no averaging.
 
         Parameters
         ----------
@@ -712,11 +763,11 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             if first_call:
                 coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
                 intercept = np.zeros(coef.shape[1], dtype=X.dtype)
-                state = self._new_sgd_state()
+                state = self._new_sgd_state(stream=sparse.issparse(X))
             else:
                 coef = self.coef_.T.astype(X.dtype, order="C")
                 intercept = self.intercept_.astype(X.dtype)
-                state = copy.deepcopy(self._sgd_state_)
+                state = self._sgd_state_.copy()
             coef = prior.start(coef, objective.penalty)
             task, monitor = fit_task(
                 self,
@@ -733,12 +784,13 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     coef,
                     intercept,
                     state,
-                    batch_size=self._batch_size(X),
+                    batch_size=self._batch_size(X, state.schedule.kind),
                     max_iter=1,
                     tol=None,
                     n_iter_no_change=self.n_iter_no_change,
                     shuffle=self.shuffle,
                     rng=rng,
+                    rescore=True,
                     monitor=monitor,
                     verbose=self.verbose,
                 )
@@ -1144,7 +1196,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         With ``on_device`` (``(xp, device, X)``) they are device objectives on
         the device's ``X`` (its rows of each split), where the device covers them.
         """
-        if self.average and self.solver != "sgd":
+        if self.average != "auto" and self.average and self.solver != "sgd":
             raise ValueError(f"average={self.average!r} averages SGD iterates: use solver='sgd'.")
         if not self.early_stopping:
             return self._placed(self._objective(X, targets, row_weights, offset, prior), on_device), None
@@ -1178,25 +1230,52 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         """``objective``, or with ``on_device`` (``(xp, device, X)``) its twin on that ``X`` (``rows``)."""
         return objective if on_device is None else on_device_objective(objective, *on_device, rows)
 
-    def _batch_size(self, X):
+    def _learning_rate(self, stream):
+        """``learning_rate`` with ``"auto"`` resolved: ``"optimal"`` for a ``stream`` (``partial_fit``
+        starting on a scipy.sparse ``X``, whose small minibatches cost only their non-zeros),
+        ``"adaptive"`` otherwise."""
+        if self.learning_rate != "auto":
+            return self.learning_rate
+        return "optimal" if stream else "adaptive"
+
+    def _average(self, learning_rate):
+        """``average`` with ``"auto"`` resolved for ``learning_rate``: on for ``"optimal"`` only."""
+        if self.average == "auto":
+            return learning_rate == "optimal"
+        return self.average
+
+    def _batch_size(self, X, learning_rate):
+        """``batch_size`` with ``"auto"`` resolved for ``X`` and ``learning_rate``."""
         if self.batch_size != "auto":
             return self.batch_size
+        if learning_rate == "optimal":
+            return min(_AUTO_BATCH_OPTIMAL, X.shape[0])
         return min(_AUTO_BATCH_SPARSE if has_sparse_rows(X) else _AUTO_BATCH_DENSE, X.shape[0])
 
-    def _new_sgd_state(self):
-        if self.average and self.learning_rate == "adagrad":
+    def _new_sgd_state(self, stream):
+        """A fresh SGD state, its schedule and averaging resolved for a ``stream`` or not (see
+        :meth:`_learning_rate`)."""
+        learning_rate = self._learning_rate(stream)
+        average = self._average(learning_rate)
+        if average and learning_rate == "adagrad":
             raise ValueError(
                 f"average={self.average!r} does not average AdaGrad's steps: use another learning_rate."
             )
         eta0 = None if self.eta0 == "auto" else float(self.eta0)
-        schedule = StepSchedule(self.learning_rate, eta0, float(self.power_t))
-        return SGDState(schedule, average_start=int(self.average) if self.average else None)
+        schedule = StepSchedule(learning_rate, eta0, float(self.power_t))
+        return SGDState(schedule, average_start=int(average) if average else None)
 
     def _attributes_of(self, classes, coef, intercept):
-        """``classes_``, ``coef_`` and ``intercept_`` of the optimizer's model ``coef``, ``intercept``."""
+        """``classes_``, ``coef_`` and ``intercept_`` of the optimizer's model ``coef``, ``intercept``.
+
+        ``coef_`` is a view of ``coef``, which the optimizers hand over (never
+        to be changed again): transposing a text model's weights into a new
+        array cost more than a ``partial_fit`` chunk's steps, and predictions
+        and the next ``partial_fit`` read them in ``coef``'s layout.
+        """
         if self.fit_intercept and classes.size > 2:
             intercept = intercept - intercept.mean()
-        return {"classes_": classes, "coef_": np.ascontiguousarray(coef.T), "intercept_": intercept}
+        return {"classes_": classes, "coef_": coef.T, "intercept_": intercept}
 
     def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
         vars(self).update(self._attributes_of(classes, coef, intercept))

@@ -1056,7 +1056,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         if hasattr(self, "feature_names_in_"):
             local.feature_names_in_ = self.feature_names_in_.copy()
         # What partial_fit continues from: a fresh SGD state, as after a full-batch fit.
-        local._sgd_state_ = local._new_sgd_state()
+        local._sgd_state_ = local._new_sgd_state(stream=False)
         return local
 
     def to_local(self):

@@ -19,7 +19,7 @@ from scipy import sparse
 from sklearn_maxent._kernels import epoch as epoch_kernel
 from sklearn_maxent._model._softmax import _cross_entropy_residual, linear_loss_gradient, linear_loss_residual
 from sklearn_maxent._optim._epochs import _BACKOFF_FACTOR, _diverged
-from sklearn_maxent._optim._lazy import IterateAverage, LazyCoef
+from sklearn_maxent._optim._lazy import IterateAverage, LazyCoef, _times
 from sklearn_maxent._optim._steps import intercept_step_scale, max_step
 
 
@@ -124,8 +124,10 @@ class SteppedCoef(LazyCoef):
         """``W`` for rows of ``V`` from :meth:`gather`."""
         return values * values.dtype.type(self.scale)
 
-    def step(self, rows, values, grad_rows, step, untouched_direction=None):
+    def step(self, rows, values, grad_rows, step, untouched_direction=None, average_weight=1.0):
         """One SGD step: the penalty on all of ``W``, the gradient on ``W[rows]``; writes ``values`` back.
+
+        With an average the new iterate enters it with weight ``average_weight``.
 
         On the per-row path (``factor`` not None) every row decays by
         ``1 - step l2 f_j`` (the scale stays 1), eagerly: the rows not in
@@ -153,9 +155,9 @@ class SteppedCoef(LazyCoef):
         if not isinstance(rows, slice):
             self.values[rows] = values
         if self.average is not None:
-            self.average.correction[rows] -= self.average.scale_sum * (values - before)
-            self.average.scale_sum += self.scale
-            self.average.count += 1
+            self.average.correction[rows] -= _times(self.average.scale_sum, values - before)
+            self.average.scale_sum += average_weight * self.scale
+            self.average.count += average_weight
 
     def _step_untouched(self, rows, decay, direction, step):
         """The rows of sparse data not in ``rows``: decayed, and moved along ``direction`` (not None)."""
@@ -172,7 +174,7 @@ class SteppedCoef(LazyCoef):
             after = np.sign(after) * np.maximum(np.abs(after) - threshold, 0)
         self.values[untouched] = after
         if self.average is not None:
-            self.average.correction[untouched] -= self.average.scale_sum * (after - before)
+            self.average.correction[untouched] -= _times(self.average.scale_sum, after - before)
 
     def touch(self, rows, values):
         """``values`` (gathered ``rows`` of sparse data) clipped into the bounds before their scores.
@@ -183,7 +185,7 @@ class SteppedCoef(LazyCoef):
         before = values.copy()
         self._clip(rows, values)
         if self.average is not None:
-            self.average.correction[rows] -= self.average.scale_sum * (values - before)
+            self.average.correction[rows] -= _times(self.average.scale_sum, values - before)
 
     def _clip(self, rows, values):
         """``values``, rows ``rows`` of ``V``, with ``W = scale V`` clipped into the bounds, in place."""
@@ -272,15 +274,16 @@ def sgd_epoch(objective, coef, intercept, state, batch_size, order):
             reference = _epoch_reference(reference, batch_loss, state.schedule)
         if _diverged(batch_loss, reference, 100.0):
             return None
-        step = min(state.schedule(state.t, len(rows)), largest_step)
+        step = min(state.schedule(state.t, len(rows), state.samples_seen), largest_step)
         state.t += 1
-        lazy_coef.step(batch.features, values, grad_rows, step)
+        weight = (state.samples_seen + len(rows)) ** state.schedule.average_power
+        lazy_coef.step(batch.features, values, grad_rows, step, average_weight=weight)
         if lazy_coef.needs_fold:
             lazy_coef.materialize()
         if objective.fit_intercept:
             intercept -= intercept.dtype.type(step * intercept_scale) * grad_intercept
         if lazy_coef.average is not None:
-            lazy_coef.average.intercept_sum += intercept
+            lazy_coef.average.intercept_sum += weight * intercept
         state.samples_seen += len(batch.row_weights)
         total += loss * len(batch.row_weights)
     return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)

@@ -141,6 +141,23 @@ def test_default_fit_tables_come_first_and_survive_a_run(tmp_path):
     assert report.index("## Default fits") < report.index("## digits")
 
 
+def test_streaming_benchmark_writes_its_tables_and_run_keeps_them(tmp_path):
+    run_script("streaming.py", "--quick", "--datasets", "texttwin", "--Cs", "1", "--out", str(tmp_path))
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert "## Streaming: one pass of `partial_fit`" in report
+    assert report.count("| texttwin | 1 | 1,000 (") == 2  # the default and SGDClassifier
+    streams = json.loads((tmp_path / "streaming.json").read_text())["datasets"]["texttwin"]["fits"]["1"][
+        "streams"
+    ]
+    assert len(streams) == 2  # chunks of 1,000 and of random sizes
+    assert all(
+        len(row["accuracy_by_tenth"]) == 10 for stream in streams.values() for row in stream["rows"].values()
+    )
+    run_script("run.py", "--quick", "--datasets", "digits", "--out", str(tmp_path))
+    report = (tmp_path / "RESULTS.md").read_text()
+    assert report.index("## Streaming") < report.index("## digits")
+
+
 def test_default_fit_takes_Cs_and_keeps_the_optimum_of_each(tmp_path):
     arguments = ("--datasets", "digits", "--Cs", "2", "--repeats", "1", "--out", str(tmp_path))
     first = run_script("default_fit.py", *arguments)

@@ -152,6 +152,28 @@ def test_device_epochs_on_batch_sizes_that_do_not_divide_the_rows(to_device, met
     assert_same_run(pair, lambda: SGDState(StepSchedule("constant", 0.1)), method, batch_size=batch_size)
 
 
+@pytest.mark.parametrize("average_start", [None, 1], ids=["iterate", "averaged"])
+@pytest.mark.parametrize("batch_size", [1, 13])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_device_optimal_schedule_and_its_weighted_average_equal_the_kernel(
+    to_device, dtype, batch_size, average_start
+):
+    """``"optimal"``'s steps, ``rows eta0 / (1 + seen / t0)``, and its average, whose iterate after
+    ``s`` samples weighs ``s ** 4``."""
+    pair = objectives(to_device, dtype, PENALTIES["l2"], 3)
+    make_state = lambda: SGDState(StepSchedule("optimal", 0.03, t0=50.0), average_start=average_start)  # noqa: E731
+    (device_state, *device_model), (kernel_state, *kernel_model) = assert_same_run(
+        pair, make_state, "sgd", batch_size=batch_size
+    )
+    if average_start is None:
+        return
+    assert device_state.average.count == pytest.approx(kernel_state.average.count, rel=1e-12)
+    for got, expected in zip(
+        device_state.average.mean(*device_model), kernel_state.average.mean(*kernel_model), strict=True
+    ):
+        assert_close(got, expected, dtype)
+
+
 @pytest.mark.parametrize("method", EPOCHS)
 def test_device_epochs_report_a_step_that_blows_the_loss_up(to_device, method):
     """A huge step: both give None (the DIVERGED status); a moderate one does not."""

@@ -311,3 +311,59 @@ def test_kernel_catches_up_proximal_steps_of_rare_features(method, l2_ratio):
     make_state = lambda: SGDState(StepSchedule("constant", 0.5))  # noqa: E731
     (_, coef, _), _ = assert_same_run(objective, make_state, method, n_epochs=4, batch_size=4)
     assert (coef == 0).any()
+
+
+def optimal(eta0=0.03, t0=50.0):
+    """The ``"optimal"`` schedule: a row's step ``eta0``, halved after ``t0`` samples (epochs of 97 rows)."""
+    return StepSchedule("optimal", eta0, t0=t0)
+
+
+@pytest.mark.parametrize("batch_size", [1, 8, 13])
+@pytest.mark.parametrize("penalty", ["l2", "elastic-net", "none"])
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_optimal_schedule_equals_the_reference(dtype, container, penalty, batch_size):
+    """A minibatch of ``b`` rows after ``s`` samples steps ``b eta0 / (1 + s / t0)``, ``s`` going on
+    across epochs; 97 rows end every epoch on a short minibatch but for ``batch_size=1``."""
+    objective = make_objective(dtype, container, PENALTIES[penalty], 3)
+    (state, *_), _ = assert_same_run(objective, lambda: SGDState(optimal()), "sgd", batch_size=batch_size)
+    assert state.samples_seen == 3 * 97
+
+
+@pytest.mark.parametrize("average_start", [1, 150], ids=["from-the-start", "mid-epoch"])
+@pytest.mark.parametrize("penalty", ["l2", "elastic-net", "scale-folds"])
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kernel_weighted_average_equals_the_reference(dtype, container, penalty, average_start):
+    """With ``"optimal"`` the iterate after ``s`` samples weighs ``s ** 4`` in the average, through the
+    lazy sums and the folds of the scale alike."""
+    objective = make_objective(dtype, container, PENALTIES[penalty], 3)
+    eta0 = 1.0 if penalty == "scale-folds" else 0.03
+    (kernel_state, *kernel_weights), (reference_state, *reference_weights) = assert_same_run(
+        objective, lambda: SGDState(optimal(eta0), average_start=average_start), "sgd"
+    )
+    averaged_steps = 3 * 13 if average_start == 1 else 13 + 2
+    assert kernel_state.average.count == pytest.approx(reference_state.average.count, rel=1e-12)
+    assert kernel_state.average.count > averaged_steps * 100.0**4  # weights, not a count of steps
+    mean = kernel_state.average.mean(*kernel_weights)
+    expected = reference_state.average.mean(*reference_weights)
+    assert_close(mean[0], expected[0], dtype)
+    assert_close(mean[1], expected[1], dtype)
+
+
+@pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
+def test_kernel_weighted_average_with_per_feature_factors(container):
+    """Dense: exact. Sparse: a row's missed iterates enter the average at their mean weight and
+    step, exact to first order in their spread (measured here: 2e-5 of the largest weight)."""
+    objective = make_objective(np.float64, container, with_factor(PENALTIES["l2"]), 3)
+    make_state = lambda: SGDState(optimal(), average_start=1)  # noqa: E731
+    if container is np.asarray:
+        assert_same_run(objective, make_state, "sgd")
+        return
+    kernel_state, reference_state = make_state(), make_state()
+    coef, intercept, _ = run_epochs(_sgd_epoch, objective, kernel_state)
+    expected_coef, expected_intercept, _ = run_epochs(reference_epochs.sgd_epoch, objective, reference_state)
+    mean = kernel_state.average.mean(coef, intercept)[0]
+    expected = reference_state.average.mean(expected_coef, expected_intercept)[0]
+    np.testing.assert_allclose(mean, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
+    assert np.abs(mean - expected).max() > 0

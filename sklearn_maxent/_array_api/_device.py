@@ -138,9 +138,15 @@ class DeviceObjective(CertifiedPart):
         residual = self._free(self.row_weights[:, None] * (xp.exp(log_proba) - self.targets))
         return float(loss), to_numpy(self.X.T @ residual), self._intercept_part(residual)
 
+    def data_loss(self, coef, intercept):
+        """The weighted cross-entropy on all rows: ``J`` without its penalty."""
+        xp = self.xp
+        log_proba = log_softmax(self._scores(coef, intercept), xp)
+        return float(-xp.sum(self.row_weights * xp.sum(self.targets * log_proba, axis=1)))
+
     def value(self, coef, intercept):
         """``J(W, b)``, the full objective including the L1 part."""
-        return self.data_loss_gradient(coef, intercept)[0] + self.penalty.value(coef)
+        return self.data_loss(coef, intercept) + self.penalty.value(coef)
 
     def accuracy(self, coef, intercept):
         """Weighted share of rows whose most probable class is the target's.

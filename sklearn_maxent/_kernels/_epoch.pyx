@@ -403,6 +403,7 @@ cdef void catch_up_decay(
     double* correction,
     double count,
     Py_ssize_t averaged_from,
+    const double[::1] average_weights,
 ) noexcept nogil:
     """A weight row brought to step ``to_step`` under per-feature L2 decay: the steps it missed at once.
 
@@ -421,13 +422,16 @@ cdef void catch_up_decay(
     With averaging (``correction`` not NULL; scale 1, so ``count`` is the average's scale sum)
     the missed averaged iterates (those from step ``averaged_from`` on: ``c^i w``, or with L1
     :func:`shrunk_iterates_sum`'s) enter the sum of iterates, which counted ``w`` for them, and
-    the correction keeps it as ``V`` moves.
+    the correction keeps it as ``V`` moves. The iterates' weights (``average_weights``, the
+    epoch's cumulative weights by step: 1 each, or the ``"optimal"`` schedule's growing ones)
+    are taken at their mean over the missed steps: exact for equal weights.
     """
     cdef Py_ssize_t last = caught_up[feature]
     cdef Py_ssize_t k = to_step - last
     cdef Py_ssize_t n_free = coef.shape[1]
     cdef Py_ssize_t averaged = 0, i
     cdef double eta, log_c = 0.0, decay = 1.0, geometric = steps, missed = 0.0, value, iterates
+    cdef double weight_sum = 0.0, mean_weight = 0.0
     cdef floating before
     if k <= 0:
         return
@@ -441,8 +445,14 @@ cdef void catch_up_decay(
         geometric = -expm1(k * log_c) / l2_weight  # sum over the missed steps of eta c^i
     if correction != NULL:
         averaged = to_step - max(last + 1, averaged_from) + 1
+        if averaged > 0:
+            weight_sum = average_weights[to_step] - average_weights[to_step - averaged]
+            mean_weight = weight_sum / averaged
         if averaged > 0 and l2_weight > 0:  # sum of c^i for i = k - averaged + 1 .. k, less the `averaged` w
-            missed = exp((k - averaged + 1) * log_c) * -expm1(averaged * log_c) / (eta * l2_weight) - averaged
+            missed = (
+                mean_weight * exp((k - averaged + 1) * log_c) * -expm1(averaged * log_c) / (eta * l2_weight)
+                - weight_sum
+            )
     for i in range(n_free):
         before = coef[feature, i]
         if saga and l1_weight > 0:
@@ -456,7 +466,7 @@ cdef void catch_up_decay(
         coef[feature, i] = <floating>value
         if correction != NULL and l1_weight > 0 and averaged > 0:
             iterates = shrunk_iterates_sum(before, k - averaged + 1, k, eta, l2_weight, l1_weight, log_c)
-            correction[i] += iterates - averaged * before - count * (coef[feature, i] - before)
+            correction[i] += mean_weight * iterates - weight_sum * before - count * (coef[feature, i] - before)
         elif correction != NULL:
             correction[i] += missed * before - count * (coef[feature, i] - before)
 
@@ -538,6 +548,21 @@ cdef double shrunk_iterates_sum(
     return s * total
 
 
+cdef Py_ssize_t largest_minibatch_nnz(
+    const index_t[::1] indptr, const Py_ssize_t[::1] order, Py_ssize_t batch_size
+) noexcept nogil:
+    """The most non-zeros of any minibatch of ``batch_size`` consecutive rows of ``order``."""
+    cdef Py_ssize_t i, row, nnz = 0, largest = 0
+    for i in range(order.shape[0]):
+        if i % batch_size == 0:
+            nnz = 0
+        row = order[i]
+        nnz += indptr[row + 1] - indptr[row]
+        if nnz > largest:
+            largest = nnz
+    return largest
+
+
 cdef inline double missed_steps(
     Py_ssize_t feature,
     Py_ssize_t to_step,
@@ -605,7 +630,7 @@ def run_epoch(
         In and out: ``t``, ``samples_seen``, ``scale``, ``cumulative_l1``,
         ``scale_sum``, ``count``, ``reference`` (NaN: the first minibatch's
         loss), and out only: the sum of minibatch losses times their sizes.
-    settings : ndarray of shape (12,), float64
+    settings : ndarray of shape (14,), float64
         ``eta0``, ``power_t``, ``invscaling`` (0/1), ``max_step``, ``l2``,
         ``l1``, ``fit_intercept`` (0/1), ``intercept_scale``,
         ``reference_class`` (0/1), ``average_start`` (-1: no averaging),
@@ -614,7 +639,12 @@ def run_epoch(
         schedule's step, so that each row moves the model as much as in a full
         minibatch (``1 / L_b <= (step_batch / b) / L_step_batch``: safe wherever
         the full minibatch's step is; not with AdaGrad, which normalizes its
-        steps itself).
+        steps itself), and ``t0``: positive for the ``"optimal"`` schedule
+        (``inf`` without a penalty), whose ``eta0`` is a row's, so that a
+        minibatch of ``b`` rows steps by ``b eta0 / (1 + samples_seen / t0)``
+        (``step_batch`` unused); 0 otherwise; ``average_power``: the weight of
+        an averaged iterate is ``samples_seen ** average_power`` after its
+        step (0: the plain mean).
     factor : ndarray of shape (n_features,), float64
         Per-feature penalty factors ``f_j`` (shape (0,) for none): feature
         ``j``'s L2 strength is ``l2 f_j`` and its L1 charge ``f_j`` times the
@@ -677,15 +707,22 @@ def run_epoch(
     # its rows (all features on dense data); `slot[j]` is feature j's row in `grad` and
     # `mark[j]` the last minibatch that used it. Compact rows stay in cache: scattering into
     # an n_features x n_free array instead made the sparse SAGA epoch 1.5 times slower
-    # (measured on 25,000 x 2**17 text data, 12 classes).
-    cdef floating[:, ::1] grad = np.zeros((n_features, n_free), dtype=dtype)
+    # (measured on 25,000 x 2**17 text data, 12 classes). On sparse data a minibatch has at
+    # most as many features as non-zeros: a small chunk then never allocates (nor pages in)
+    # a gradient the size of the model.
+    cdef Py_ssize_t grad_rows = n_features
+    if is_sparse:
+        grad_rows = min(n_features, largest_minibatch_nnz(indptr, order, batch_size))
+    cdef floating[:, ::1] grad = np.zeros((grad_rows, n_free), dtype=dtype)
     cdef floating[::1] grad_intercept = np.zeros(n_free, dtype=dtype)
-    cdef Py_ssize_t[::1] features = np.arange(n_features, dtype=np.intp)
+    cdef Py_ssize_t[::1] features = np.arange(grad_rows, dtype=np.intp)
     cdef Py_ssize_t[::1] slot = np.arange(n_features, dtype=np.intp)
     cdef Py_ssize_t[::1] mark = np.zeros(n_features, dtype=np.intp)
     # cumulative[t]: sum of step / scale over the epoch's first t steps; a row
     # caught up at step s owes saga_average * (cumulative[t] - cumulative[s]).
     cdef double[::1] cumulative = np.zeros(n_batches + 1)
+    # average_weights[t]: the weights of the epoch's averaged iterates up to step t, summed.
+    cdef double[::1] average_weights = np.zeros(n_batches + 1)
 
     cdef double eta0 = settings[0], power_t = settings[1], max_step = settings[3]
     cdef bint invscaling = settings[2] != 0
@@ -696,6 +733,9 @@ def run_epoch(
     cdef double average_start = settings[9]
     cdef bint saga = settings[10] != 0
     cdef double step_batch = settings[11]
+    cdef double t0 = settings[12]
+    cdef bint optimal = t0 > 0
+    cdef double average_power = settings[13]
     cdef bint per_feature = factor.shape[0] > 0
     cdef bint adagrad = adagrad_sums.shape[0] > 0
     # Weight rows owe the steps they missed: SAGA's mean term, per-feature L2 decay.
@@ -718,7 +758,7 @@ def run_epoch(
     cdef double loss, weight_sum, batch_loss, step, schedule_step
     cdef floating row_scale, step_over_scale, stored
     cdef floating b_, n_, l1_so_far, intercept_step, decay, threshold = 0
-    cdef double row_step
+    cdef double row_step, average_weight = 0.0
     cdef bint averaging
     # The epoch's first averaged step (none yet: past the last).
     cdef Py_ssize_t averaged_from = n_batches + 1
@@ -762,6 +802,7 @@ def run_epoch(
                                     missed_steps(j, batch - 1, cumulative, caught_up, adagrad_sums, eta0, max_step),
                                     l2 * factor[j], l1 * factor[j] if proximal_l1 else 0.0, coef, saga, saga_average,
                                     caught_up, &correction[j, 0] if has_average else NULL, scale_sum, averaged_from,
+                                    average_weights,
                                 )
                             elif lazy:
                                 catch_up(j, cumulative[batch - 1] - cumulative[caught_up[j]], coef, saga_average)
@@ -835,7 +876,9 @@ def run_epoch(
 
             # The step: L2 on the scale, the gradient and L1 on the touched rows.
             schedule_step = eta0 / pow(t + 1.0, power_t) if invscaling else eta0
-            if b < step_batch and not adagrad:
+            if optimal:
+                schedule_step = b * eta0 / (1.0 + samples_seen / t0)
+            elif b < step_batch and not adagrad:
                 schedule_step *= b / step_batch
             step = schedule_step if schedule_step < max_step else max_step
             t += 1
@@ -892,8 +935,10 @@ def run_epoch(
                 if lazy:
                     caught_up[j] = batch
             if averaging:
-                scale_sum += scale
-                count += 1
+                average_weight = pow(samples_seen + b, average_power)
+                scale_sum += average_weight * scale
+                count += average_weight
+            average_weights[batch] = average_weights[batch - 1] + (average_weight if averaging else 0.0)
             cumulative[batch] = cumulative[batch - 1] + step / scale
 
             if fit_intercept:
@@ -909,7 +954,7 @@ def run_epoch(
                         intercept[k] -= intercept_step * grad_intercept[k]
             if averaging:
                 for k in range(n_free):
-                    intercept_sum[k] += intercept[k]
+                    intercept_sum[k] += average_weight * intercept[k]
             if not saga:  # the count only serves averaging, which SAGA does not do
                 samples_seen += b
             total += loss * b
@@ -929,7 +974,7 @@ def run_epoch(
                 catch_up_decay(
                     j, n_batches, missed_steps(j, n_batches, cumulative, caught_up, adagrad_sums, eta0, max_step),
                     l2 * factor[j], l1 * factor[j] if proximal_l1 else 0.0, coef, saga, saga_average, caught_up,
-                    &correction[j, 0] if has_average else NULL, scale_sum, averaged_from,
+                    &correction[j, 0] if has_average else NULL, scale_sum, averaged_from, average_weights,
                 )
         elif lazy and status == STATUS_OK:
             catch_up_all(n_batches, cumulative, coef, saga_average, caught_up)

@@ -218,10 +218,14 @@ class Objective(CertifiedPart):
             grad_intercept[:] = 0
         return loss, grad_coef, grad_intercept
 
+    def data_loss(self, coef, intercept):
+        """The weighted cross-entropy ``sum_i w_i CE_i``: ``J`` without its penalty."""
+        scores = linear_scores(self.X, coef, intercept, self.reference_class, self.offset)
+        return cross_entropy(scores, self.targets, self.row_weights)
+
     def value(self, coef, intercept):
         """``J(W, b)``, the full objective including the L1 part."""
-        scores = linear_scores(self.X, coef, intercept, self.reference_class, self.offset)
-        return cross_entropy(scores, self.targets, self.row_weights) + self.penalty.value(coef)
+        return self.data_loss(coef, intercept) + self.penalty.value(coef)
 
     def _certificate_rows(self, coef, intercept):
         """The rows :meth:`certified_gap` reduces: probabilities, targets and row weights, in float64."""

@@ -63,11 +63,16 @@ class Settings(NamedTuple):
     average_start: float
     saga: float
     step_batch: float
+    t0: float
+    average_power: float
 
-    def step(self, t, rows):
-        """The step of step count ``t`` for ``rows`` rows: the schedule's, capped at ``max_step``."""
+    def step(self, t, rows, samples_seen):
+        """The step of step count ``t`` for ``rows`` rows after ``samples_seen``: the schedule's, capped
+        at ``max_step``."""
         schedule_step = self.eta0 / (t + 1.0) ** self.power_t if self.invscaling else self.eta0
-        if rows < self.step_batch:
+        if self.t0 > 0:  # "optimal"
+            schedule_step = rows * self.eta0 / (1.0 + samples_seen / self.t0)
+        elif rows < self.step_batch:
             schedule_step *= rows / self.step_batch
         return min(schedule_step, self.max_step)
 
@@ -96,7 +101,7 @@ def run_epoch(
     scalars : ndarray of shape (8,), float64
         As the kernel's, in and out; ``scale`` and ``scale_sum`` come out as
         1 and 0.
-    settings : ndarray of shape (12,), float64
+    settings : ndarray of shape (14,), float64
         As the kernel's (see :class:`Settings`).
     average : tuple of ndarray or None
         ``(correction, intercept_sum)`` of the iterate average (float64 NumPy),
@@ -156,15 +161,16 @@ class _Epoch:
             direction = X_batch.T @ residual, xp.sum(residual, axis=0)
         else:
             direction = saga.direction(X_batch, residual, start, stop)
-        step = settings.step(self.t, stop - start)
+        step = settings.step(self.t, stop - start, self.samples_seen)
         self.t += 1
         if settings.l1 > 0:
             self.cumulative_l1 += step * settings.l1
         # As SGDClassifier: the iterate after the step that brings the samples seen
         # to average_start is the first averaged.
         averaging = 0 <= settings.average_start <= self.samples_seen + (stop - start)
-        model.step(xp, settings, step, *direction, self.cumulative_l1, averaging)
-        self.count += averaging
+        weight = (self.samples_seen + (stop - start)) ** settings.average_power if averaging else 0.0
+        model.step(xp, settings, step, *direction, self.cumulative_l1, weight)
+        self.count += weight
         if saga is None:  # the count only serves averaging, which SAGA does not do
             self.samples_seen += stop - start
         return True
@@ -240,17 +246,20 @@ class _Model:
             model.intercept_sum = moved(intercept_sum, precise)
         return model
 
-    def step(self, xp, settings, step, grad, grad_intercept, cumulative_l1, averaging):
-        """One step: L2 shrink and gradient on ``coef``, the L1 charge, the intercept, the sums."""
+    def step(self, xp, settings, step, grad, grad_intercept, cumulative_l1, average_weight):
+        """One step: L2 shrink and gradient on ``coef``, the L1 charge, the intercept, the sums (the new
+        iterate weighted by ``average_weight``; 0: not averaged)."""
         self.coef = (1.0 - step * settings.l2) * self.coef - step * grad
         if settings.l1 > 0:
             self._charge_l1(xp, cumulative_l1)
-        if averaging:
-            self.coef_sum = self.coef_sum + xp.astype(self.coef, self.coef_sum.dtype)
+        if average_weight:
+            self.coef_sum = self.coef_sum + average_weight * xp.astype(self.coef, self.coef_sum.dtype)
         if settings.fit_intercept:
             self.intercept = self.intercept - (step * settings.intercept_scale) * grad_intercept
-        if averaging:
-            self.intercept_sum = self.intercept_sum + xp.astype(self.intercept, self.intercept_sum.dtype)
+        if average_weight:
+            self.intercept_sum = self.intercept_sum + average_weight * xp.astype(
+                self.intercept, self.intercept_sum.dtype
+            )
 
     def _charge_l1(self, xp, cumulative):
         """Tsuruoka's cumulative L1 penalty on every weight (the kernel's ``charge_l1``)."""

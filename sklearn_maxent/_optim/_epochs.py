@@ -30,10 +30,17 @@ def _diverged(loss, reference, factor):
     return not np.isfinite(loss) or loss > factor * (reference + 1.0)
 
 
+def _all_finite(array):
+    """Whether every entry of ``array`` is finite, from its sum: one read, no mask (a sum that
+    overflows belongs to a blown-up model too)."""
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(np.sum(array)))
+
+
 def _finish_epoch(coef, intercept, state, lazy_coef, mean_loss, reference):
     """Fold the lazy ``coef``, judge the epoch, and keep its penalty state; see :func:`_sgd_epoch`."""
     lazy_coef.materialize()
-    if _diverged(mean_loss, reference, 2.0) or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+    if _diverged(mean_loss, reference, 2.0) or not (_all_finite(coef) and _all_finite(intercept)):
         return None
     state.data_loss = mean_loss
     state.cumulative_l1, state.applied_l1 = lazy_coef.cumulative, lazy_coef.applied
@@ -123,7 +130,7 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
     t, samples_seen, lazy_coef.scale, lazy_coef.cumulative, scale_sum, count, reference, total = scalars
     state.t, state.samples_seen = int(t), int(samples_seen)
     if average is not None:
-        average.scale_sum, average.count = float(scale_sum), int(count)
+        average.scale_sum, average.count = float(scale_sum), float(count)
     return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
 
 
@@ -211,6 +218,8 @@ def _settings(objective, state, averaging, saga):
             state.average_start if averaging else -1,
             saga,
             schedule.batch_size or 0,
+            schedule.t0 or 0.0,
+            schedule.average_power,
         ],
         dtype=np.float64,
     )

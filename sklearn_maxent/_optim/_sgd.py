@@ -1,15 +1,14 @@
 """The minibatch SGD / SAGA driver: epochs, back-off, stopping rules."""
 
-import copy
 import dataclasses
 import time
 
 import numpy as np
 
-from ._epochs import _BACKOFF_FACTOR, _saga_epoch, _sgd_epoch
+from ._epochs import _BACKOFF_FACTOR, _diverged, _saga_epoch, _sgd_epoch
 from ._monitor import SILENT
 from ._state import Result, SAGAMemory, SGDState, StepSchedule
-from ._steps import ADAGRAD_ETA0, default_step
+from ._steps import ADAGRAD_ETA0, default_step, optimal_eta0, optimal_t0
 
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
@@ -47,6 +46,7 @@ def sgd(
     certify_below=None,
     validation=None,
     variance_reduced=False,
+    rescore=False,
     monitor=SILENT,
     verbose=0,
 ):
@@ -69,7 +69,8 @@ def sgd(
       by 5 and goes on, until the step is below 1e-6.
 
     An epoch whose step blows the loss up (see :func:`_sgd_epoch`) is undone
-    and retried with a step ten times smaller.
+    and retried with a step ten times smaller; so is, with ``rescore``, an
+    epoch that leaves its own rows far worse than it found them.
 
     Parameters
     ----------
@@ -109,6 +110,13 @@ def sgd(
         ``state.validation_scores``.
     variance_reduced : bool
         Run SAGA epochs (:func:`_saga_epoch`) instead of plain SGD ones.
+    rescore : bool
+        Score the rows again after each epoch (one more pass) and undo the
+        epoch where their loss is diverged (twice, plus one nat) from their
+        mean loss as its steps reached them: its last minibatches can wreck
+        the model with nothing left in the epoch to show it. ``partial_fit``'s
+        guard, whose epoch is a chunk of a stream, and whose result is used
+        before the next chunk could tell.
     monitor : StepMonitor
         Told of each epoch (:mod:`~sklearn_maxent._optim._monitor`); the run
         stops, not converged unless certified, when it asks.
@@ -122,19 +130,23 @@ def sgd(
     """
     if state.iterate is not None:
         coef[:], intercept[:] = state.iterate
-    adagrad = state.schedule.kind == "adagrad"
-    if adagrad and variance_reduced:
-        raise ValueError("AdaGrad steps plain SGD, not SAGA.")
+    kind = state.schedule.kind
+    if kind in ("adagrad", "optimal") and variance_reduced:
+        raise ValueError(f"learning_rate={kind!r} steps plain SGD, not SAGA.")
     # Only a step of our own choosing is halved when SAGA's loss rises; the user's is kept.
     least_step = np.inf
-    if state.schedule.eta0 is None and adagrad:
+    if state.schedule.eta0 is None and kind == "adagrad":
         state.schedule.eta0 = ADAGRAD_ETA0
+    elif state.schedule.eta0 is None and kind == "optimal":
+        state.schedule.eta0 = optimal_eta0(objective)
     elif state.schedule.eta0 is None:
         base = default_step(objective, batch_size, rng)
         state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng, base)
         least_step = _SAGA_SAFE_FRACTION * base
     if state.schedule.batch_size is None:
         state.schedule.batch_size = min(batch_size, objective.n_samples)
+    if kind == "optimal" and state.schedule.t0 is None:
+        state.schedule.t0 = optimal_t0(objective.penalty, state.schedule.eta0)
     run_epoch, phase = _sgd_epoch, "sgd-epoch"
     if variance_reduced:
         phase = "saga-epoch"
@@ -153,13 +165,17 @@ def sgd(
         monitor.begin(phase)
         if shuffle:
             rng.shuffle(order)
+        # A first epoch from the iterate (only ever replaced, never changed) is undone from it.
+        start = state.iterate if epoch == 0 and state.iterate is not None else (coef.copy(), intercept.copy())
         # SAGA's memory is a cache of gradients: a back-off starts it afresh
         # instead of keeping a copy of it.
-        saved = coef.copy(), intercept.copy(), copy.deepcopy(dataclasses.replace(state, memory=None))
+        saved = dataclasses.replace(state, memory=None).copy()
         data_loss = run_epoch(objective, coef, intercept, state, batch_size, order)
+        if rescore and data_loss is not None and _left_worse(objective, coef, intercept, data_loss):
+            data_loss = None
         if data_loss is None:
-            coef[:], intercept[:] = saved[:2]
-            vars(state).update(vars(saved[2]))
+            coef[:], intercept[:] = start
+            vars(state).update(vars(saved))
             if variance_reduced:
                 state.memory = SAGAMemory.empty(objective)
             state.schedule.eta0 /= _BACKOFF_FACTOR
@@ -231,14 +247,20 @@ def sgd(
     if best is not None:
         coef[:], intercept[:] = best
         gap = np.nan
-    elif validation is None:
-        coef[:], intercept[:] = _model(state, coef, intercept, objective.penalty)
+    elif validation is None and state.average is not None:  # without averaging the model is coef
+        _, intercept[:] = _model(state, *state.iterate, objective.penalty, out=coef)
     converged = epoch > 0 and (certified or tol is None or (stopped and (stall_ratio or validation)))
     return Result(epoch, bool(converged), state.loss_curve, gap)
 
 
-def _model(state, coef, intercept, penalty):
-    """The weights SGD offers as its model: the iterate, or with averaging the average.
+def _left_worse(objective, coef, intercept, data_loss):
+    """Whether the rows' loss at ``coef``, ``intercept`` is diverged from ``data_loss``, their mean loss
+    as an epoch's steps reached them (see ``rescore``)."""
+    return _diverged(objective.data_loss(coef, intercept), data_loss, 2.0)
+
+
+def _model(state, coef, intercept, penalty, out=None):
+    """The weights SGD offers as its model: the iterate, or with averaging the average (into ``out``).
 
     The average is projected into the penalty's bounds: it includes
     untouched weights that the lazy L2 scale moved out of a box that
@@ -246,7 +268,7 @@ def _model(state, coef, intercept, penalty):
     """
     if state.average is None:
         return coef.copy(), intercept.copy()
-    mean_coef, mean_intercept = state.average.mean(coef, intercept)
+    mean_coef, mean_intercept = state.average.mean(coef, intercept, out)
     return penalty.project(mean_coef), mean_intercept
 
 

@@ -3,11 +3,17 @@
 Plain data, shared by every solver module of :mod:`sklearn_maxent._optim`.
 """
 
-from dataclasses import dataclass, field
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ._lazy import IterateAverage
+
+# With the "optimal" schedule the iterate after s samples weighs s ** OPTIMAL_AVERAGE_POWER in
+# the average: polynomial-decay averaging (Shamir & Zhang, 2013), which forgets the early, large
+# steps that a plain mean keeps.
+OPTIMAL_AVERAGE_POWER = 4.0
 
 
 @dataclass
@@ -18,20 +24,35 @@ class StepSchedule:
     ``"adaptive"``: ``eta0``, divided by 5 by :func:`sgd` whenever the loss
     stops improving; ``"adagrad"``: per weight row ``eta0 / sqrt(G_j + eps)``,
     ``G_j`` the row's sum of squared gradients (``SGDState.adagrad_sums``),
-    plain SGD only. ``eta0`` is lowered when a step makes the loss blow up;
-    None means :func:`calibrated_step`, derived from the data on first use
-    (for ``"adagrad"``, :data:`~._steps.ADAGRAD_ETA0`). ``batch_size`` is
-    the minibatch size ``eta0`` is for, set by :func:`sgd` on first use: a
-    shorter minibatch (an epoch's last, a small ``partial_fit`` chunk) takes
-    its share ``rows / batch_size`` of the step (not AdaGrad's).
+    plain SGD only; ``"optimal"``: ``rows * eta0 / (1 + seen / t0)`` for a
+    minibatch of ``rows`` rows after ``seen`` samples, ``eta0`` being a row's
+    step (``SGDClassifier``'s ``1 / (alpha (seen + t0))`` per row where
+    ``t0 = 1 / (alpha eta0)``, set by :func:`sgd` on first use), plain SGD
+    only. ``eta0`` is lowered when a step makes the loss blow up; None means
+    :func:`calibrated_step`, derived from the data on first use (for
+    ``"adagrad"``, :data:`~._steps.ADAGRAD_ETA0`; for ``"optimal"``,
+    :func:`~._steps.optimal_eta0`). ``batch_size`` is the minibatch size
+    ``eta0`` is for, set by :func:`sgd` on first use: a shorter minibatch (an
+    epoch's last, a small ``partial_fit`` chunk) takes its share
+    ``rows / batch_size`` of the step (AdaGrad's and ``"optimal"``'s steps
+    are their own). An average of the iterates weighs the iterate after
+    ``s`` samples by ``s ** average_power``: all alike (power 0), but for
+    ``"optimal"`` (:data:`OPTIMAL_AVERAGE_POWER`).
     """
 
     kind: str
     eta0: float
     power_t: float = 0.5
     batch_size: int | None = None
+    t0: float | None = None
 
-    def __call__(self, t, rows=None):
+    @property
+    def average_power(self):
+        return OPTIMAL_AVERAGE_POWER if self.kind == "optimal" else 0.0
+
+    def __call__(self, t, rows=None, seen=0):
+        if self.kind == "optimal":
+            return (rows or 1) * self.eta0 / (1.0 + seen / self.t0)
         step = self.eta0 / (t + 1.0) ** self.power_t if self.kind == "invscaling" else self.eta0
         if rows is not None and self.batch_size and rows < self.batch_size and self.kind != "adagrad":
             step *= rows / self.batch_size
@@ -62,6 +83,16 @@ class SGDState:
     # AdaGrad's sums of squared gradients per weight row, the intercept's last (float64):
     # kept across epochs and partial_fit calls.
     adagrad_sums: np.ndarray | None = None
+
+    def copy(self):
+        """A copy with arrays of its own, but for ``iterate``, which is replaced, never changed in place.
+
+        The iterate is as large as the model: copying it for nothing cost a text stream's
+        ``partial_fit`` calls more than their steps.
+        """
+        copied = deepcopy(replace(self, iterate=None))
+        copied.iterate = self.iterate
+        return copied
 
 
 @dataclass

@@ -19,6 +19,11 @@ SPARSE_INTERCEPT_STEP = 0.01
 # 0.630, 0.642, 0.643, 0.633, 0.624 at alpha=1e-4 (optimum 0.629) and 0.636, 0.660, 0.667, 0.671,
 # 0.675 at alpha=1e-5 (optimum 0.665): 0.5 is within the plateau for both.
 ADAGRAD_ETA0 = 0.5
+# The "optimal" schedule's first step of a row (eta0="auto") is at most this many times
+# 1 / L, L a mean row's curvature bound: on the text streams of benchmarks/streaming.py a
+# step of 1 / L learned too slowly in one pass, SGDClassifier's alpha ** -0.25 (4 to 10 / L
+# there) was the noisier the weaker the penalty.
+OPTIMAL_CURVATURE_STEPS = 5.0
 
 
 def curvature_bound(X, fit_intercept, batch_size, l2, max_squared_norm, top_eigenvalue):
@@ -152,3 +157,27 @@ def max_step(objective):
     """
     largest = objective.penalty.largest_l2
     return 0.5 / largest if largest > 0 else np.inf
+
+
+def optimal_eta0(objective):
+    """A row's first step of the ``"optimal"`` schedule: ``SGDClassifier``'s, within the data's curvature.
+
+    ``SGDClassifier`` takes ``alpha ** -0.25``, Bottou's heuristic for a
+    typical weight of ``1 / sqrt(sqrt(alpha))``, whatever the data's scale;
+    the step is at most :data:`OPTIMAL_CURVATURE_STEPS` times ``1 / L``,
+    ``L = (||x||^2 + intercept scale) / 2`` the curvature bound of a mean row
+    (see :func:`curvature_bound`), so that unscaled data start safely.
+    """
+    X = objective.X
+    xp, _ = namespace(X)
+    intercept_scale = intercept_step_scale(objective)
+    curvatures = 0.5 * (_squared_row_norms(X, xp) + intercept_scale)
+    mean_curvature = float(xp.sum(objective.row_weights * curvatures))
+    step = OPTIMAL_CURVATURE_STEPS / mean_curvature if mean_curvature > 0 else 1.0
+    alpha = objective.penalty.alpha
+    return min(step, alpha**-0.25) if alpha > 0 else step
+
+
+def optimal_t0(penalty, eta0):
+    """``t0`` of the ``"optimal"`` schedule, in samples, for a first step ``eta0``; inf without a penalty."""
+    return 1.0 / (penalty.alpha * eta0) if penalty.alpha > 0 else np.inf
