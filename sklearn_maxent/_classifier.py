@@ -141,7 +141,11 @@ def _overflow_is_an_error(X, eta0):
 
 def _check_finite_model(coef, intercept, X, eta0):
     """A ``FloatingPointError`` for non-finite weights, before they are stored."""
-    if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+    # From the sums: one read of a model as large as a text model, no mask (an overflowing sum
+    # belongs to a blown-up model too).
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(np.sum(coef)) and np.isfinite(np.sum(intercept))
+    if not finite:
         raise FloatingPointError(
             "The optimizer produced non-finite weights; the model was not updated. "
             + _floating_point_advice(X, eta0)
@@ -765,9 +769,12 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 intercept = np.zeros(coef.shape[1], dtype=X.dtype)
                 state = self._new_sgd_state(stream=sparse.issparse(X))
             else:
-                coef = self.coef_.T.astype(X.dtype, order="C")
-                intercept = self.intercept_.astype(X.dtype)
                 state = self._sgd_state_.copy()
+                if state.iterate is None or objective.penalty.bounded:
+                    coef = self.coef_.T.astype(X.dtype, order="C")
+                else:  # sgd goes on from the iterate; a copy of the model would not be read
+                    coef = np.zeros(objective.parameter_shape, dtype=X.dtype)
+                intercept = self.intercept_.astype(X.dtype)
             coef = prior.start(coef, objective.penalty)
             task, monitor = fit_task(
                 self,

@@ -1,6 +1,5 @@
 """The minibatch SGD / SAGA driver: epochs, back-off, stopping rules."""
 
-import dataclasses
 import time
 
 import numpy as np
@@ -79,7 +78,9 @@ def sgd(
         (:mod:`sklearn_maxent._optim._device_epochs`); the parameters and ``state``
         stay NumPy arrays on the host either way.
     coef, intercept : ndarray
-        Starting point, overwritten with the result.
+        Starting point, overwritten with the result; with ``state.iterate``
+        (averaged SGD going on) that is the starting point, and they are not
+        read.
     state : SGDState
         Step count, schedule and stopping bookkeeping, updated.
     batch_size : int
@@ -128,8 +129,11 @@ def sgd(
         ``gap`` is the certified gap of the returned model when the last
         epoch checked it, else nan.
     """
+    result_coef, result_intercept = coef, intercept
     if state.iterate is not None:
-        coef[:], intercept[:] = state.iterate
+        # SGD goes on from its last iterate (only ever replaced), in arrays of its own that become
+        # the next iterate; the caller's receive the average.
+        coef, intercept = state.iterate[0].copy(), state.iterate[1].copy()
     kind = state.schedule.kind
     if kind in ("adagrad", "optimal") and variance_reduced:
         raise ValueError(f"learning_rate={kind!r} steps plain SGD, not SAGA.")
@@ -167,15 +171,13 @@ def sgd(
             rng.shuffle(order)
         # A first epoch from the iterate (only ever replaced, never changed) is undone from it.
         start = state.iterate if epoch == 0 and state.iterate is not None else (coef.copy(), intercept.copy())
-        # SAGA's memory is a cache of gradients: a back-off starts it afresh
-        # instead of keeping a copy of it.
-        saved = dataclasses.replace(state, memory=None).copy()
-        data_loss = run_epoch(objective, coef, intercept, state, batch_size, order)
+        # The epoch changes its state's arrays in place: those of a copy, taken over if it succeeds.
+        working = state.epoch_copy()
+        data_loss = run_epoch(objective, coef, intercept, working, batch_size, order)
         if rescore and data_loss is not None and _left_worse(objective, coef, intercept, data_loss):
             data_loss = None
         if data_loss is None:
             coef[:], intercept[:] = start
-            vars(state).update(vars(saved))
             if variance_reduced:
                 state.memory = SAGAMemory.empty(objective)
             state.schedule.eta0 /= _BACKOFF_FACTOR
@@ -183,6 +185,7 @@ def sgd(
             if verbose:
                 print(f"-- Loss diverged, step backed off to {state.schedule.eta0:.3g}")
             continue
+        vars(state).update(vars(working))
         epoch += 1
         loss = data_loss + objective.penalty.value(coef)
         state.loss_curve.append(loss)
@@ -243,12 +246,13 @@ def sgd(
     monitor.abandon()  # an epoch retried past _MAX_BACK_OFFS
     state.memory = None  # a cache for this data only
     if state.average is not None:
-        state.iterate = coef.copy(), intercept.copy()
+        own = coef is not result_coef
+        state.iterate = (coef, intercept) if own else (coef.copy(), intercept.copy())
     if best is not None:
-        coef[:], intercept[:] = best
+        result_coef[:], result_intercept[:] = best
         gap = np.nan
     elif validation is None and state.average is not None:  # without averaging the model is coef
-        _, intercept[:] = _model(state, *state.iterate, objective.penalty, out=coef)
+        _, result_intercept[:] = _model(state, *state.iterate, objective.penalty, out=result_coef)
     converged = epoch > 0 and (certified or tol is None or (stopped and (stall_ratio or validation)))
     return Result(epoch, bool(converged), state.loss_curve, gap)
 

@@ -85,13 +85,26 @@ class SGDState:
     adagrad_sums: np.ndarray | None = None
 
     def copy(self):
-        """A copy with arrays of its own, but for ``iterate``, which is replaced, never changed in place.
+        """A copy that shares the arrays, with a schedule and lists of its own.
 
-        The iterate is as large as the model: copying it for nothing cost a text stream's
-        ``partial_fit`` calls more than their steps.
+        :func:`~._sgd.sgd` runs each epoch on an :meth:`epoch_copy` and takes
+        its arrays over when the epoch succeeds, so it never changes a state's
+        arrays in place: a caller that must keep its state (``partial_fit``,
+        whose failed call leaves the model as it was) needs no copy of them,
+        which are as large as the model.
         """
-        copied = deepcopy(replace(self, iterate=None))
-        copied.iterate = self.iterate
+        return replace(
+            self,
+            schedule=replace(self.schedule),
+            loss_curve=list(self.loss_curve),
+            validation_scores=list(self.validation_scores),
+        )
+
+    def epoch_copy(self):
+        """A copy whose arrays an epoch may change in place, but for ``iterate`` (only ever replaced)
+        and SAGA's ``memory`` (a cache, started afresh when an epoch is undone)."""
+        copied = deepcopy(replace(self, iterate=None, memory=None))
+        copied.iterate, copied.memory = self.iterate, self.memory
         return copied
 
 
