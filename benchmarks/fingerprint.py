@@ -20,13 +20,21 @@ from sklearn_maxent import MaxEntClassifier
 
 
 def data():
-    """Dense 5-class, digits, and sparse 6-class text-like data, all seeded."""
+    """Dense 5-class (float64, float32), digits, sparse 6-class text-like and binary data, seeded."""
     X, y = make_classification(3000, 30, n_informative=10, n_classes=5, random_state=0)
     digits = load_digits(return_X_y=True)
     labels = np.random.default_rng(0).integers(0, 6, 4000)
     noise = sparse.random(4000, 2000, density=0.01, random_state=0, format="csr")
     cue = sparse.csr_matrix((np.ones(4000), (np.arange(4000), labels * 10)), shape=(4000, 2000))
-    return {"dense": (X, y), "digits": digits, "sparse": (sparse.csr_matrix(noise + cue), labels)}
+    binary = (X[y < 2], y[y < 2])
+    return {
+        "dense": (X, y),
+        "digits": digits,
+        "sparse": (sparse.csr_matrix(noise + cue), labels),
+        "binary": binary,
+        "binary32": (binary[0].astype(np.float32), binary[1]),
+        "dense32": (X.astype(np.float32), y),
+    }
 
 
 FITS = [
@@ -41,6 +49,10 @@ FITS = [
     ("saga sparse l1", "sparse", {"solver": "saga", "l1_ratio": 0.5, "max_iter": 30}),
     ("lbfgs sparse", "sparse", {"solver": "lbfgs"}),
     ("auto weak", "sparse", {"alpha": 1e-6, "max_iter": 200}),
+    ("auto binary", "binary", {}),
+    ("saga binary float32", "binary32", {"solver": "saga", "tol": 1e-6}),
+    ("sgd binary float32", "binary32", {"solver": "sgd", "max_iter": 10}),
+    ("saga float32", "dense32", {"solver": "saga", "tol": 1e-6}),
 ]
 STREAMS = [
     ("stream sparse", "sparse", {}),
