@@ -779,7 +779,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
     DaskMaxEntClassifier(alpha=0.001)
 
     With a cluster running (the default ``distributed`` client; see the
-    README), and ``X``, ``y`` dask arrays generated on its workers:
+    user guide's Dask page), and ``X``, ``y`` dask arrays generated on its workers:
 
     >>> clf = DaskMaxEntClassifier(alpha=1e-3).fit(X, y)
     >>> clf.predict(X)  # lazy  # doctest: +ELLIPSIS
