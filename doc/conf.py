@@ -1,6 +1,6 @@
 """Sphinx configuration of the sklearn-maxent documentation.
 
-Build it with ``python -m sphinx -W --keep-going doc doc/_build/html`` (after
+Build it with ``sphinx-build -W --keep-going doc doc/_build/html`` (after
 ``pip install ".[doc]"``); the layout follows scikit-learn-contrib's project-template.
 """
 
