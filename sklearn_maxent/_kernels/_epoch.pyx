@@ -478,8 +478,8 @@ cdef double proximal_catch_up(
     other side, whose regime then pulls it away from 0 or back to 0 for good), so the loop ends.
     """
     cdef double u, mu, n, s
-    cdef int crossings
-    for crossings in range(4):
+    cdef int _crossings
+    for _crossings in range(4):
         if k <= 0:
             return w
         if w == 0:
