@@ -69,7 +69,7 @@ Layering: the bottom layer. Only ``sklearn_maxent._optim._epochs`` calls
 this; it imports nothing of the package.
 """
 
-from libc.math cimport ceil, exp, expm1, fabs, isfinite, log, log1p, pow, sqrt
+from libc.math cimport ceil, exp, expm1, fabs, log, log1p, pow, sqrt
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
