@@ -11,16 +11,19 @@ helpers, never the optimizer.
 from numbers import Integral
 
 import numpy as np
+from joblib import effective_n_jobs
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.metrics import check_scoring, log_loss
+from sklearn.metrics import check_scoring, get_scorer_names, log_loss
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from ._classifier import MaxEntClassifier, _atomic_fitted_state, _check_numeric_features
+from ._model._softmax import single_threaded_blas
 from ._options import check_offset, check_penalty_factor
 from ._targets import check_soft_labels, compute_class_weights, one_hot, sorted_labels, with_class_weights
 
@@ -136,7 +139,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         "alphas": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "l1_ratios": ["array-like", None],
         "cv": ["cv_object"],
-        "scoring": [StrOptions({"neg_log_loss"}), str, callable, None],
+        "scoring": [StrOptions(set(get_scorer_names())), callable, None],
         "refit": ["boolean"],
         "n_jobs": [Integral, None],
         **{name: MaxEntClassifier._parameter_constraints[name] for name in _FORWARDED},
@@ -257,13 +260,12 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
             base = MaxEntClassifier(**{name: getattr(self, name) for name in _FORWARDED})
             grids = self._grids(base, X, y, targets, classes, sample_weight, offset, l1_ratios)
             data = _FoldData(X, y, targets, classes, soft, sample_weight, offset, self._scorer())
-            paths = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-                delayed(_fold_path)(
-                    base, data, train, test, l1_ratio, alphas * self._fold_scale(data, train, l1_ratio)
-                )
+            tasks = [
+                (train, test, l1_ratio, alphas * self._fold_scale(data, train, l1_ratio))
                 for train, test in folds
                 for l1_ratio, alphas in zip(l1_ratios, grids, strict=True)
-            )
+            ]
+            paths = _run_paths(base, data, tasks, self.n_jobs)
             self._store_paths(paths, len(folds), l1_ratios, grids, classes)
             self._model = self._final_model(base, data, classes, l1_ratios, grids, folds)
             self.coef_, self.intercept_ = self._model.coef_, self._model.intercept_
@@ -528,12 +530,36 @@ class _FoldData:
         return self.X[index], self.y[index], self.sample_weight[index], offset
 
 
-def _fold_path(base, data, train, test, l1_ratio, alphas):
+def _run_paths(base, data, tasks, n_jobs):
+    """Every fold's path, ``(train, test, l1_ratio, alphas)`` of ``tasks``, in ``n_jobs`` threads.
+
+    BLAS stays on one thread throughout, as in every fit (held here, so that
+    the fits' own switches in concurrent threads cannot undo each other);
+    with several threads each one's kernels share the OpenMP threads.
+    """
+    workers = min(effective_n_jobs(n_jobs), len(tasks))
+    kernel_threads = max(1, _openmp_threads() // workers) if workers > 1 else None
+    with single_threaded_blas():
+        return Parallel(n_jobs=workers, prefer="threads")(
+            delayed(_fold_path)(base, data, *task, kernel_threads) for task in tasks
+        )
+
+
+def _openmp_threads():
+    """The OpenMP threads a kernel may use here (``OMP_NUM_THREADS``, ``threadpool_limits``), or 1."""
+    return min((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"), default=1)
+
+
+def _fold_path(base, data, train, test, l1_ratio, alphas, kernel_threads=None):
     """One fold's path: ``base`` fitted at every ``alpha`` in turn, each fit warm-started from the last.
 
     Returns the held-out scores, the coefficients (intercept last), the
-    iterations and the certified gaps of every path point.
+    iterations and the certified gaps of every path point. ``kernel_threads``
+    limits this thread's OpenMP threads (a per-thread setting).
     """
+    if kernel_threads is not None:
+        with threadpool_limits(limits=kernel_threads, user_api="openmp"):
+            return _fold_path(base, data, train, test, l1_ratio, alphas)
     model = clone(base).set_params(l1_ratio=l1_ratio, warm_start=True)
     X, y, sample_weight, offset = data.rows(train)
     X_test, _, weight_test, offset_test = data.rows(test)
@@ -615,7 +641,7 @@ def _neg_log_loss(model, X, y, sample_weight=None):
     cross-entropy).
     """
     if y.ndim == 2:
-        return -float(np.average((y * model.predict_log_proba(X)).sum(axis=1), weights=sample_weight))
+        return float(np.average((y * model.predict_log_proba(X)).sum(axis=1), weights=sample_weight))
     return -log_loss(y, model.predict_proba(X), labels=model.classes_, sample_weight=sample_weight)
 
 

@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_maxent import MaxEntClassifier
+from sklearn_maxent import MaxEntClassifier, MaxEntClassifierCV
 
 CONFIGURATIONS = [
     MaxEntClassifier(),
@@ -11,6 +11,8 @@ CONFIGURATIONS = [
     MaxEntClassifier(class_weight="balanced"),
     MaxEntClassifier(solver="lbfgs"),
     MaxEntClassifier(alpha=0.1, batch_size=3, learning_rate="invscaling"),
+    MaxEntClassifierCV(),
+    MaxEntClassifierCV(alphas=3, l1_ratios=[0.5, 1.0], cv=3),
 ]
 
 
