@@ -14,6 +14,7 @@ import numpy as np
 from joblib import effective_n_jobs
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.callback import CallbackSupportMixin
 from sklearn.metrics import check_scoring, get_scorer_names, log_loss
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -36,7 +37,7 @@ _C_RANGE = (-4, 4)
 _L1_PATH_DEPTH = 1e-4
 
 
-class MaxEntClassifierCV(ClassifierMixin, BaseEstimator):
+class MaxEntClassifierCV(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     """Maximum-entropy classifier with ``alpha`` (and ``l1_ratio``) chosen by cross-validation.
 
     The counterpart of ``LogisticRegressionCV`` for
@@ -251,6 +252,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
             classes = np.arange(y.shape[1]) if soft else sorted_labels(y)
             MaxEntClassifier._check_two_classes(classes)
             targets = y if soft else one_hot(y, classes)
+            raw_weight = sample_weight
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
             offset = check_offset(offset, X.shape[0], classes.size, X.dtype)
             check_penalty_factor(self.penalty_factor, X.shape[1])
@@ -265,9 +267,19 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
                 for train, test in folds
                 for l1_ratio, alphas in zip(l1_ratios, grids, strict=True)
             ]
-            paths = _run_paths(base, data, tasks, self.n_jobs)
+            root = self._init_callback_context(max_subtasks=len(tasks) + int(self.refit))
+            hooks = {
+                "X": X,
+                "y": y,
+                "metadata": None if raw_weight is None else {"sample_weight": raw_weight},
+            }
+            root.call_on_fit_task_begin(estimator=self, **hooks)
+            # Made here, not in the threads: a context's children are numbered as they are made.
+            contexts = [_point_contexts(root, alphas.size) for *_, alphas in tasks]
+            paths = _run_paths(self, base, data, tasks, contexts)
             self._store_paths(paths, len(folds), l1_ratios, grids, classes)
-            self._model = self._final_model(base, data, classes, l1_ratios, grids, folds)
+            self._model = self._final_model(base, data, classes, l1_ratios, grids, root)
+            root.call_on_fit_task_end(estimator=self, **hooks)
             self.coef_, self.intercept_ = self._model.coef_, self._model.intercept_
             self.duality_gap_ = float(getattr(self._model, "duality_gap_", np.nan))
         return self
@@ -345,8 +357,9 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         self.l1_ratios_ = l1_ratios
         self.classes_ = classes
 
-    def _final_model(self, base, data, classes, l1_ratios, grids, folds):
-        """The refit at the best mean score, or without ``refit`` the mean of each fold's best model."""
+    def _final_model(self, base, data, classes, l1_ratios, grids, root):
+        """The refit at the best mean score (a subtask of ``root``), or without ``refit`` the mean of
+        each fold's best model."""
         if self.refit:
             best_l1, best_alpha = np.unravel_index(
                 np.argmax(self.scores_.mean(axis=0)), self.scores_.shape[1:]
@@ -356,7 +369,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
             start = self.coefs_paths_[:, best_l1, best_alpha].mean(axis=0)
             model = _with_coefficients(base, classes, start, data.X.shape[1], self.fit_intercept)
             model.set_params(alpha=self.alpha_, l1_ratio=self.l1_ratio_, warm_start=True)
-            model.fit(data.X, data.y, sample_weight=data.sample_weight, offset=data.offset)
+            _fit_in(root.subcontext(task_name="refit"), self, model, *data.rows(slice(None)))
             return model.set_params(warm_start=False)
         best = [np.unravel_index(np.argmax(fold), fold.shape) for fold in self.scores_]
         self.alpha_ = float(np.mean([grids[k][j] for k, j in best]))
@@ -530,18 +543,21 @@ class _FoldData:
         return self.X[index], self.y[index], self.sample_weight[index], offset
 
 
-def _run_paths(base, data, tasks, n_jobs):
-    """Every fold's path, ``(train, test, l1_ratio, alphas)`` of ``tasks``, in ``n_jobs`` threads.
+def _run_paths(search, base, data, tasks, contexts):
+    """Every fold's path, ``(train, test, l1_ratio, alphas)`` of ``tasks``, in ``search.n_jobs`` threads.
+
+    ``contexts``: each task's callback contexts, one per path point.
 
     BLAS stays on one thread throughout, as in every fit (held here, so that
     the fits' own switches in concurrent threads cannot undo each other);
     with several threads each one's kernels share the OpenMP threads.
     """
-    workers = min(effective_n_jobs(n_jobs), len(tasks))
+    workers = min(effective_n_jobs(search.n_jobs), len(tasks))
     kernel_threads = max(1, _openmp_threads() // workers) if workers > 1 else None
     with single_threaded_blas():
         return Parallel(n_jobs=workers, prefer="threads")(
-            delayed(_fold_path)(base, data, *task, kernel_threads) for task in tasks
+            delayed(_fold_path)(search, base, data, *task, points, kernel_threads)
+            for task, points in zip(tasks, contexts, strict=True)
         )
 
 
@@ -550,28 +566,47 @@ def _openmp_threads():
     return min((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp"), default=1)
 
 
-def _fold_path(base, data, train, test, l1_ratio, alphas, kernel_threads=None):
+def _point_contexts(root, n_points):
+    """A fold path's subtask of the callback context ``root``, and its subtasks, one per path point."""
+    path = root.subcontext(task_name="fold-path", max_subtasks=n_points)
+    return path, [path.subcontext(task_name="path-point") for _ in range(n_points)]
+
+
+def _fit_in(context, search, model, X, y, sample_weight, offset):
+    """``model.fit`` as the subtask ``context`` of ``search``'s fit, with its callbacks propagated."""
+    with context.propagate_callback_context(model):
+        context.call_on_fit_task_begin(estimator=search, X=X, y=y)
+        model.fit(X, y, sample_weight=sample_weight, offset=offset)
+    context.call_on_fit_task_end(estimator=search, X=X, y=y)
+
+
+def _fold_path(search, base, data, train, test, l1_ratio, alphas, contexts, kernel_threads=None):
     """One fold's path: ``base`` fitted at every ``alpha`` in turn, each fit warm-started from the last.
 
     Returns the held-out scores, the coefficients (intercept last), the
-    iterations and the certified gaps of every path point. ``kernel_threads``
-    limits this thread's OpenMP threads (a per-thread setting).
+    iterations and the certified gaps of every path point. ``contexts``: the
+    path's callback context and its points' (:func:`_point_contexts`).
+    ``kernel_threads`` limits this thread's OpenMP threads (a per-thread
+    setting).
     """
     if kernel_threads is not None:
         with threadpool_limits(limits=kernel_threads, user_api="openmp"):
-            return _fold_path(base, data, train, test, l1_ratio, alphas)
+            return _fold_path(search, base, data, train, test, l1_ratio, alphas, contexts)
     model = clone(base).set_params(l1_ratio=l1_ratio, warm_start=True)
     X, y, sample_weight, offset = data.rows(train)
     X_test, _, weight_test, offset_test = data.rows(test)
+    path_context, point_contexts = contexts
+    path_context.call_on_fit_task_begin(estimator=search, X=X, y=y)
     path = {"scores": [], "coefs": [], "n_iter": [], "duality_gaps": []}
-    for alpha in alphas:
-        model.set_params(alpha=alpha).fit(X, y, sample_weight=sample_weight, offset=offset)
+    for alpha, context in zip(alphas, point_contexts, strict=True):
+        _fit_in(context, search, model.set_params(alpha=alpha), X, y, sample_weight, offset)
         _check_fold_classes(model.classes_, data.classes)
         scored = model if offset_test is None else _WithOffset(model, offset_test)
         path["scores"].append(_held_out_score(data.scorer, scored, X_test, data.y_scored[test], weight_test))
         path["coefs"].append(_stacked(model))
         path["n_iter"].append(model.n_iter_)
         path["duality_gaps"].append(model.duality_gap_)
+    path_context.call_on_fit_task_end(estimator=search, X=X, y=y)
     path["coefs"] = np.array(path["coefs"])
     return path
 

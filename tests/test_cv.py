@@ -7,10 +7,14 @@ under 1e6 multiply-adds), so paths, folds and references agree to tight toleranc
 import numpy as np
 import pytest
 from scipy import sparse
+from sklearn import config_context
+from sklearn.callback import ProgressBar
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_maxent import MaxEntClassifier, MaxEntClassifierCV
@@ -225,3 +229,53 @@ def test_a_fold_without_a_class_is_an_error():
     y[:2] = 5  # a class of two rows: some fold trains without it
     with pytest.raises(ValueError, match="lack the classes"):
         MaxEntClassifierCV(alphas=2, cv=list(GroupKFold(2).split(X, y, np.arange(y.size) < 100))).fit(X, y)
+
+
+class TaskRecorder:
+    """A callback that records the names of the tasks it is told of."""
+
+    def __init__(self):
+        self.events = []
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        self.events.append(("begin", context.task_name))
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        self.events.append(("end", context.task_name))
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_callbacks_see_every_path_point_and_the_refit(n_jobs, capsys):
+    X, y = data()
+    recorder = TaskRecorder()
+    MaxEntClassifierCV(alphas=[1e-1, 1e-2], cv=3, n_jobs=n_jobs).set_callbacks(recorder).fit(X, y)
+    for name, count in [("fit", 1), ("fold-path", 3), ("path-point", 6), ("refit", 1)]:
+        assert recorder.events.count(("begin", name)) == recorder.events.count(("end", name)) == count
+    MaxEntClassifierCV(alphas=[1e-1, 1e-2], cv=3, n_jobs=n_jobs).set_callbacks(
+        ProgressBar(max_propagation_depth=None)
+    ).fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count("fold-path") == 3
+    assert "path-point | MaxEntClassifier - fit" in out
+
+
+def test_metadata_routing_through_a_pipeline():
+    X, y = data()
+    weights = np.random.default_rng(3).integers(1, 3, size=y.size).astype(float)
+    groups = np.arange(y.size) % 3
+    direct = MaxEntClassifierCV(alphas=[1e-1, 1e-2], cv=GroupKFold(3)).fit(
+        StandardScaler().fit_transform(X), y, sample_weight=weights, groups=groups
+    )
+    with config_context(enable_metadata_routing=True):
+        cv = MaxEntClassifierCV(alphas=[1e-1, 1e-2], cv=GroupKFold(3)).set_fit_request(
+            sample_weight=True, groups=True
+        )
+        pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), cv)
+        pipe.fit(X, y, sample_weight=weights, groups=groups)
+    np.testing.assert_allclose(pipe[-1].scores_, direct.scores_, rtol=1e-12)
