@@ -4,8 +4,9 @@ The estimator layer, beside :class:`~sklearn_maxent.MaxEntClassifier`: each
 fold's path is a sequence of ``MaxEntClassifier`` fits with ``warm_start``,
 from the most to the least penalized ``alpha``, each certified to ``tol``;
 the folds' paths run in threads (the compiled kernels release the GIL).
-Layering stays one-way: this module uses the estimator and the targets
-helpers, never the optimizer.
+Layering stays one-way: this module uses the estimator, the targets and
+options helpers, and the model layer's BLAS thread switch; never the
+optimizer.
 """
 
 from numbers import Integral
@@ -214,38 +215,37 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
     def fit(self, X, y, sample_weight=None, offset=None, groups=None):
         """Fit every fold's path, choose ``alpha`` and ``l1_ratio``, and refit.
 
-                Parameters
-                ----------
-                X : {array-like, sparse matrix} of shape (n_samples, n_features)
-                    Training data; sparse input is used as CSR.
-                y : array-like of shape (n_samples,) or (n_samples, n_classes)
-                    Class labels, or soft labels (rows of probabilities), as in
-                    :meth:`MaxEntClassifier.fit`.
-                sample_weight : array-like of shape (n_samples,), default=None
-                    Weights of the rows, for every fit and the held-out scores.
-                offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
-                    Added to the rows' scores, in the fits and the held-out
-                    predictions, as in :meth:`MaxEntClassifier.fit`.
-                groups : array-like of shape (n_samples,), default=None
-                    Group labels for a group-aware splitter (``cv=GroupKFold()``).
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; sparse input is used as CSR.
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            Class labels, or soft labels (rows of probabilities), as in
+            :meth:`MaxEntClassifier.fit`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows, for every fit and the held-out scores.
+        offset : array-like of shape (n_samples, n_classes) or (n_samples,), default=None
+            Added to the rows' scores, in the fits and the held-out
+            predictions, as in :meth:`MaxEntClassifier.fit`.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels for a group-aware splitter (``cv=GroupKFold()``).
 
-                Returns
-                -------
-                self : MaxEntClassifierCV
-                    The fitted estimator.
+        Returns
+        -------
+        self : MaxEntClassifierCV
+            The fitted estimator.
 
-                Examples
-                --------
-                >>> import numpy as np
-        from scipy import sparse
-                >>> from sklearn.model_selection import GroupKFold
-                >>> from sklearn.datasets import load_iris
-                >>> from sklearn_maxent import MaxEntClassifierCV
-                >>> X, y = load_iris(return_X_y=True)
-                >>> groups = np.arange(len(y)) % 3
-                >>> clf = MaxEntClassifierCV(alphas=[1e-1, 1e-2], cv=GroupKFold(3)).fit(X, y, groups=groups)
-                >>> clf.scores_.shape
-                (3, 1, 2)
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.model_selection import GroupKFold
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn_maxent import MaxEntClassifierCV
+        >>> X, y = load_iris(return_X_y=True)
+        >>> groups = np.arange(len(y)) % 3
+        >>> clf = MaxEntClassifierCV(alphas=[1e-1, 1e-2], cv=GroupKFold(3)).fit(X, y, groups=groups)
+        >>> clf.scores_.shape
+        (3, 1, 2)
         """
         with _atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y)
