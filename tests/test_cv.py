@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
+from threadpoolctl import threadpool_info
 
 from sklearn_maxent import MaxEntClassifier, MaxEntClassifierCV
 
@@ -279,3 +280,11 @@ def test_metadata_routing_through_a_pipeline():
         pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), cv)
         pipe.fit(X, y, sample_weight=weights, groups=groups)
     np.testing.assert_allclose(pipe[-1].scores_, direct.scores_, rtol=1e-12)
+
+
+def test_threads_leave_the_thread_pools_as_they_were():
+    """The BLAS limit held around the threads and each thread's OpenMP limit are undone after the fit."""
+    X, y = data()
+    before = [(pool["filepath"], pool["num_threads"]) for pool in threadpool_info()]
+    MaxEntClassifierCV(alphas=4, cv=FOLDS, n_jobs=2).fit(X, y)
+    assert [(pool["filepath"], pool["num_threads"]) for pool in threadpool_info()] == before
