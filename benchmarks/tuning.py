@@ -172,7 +172,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     report = {
-        "command": "PYTHONPATH=benchmarks python benchmarks/tuning.py " + " ".join(argv or sys.argv[1:]),
+        "command": " ".join(["PYTHONPATH=benchmarks python benchmarks/tuning.py", *(argv or sys.argv[1:])]),
         "machine": machine(),
         "datasets": {
             name: run_dataset(name, args.text_rows if name == "text" else args.rows) for name in args.datasets
