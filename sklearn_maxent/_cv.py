@@ -278,10 +278,10 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
             contexts = [_point_contexts(root, alphas.size) for *_, alphas in tasks]
             paths = _run_paths(self, base, data, tasks, contexts)
             self._store_paths(paths, len(folds), l1_ratios, grids, classes)
-            self._model = self._final_model(base, data, classes, l1_ratios, grids, root)
+            self._model_ = self._final_model(base, data, classes, l1_ratios, grids, root)
             root.call_on_fit_task_end(estimator=self, **hooks)
-            self.coef_, self.intercept_ = self._model.coef_, self._model.intercept_
-            self.duality_gap_ = float(getattr(self._model, "duality_gap_", np.nan))
+            self.coef_, self.intercept_ = self._model_.coef_, self._model_.intercept_
+            self.duality_gap_ = float(getattr(self._model_, "duality_gap_", np.nan))
         return self
 
     def _validate_X_y(self, X, y):
@@ -408,7 +408,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         (2, 3)
         """
         X = self._checked(X)
-        return self._model.decision_function(X, offset=offset)
+        return self._model_.decision_function(X, offset=offset)
 
     def predict(self, X, offset=None):
         """Most probable class of each row.
@@ -432,7 +432,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         array([0, 1, 2])
         """
         X = self._checked(X)
-        return self._model.predict(X, offset=offset)
+        return self._model_.predict(X, offset=offset)
 
     def predict_proba(self, X, offset=None):
         """Class probabilities, the softmax of the scores.
@@ -456,7 +456,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         np.float64(1.0)
         """
         X = self._checked(X)
-        return self._model.predict_proba(X, offset=offset)
+        return self._model_.predict_proba(X, offset=offset)
 
     def predict_log_proba(self, X, offset=None):
         """Log of the class probabilities, by log-sum-exp.
@@ -480,7 +480,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         (2, 3)
         """
         X = self._checked(X)
-        return self._model.predict_log_proba(X, offset=offset)
+        return self._model_.predict_log_proba(X, offset=offset)
 
     def score(self, X, y, sample_weight=None, offset=None):
         """The ``scoring`` of the final model on ``X``, ``y`` (``neg_log_loss`` by default), as in LRCV.
@@ -514,7 +514,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
             y = y if scorer is _neg_log_loss else y.argmax(axis=1)
         else:
             y = np.asarray(y)
-        model = self._model
+        model = self._model_
         if offset is not None:
             model = _WithOffset(model, check_offset(offset, X.shape[0], self.classes_.size, X.dtype))
         return _held_out_score(scorer, model, X, y, sample_weight)
