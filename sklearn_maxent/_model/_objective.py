@@ -97,6 +97,15 @@ class CertifiedPart(SmoothPart):
             nan without a penalty (no certificate exists), inf where the dual
             point is still useless (``D <= 0``).
         """
+        primal, dual = self.primal_dual(coef, intercept)
+        return primal, _duality.relative_gap(primal, dual)
+
+    def primal_dual(self, coef, intercept):
+        """``J(W, b)`` and the dual value of the point :meth:`certified_gap` builds from ``(W, b)``.
+
+        The dual value is a lower bound of ``J*`` whatever ``(W, b)``: a solver may keep
+        the best of several (nan without a penalty).
+        """
         loss, gradient, _ = self.data_loss_gradient(coef, intercept)
         primal = loss + self.penalty.value(coef)
         column_means, observed_moments = self._moments
@@ -109,7 +118,7 @@ class CertifiedPart(SmoothPart):
             self.fit_intercept,
             self.offset,
         )
-        return primal, _duality.relative_gap(primal, dual)
+        return primal, dual
 
 
 class Objective(CertifiedPart):

@@ -1,0 +1,299 @@
+"""Proximal Newton steps with coordinate descent inside, for the L1 and elastic-net penalty.
+
+glmnet's and newGLMNET's scheme (Friedman, Hastie & Tibshirani 2010; Yuan, Ho & Lin 2012),
+as scikit-learn's ``newton-cd``: at the current point the multinomial loss is replaced by
+its second-order model (the exact softmax Hessian), the model plus the penalty is minimized
+by cyclic coordinate descent over a working set of features (the compiled
+:func:`~sklearn_maxent._kernels.dense_sweeps` / :func:`~sklearn_maxent._kernels.csc_sweeps`:
+a soft-threshold per weight, then a clip into the bounds), and a backtracking line search
+on the true objective takes the step. :class:`NewtonCDSolver` names the parts as
+:class:`~sklearn_maxent._optim._newton.NewtonSolver` does; :func:`newton_cd` is the entry
+point of the solver chain.
+
+The working set holds the features with a non-zero weight and those whose gradient breaks
+the optimality conditions at zero (``max_k |G_jk| > l1_j``), the most violating first, at
+most twice the non-zero features (and :data:`WORKING_SET_MIN` at least) at a time: it grows
+as celer's does while the features proved irrelevant by the KKT conditions stay out. Every
+iteration rebuilds it from the full gradient, so a fit ends only where all features satisfy
+the conditions. The fit stops on the certified gap, with the best dual value met so far
+(:meth:`~sklearn_maxent._model._objective.CertifiedPart.primal_dual` is a lower bound of
+``J*`` at every point, so the best one only tightens the certificate).
+"""
+
+import numpy as np
+from scipy import sparse
+
+from .._kernels import csc_sweeps, dense_sweeps
+from .._model._duality import relative_gap
+from .._model._softmax import cross_entropy, linear_scores, softmax
+from ._monitor import SILENT
+from ._newton import _largest_gradient
+from ._state import Result
+
+# Coordinate descent stops once a sweep's largest model decrease (curvature * step^2) is
+# this share of the first sweep's ...
+INNER_RTOL = 1e-3
+# ... or after this many sweeps.
+MAX_SWEEPS = 100
+# The fewest features a working set grows to.
+WORKING_SET_MIN = 100
+# Armijo's constant: the step must gain this share of the model's predicted decrease.
+ARMIJO = 1e-4
+MAX_HALVINGS = 30
+
+
+class NewtonCDSolver:
+    """Proximal Newton steps, coordinate descent inside, updating ``coef`` and ``intercept`` in place.
+
+    Parameters
+    ----------
+    objective : Objective
+        On NumPy or scipy.sparse data (its columns are read: CSR ``X`` is copied to CSC
+        once, dense ``X`` to Fortran order).
+    coef, intercept : ndarray
+        Starting point, overwritten with every accepted step.
+    tol : float
+        Without a certificate (``gap_tol`` None), stop when the largest entry of the
+        minimum-norm subgradient is below it.
+    max_iter : int
+        Newton steps at most.
+    gap_tol : float or None
+        Stop, as converged, once the certified relative duality gap is at most this.
+    monitor : StepMonitor
+    verbose : int
+
+    Attributes
+    ----------
+    loss : float
+        ``J`` at the current point (float64 arithmetic).
+    n_iter : int
+        Steps taken.
+    loss_curve : list of float
+    gap : float
+        The last certified gap, with the best dual value so far; nan before any.
+    best_dual : float
+        The largest dual value met: a lower bound of ``J*``.
+    sweeps : int
+        Coordinate-descent sweeps made over all steps.
+    converged : bool
+    """
+
+    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
+        self.objective = objective
+        self.coef = coef
+        self.intercept = intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.gap_tol = gap_tol
+        self.monitor = monitor
+        self.verbose = verbose
+
+    def solve(self):
+        """Proximal Newton steps until certified, out of steps, or at the arithmetic's precision.
+
+        Returns
+        -------
+        Result
+            See :meth:`finalize`.
+        """
+        self.setup()
+        self.check_convergence()
+        while not self.converged and self.n_iter < self.max_iter:
+            self.monitor.begin("newton-cd-iter")
+            self.update_gradient_hessian()
+            self.inner_solve()
+            if not self.line_search():  # no step lowers J: rounding error dominates
+                self.monitor.abandon()
+                break
+            self.check_convergence()
+            if self.monitor.end(lambda: (self.coef.copy(), self.intercept.copy())):
+                break
+        return self.finalize()
+
+    def setup(self):
+        """The data's columns, the penalty per weight, and ``J`` and its gradient at the start."""
+        objective = self.objective
+        penalty = objective.penalty
+        n_features, n_free = objective.parameter_shape
+        X = objective.X
+        if sparse.issparse(X):
+            X = sparse.csc_matrix(X)
+            X.sum_duplicates()
+            self.sweeps = _csc_sweeps(X)
+        else:
+            self.sweeps = _dense_sweeps(np.asfortranarray(X))
+        factor = np.ones(n_features) if penalty.factor is None else penalty.factor.astype(np.float64)
+        self.l1 = penalty.l1 * factor if penalty.has_l1 else np.zeros(n_features)
+        self.l2 = penalty.l2 * factor
+        self.lower = _bound(penalty.lower, -np.inf, (n_features, n_free))
+        self.upper = _bound(penalty.upper, np.inf, (n_features, n_free))
+        self.row_weights = objective.row_weights.astype(np.float64)
+        self.targets = objective.targets.astype(np.float64)
+        self.coef64 = self.coef.astype(np.float64)
+        self.intercept64 = self.intercept.astype(np.float64)
+        # A shift common to a feature's weights in all classes changes no probability: only
+        # the penalty sets it, in one move per feature (a bound could forbid it).
+        self.shift_classes = not objective.reference_class and not penalty.bounded
+        self.n_iter, self.n_sweeps, self.loss_curve = 0, 0, []
+        self.gap, self.best_dual = np.nan, -np.inf
+        self.converged = self.certified = False
+        self._evaluate()
+
+    def update_gradient_hessian(self):
+        """The model at the current point: the free probabilities, the working set, room for its Hessian blocks."""
+        reference = self.objective.reference_class
+        self.proba = np.ascontiguousarray(self.scores_proba[:, reference:])
+        self.working_set = self._working_set()
+        n_free = self.proba.shape[1]
+        self.blocks = np.empty((self.working_set.size, n_free, n_free))
+        self.intercept_block = np.empty((n_free, n_free))
+
+    def inner_solve(self):
+        """Coordinate descent on the model plus the penalty: the step ``(D, d)`` and ``Z = X D + d``."""
+        n_samples, n_free = self.proba.shape
+        self.direction = np.zeros_like(self.coef64)
+        self.intercept_direction = np.zeros(n_free)
+        self.Z = np.zeros((n_samples, n_free))
+        M = np.zeros(n_samples)
+
+        def sweep(known, max_sweeps, tol):
+            return self.sweeps(
+                self.row_weights, self.proba, self.Z, M, self.grad, self.blocks, self.coef64,
+                self.direction, self.l1, self.l2, self.lower, self.upper, self.working_set,
+                self.grad_intercept, self.intercept_block, self.intercept_direction,
+                self.objective.fit_intercept, self.shift_classes, known, max_sweeps, tol,
+            )  # fmt: skip
+
+        _, first = sweep(False, 1, 0.0)
+        n_sweeps, _ = sweep(True, MAX_SWEEPS - 1, INNER_RTOL * first) if first > 0 else (0, 0.0)
+        self.n_sweeps += 1 + n_sweeps
+
+    def line_search(self):
+        """Move to the first step ``t (D, d)``, t = 1, 1/2, ..., that gains ``ARMIJO`` of the model's decrease.
+
+        The predicted decrease (Tseng and Yun's) is ``<G, D> + <g, d>`` plus the change of the L1
+        term; scores move along ``Z`` at no pass's cost. False where the model predicts no decrease
+        or no step gains: the arithmetic's precision is reached.
+        """
+        predicted = (
+            float(np.vdot(self.grad, self.direction) + self.intercept_direction @ self.grad_intercept)
+            + self._l1_value(self.coef64 + self.direction)
+            - self._l1_value(self.coef64)
+        )
+        if not predicted < 0:
+            return False
+        slack = 10 * np.finfo(np.float64).eps * abs(self.loss)  # the loss's own rounding
+        reference = self.objective.reference_class
+        scores = self.scores.copy()
+        t = 1.0
+        for _ in range(MAX_HALVINGS):
+            scores[:, reference:] = self.scores[:, reference:] + t * self.Z
+            coef = self.coef64 + t * self.direction
+            loss = cross_entropy(scores, self.targets, self.row_weights) + self._penalty_value(coef)
+            if loss <= self.loss + ARMIJO * t * predicted + slack:
+                self.coef64 = coef
+                self.intercept64 = self.intercept64 + t * self.intercept_direction
+                self.n_iter += 1
+                self._evaluate()
+                self.loss_curve.append(self.loss)
+                return True
+            t /= 2
+        return False
+
+    def check_convergence(self):
+        """Whether to stop: the gap certified within ``gap_tol``, or without one the subgradient within ``tol``."""
+        if self.gap_tol is None:
+            _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
+            self.converged = criterion <= self.tol
+            return
+        primal, dual = self.objective.primal_dual(self.coef, self.intercept)
+        self.best_dual = max(self.best_dual, dual)
+        self.gap = relative_gap(primal, self.best_dual)
+        if self.verbose:
+            print(f"-- Newton-CD step {self.n_iter}, loss: {primal:.10g}, certified gap: {self.gap:.3g}")
+        self.certified = self.converged = self.gap <= self.gap_tol
+
+    def finalize(self):
+        """How the run ended.
+
+        Returns
+        -------
+        Result
+            ``converged`` when certified (or, without a certificate, within ``tol``);
+            ``gap`` the last certified gap (nan without one).
+        """
+        if self.gap_tol is None and not self.converged:  # stopped by the line search: at precision?
+            _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
+            self.converged = criterion <= max(self.tol, np.sqrt(np.finfo(self.objective.dtype).eps))
+        return Result(self.n_iter, bool(self.converged), self.loss_curve, self.gap)
+
+    def _evaluate(self):
+        """Scores, probabilities, ``J`` and the smooth part's gradient at ``coef64``, copied to ``coef``.
+
+        Scores and gradient are made in the data's dtype (as the certificate's), the rest in float64.
+        """
+        objective = self.objective
+        self.coef[...] = self.coef64
+        self.intercept[...] = self.intercept64
+        _, grad_coef, grad_intercept = objective.data_loss_gradient(self.coef, self.intercept)
+        scores = linear_scores(objective.X, self.coef, self.intercept, objective.reference_class, objective.offset)
+        self.scores = scores.astype(np.float64)
+        self.scores_proba = softmax(self.scores)
+        self.loss = cross_entropy(self.scores, self.targets, self.row_weights) + self._penalty_value(self.coef64)
+        self.grad = np.ascontiguousarray(grad_coef, dtype=np.float64) + self.l2[:, None] * self.coef64
+        self.grad_intercept = np.asarray(grad_intercept, dtype=np.float64)
+
+    def _working_set(self):
+        """Features to sweep: the non-zero ones and the most violating of the rest (see the module)."""
+        nonzero = np.flatnonzero(self.coef64.any(axis=1))
+        violation = np.abs(self.grad).max(axis=1) - self.l1
+        violation[nonzero] = -np.inf
+        candidates = np.flatnonzero(violation > 0)
+        room = max(WORKING_SET_MIN, 2 * nonzero.size)
+        if candidates.size > room:
+            candidates = candidates[np.argsort(-violation[candidates], kind="stable")[:room]]
+        return np.sort(np.concatenate([nonzero, candidates])).astype(np.int32)
+
+    def _l1_value(self, coef):
+        return float(self.l1 @ np.abs(coef).sum(axis=1))
+
+    def _penalty_value(self, coef):
+        return self._l1_value(coef) + 0.5 * float(self.l2 @ np.square(coef).sum(axis=1))
+
+
+def _dense_sweeps(X):
+    """The kernel on Fortran-ordered ``X``, as a function of the rest of its arguments."""
+    return lambda *arguments: dense_sweeps(X, *arguments)
+
+
+def _csc_sweeps(X):
+    """The kernel on CSC ``X``'s arrays, as a function of the rest of its arguments."""
+    return lambda *arguments: csc_sweeps(X.data, X.indices, X.indptr, *arguments)
+
+
+def _bound(bound, fill, shape):
+    """A bound as a C-ordered float64 array of ``shape`` (``fill`` everywhere for None)."""
+    if bound is None:
+        return np.full(shape, fill)
+    return np.ascontiguousarray(np.broadcast_to(bound, shape), dtype=np.float64)
+
+
+def newton_cd(objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
+    """Proximal Newton steps with coordinate descent inside, in place: :class:`NewtonCDSolver`, solved.
+
+    Parameters are those of :class:`NewtonCDSolver`.
+
+    Returns
+    -------
+    Result
+    """
+    return NewtonCDSolver(
+        objective,
+        coef,
+        intercept,
+        tol=tol,
+        max_iter=max_iter,
+        gap_tol=gap_tol,
+        monitor=monitor,
+        verbose=verbose,
+    ).solve()
