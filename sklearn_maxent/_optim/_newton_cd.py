@@ -35,6 +35,8 @@ from ._state import Result
 INNER_RTOL = 1e-3
 # ... or after this many sweeps.
 MAX_SWEEPS = 100
+# Sweeps between two Anderson extrapolations of the inner iterates.
+ANDERSON_DEPTH = 5
 # The fewest features a working set grows to.
 WORKING_SET_MIN = 100
 # Armijo's constant: the step must gain this share of the model's predicted decrease.
@@ -102,6 +104,7 @@ class NewtonCDSolver:
             self.monitor.begin("newton-cd-iter")
             self.update_gradient_hessian()
             self.inner_solve()
+            self.predicted_dual()
             if not self.line_search():  # no step lowers J: rounding error dominates
                 self.monitor.abandon()
                 break
@@ -121,7 +124,9 @@ class NewtonCDSolver:
             X.sum_duplicates()
             self.sweeps = _csc_sweeps(X)
         else:
-            self.sweeps = _dense_sweeps(np.asfortranarray(X))
+            X = np.asfortranarray(X)
+            self.sweeps = _dense_sweeps(X)
+        self.columns = X
         factor = np.ones(n_features) if penalty.factor is None else penalty.factor.astype(np.float64)
         self.l1 = penalty.l1 * factor if penalty.has_l1 else np.zeros(n_features)
         self.l2 = penalty.l2 * factor
@@ -133,6 +138,7 @@ class NewtonCDSolver:
         self.intercept64 = self.intercept.astype(np.float64)
         # A shift common to a feature's weights in all classes changes no probability: only
         # the penalty sets it, in one move per feature (a bound could forbid it).
+        self.bounded = penalty.bounded
         self.shift_classes = not objective.reference_class and not penalty.bounded
         self.n_iter, self.n_sweeps, self.loss_curve = 0, 0, []
         self.gap, self.best_dual = np.nan, -np.inf
@@ -149,24 +155,103 @@ class NewtonCDSolver:
         self.intercept_block = np.empty((n_free, n_free))
 
     def inner_solve(self):
-        """Coordinate descent on the model plus the penalty: the step ``(D, d)`` and ``Z = X D + d``."""
+        """Coordinate descent on the model plus the penalty: the step ``(D, d)`` and ``Z = X D + d``.
+
+        Every ``ANDERSON_DEPTH`` sweeps the last iterates are extrapolated (Anderson, as skglm
+        does on its working sets) and the extrapolation kept where the model is lower there:
+        on correlated text columns plain sweeps gain a few percent each.
+        """
         n_samples, n_free = self.proba.shape
         self.direction = np.zeros_like(self.coef64)
         self.intercept_direction = np.zeros(n_free)
         self.Z = np.zeros((n_samples, n_free))
-        M = np.zeros(n_samples)
+        self.M = np.zeros(n_samples)
+        _, first = self._sweep(False)
+        self.n_sweeps += 1
+        history = [self._inner_state()]
+        for _ in range(MAX_SWEEPS - 1):
+            if not first > 0:
+                break
+            _, largest = self._sweep(True)
+            self.n_sweeps += 1
+            if largest <= INNER_RTOL * first:
+                break
+            history.append(self._inner_state())
+            if len(history) > ANDERSON_DEPTH:
+                self._extrapolate(history)
+                history = [self._inner_state()]
 
-        def sweep(known, max_sweeps, tol):
-            return self.sweeps(
-                self.row_weights, self.proba, self.Z, M, self.grad, self.blocks, self.coef64,
-                self.direction, self.l1, self.l2, self.lower, self.upper, self.working_set,
-                self.grad_intercept, self.intercept_block, self.intercept_direction,
-                self.objective.fit_intercept, self.shift_classes, known, max_sweeps, tol,
-            )  # fmt: skip
+    def _sweep(self, curvatures_known):
+        """One sweep of the compiled kernel over the working set and the intercepts."""
+        return self.sweeps(
+            self.row_weights, self.proba, self.Z, self.M, self.grad, self.blocks, self.coef64,
+            self.direction, self.l1, self.l2, self.lower, self.upper, self.working_set,
+            self.grad_intercept, self.intercept_block, self.intercept_direction,
+            self.objective.fit_intercept, self.shift_classes, curvatures_known, 1, 0.0,
+        )  # fmt: skip
 
-        _, first = sweep(False, 1, 0.0)
-        n_sweeps, _ = sweep(True, MAX_SWEEPS - 1, INNER_RTOL * first) if first > 0 else (0, 0.0)
-        self.n_sweeps += 1 + n_sweeps
+    def _inner_state(self):
+        """The step on the working set, the intercepts' step, ``Z`` and ``M``: copies."""
+        return (
+            self.direction[self.working_set],
+            self.intercept_direction.copy(),
+            self.Z.copy(),
+            self.M.copy(),
+        )
+
+    def _extrapolate(self, history):
+        """Replace the step by the Anderson extrapolation of ``history`` where the model is lower there."""
+        if self.bounded:  # an extrapolation may leave the bounds
+            return
+        flat = np.array([np.concatenate([state[0].ravel(), state[1]]) for state in history])
+        differences = np.diff(flat, axis=0)
+        try:
+            weights = np.linalg.solve(differences @ differences.T, np.ones(len(differences)))
+        except np.linalg.LinAlgError:
+            return
+        if not (np.isfinite(weights).all() and weights.sum() != 0):
+            return
+        weights /= weights.sum()
+        candidate = [sum(c * state[part] for c, state in zip(weights, history[1:])) for part in range(4)]
+        if self._model_value(*candidate) < self._model_value(*history[-1]):
+            self.direction[self.working_set] = candidate[0]
+            self.intercept_direction[...] = candidate[1]
+            self.Z[...] = candidate[2]
+            self.M[...] = candidate[3]
+
+    def _model_value(self, direction, intercept_direction, Z, M):
+        """The model plus the penalty's change at a step on the working set (see :meth:`inner_solve`)."""
+        ws = self.working_set
+        coef = self.coef64[ws]
+        curvature = self.row_weights @ ((self.proba * Z * Z).sum(axis=1) - M * M)
+        return (
+            float(np.vdot(self.grad[ws], direction) + intercept_direction @ self.grad_intercept)
+            + 0.5 * float(curvature + self.l2[ws] @ np.square(direction).sum(axis=1))
+            + float(self.l1[ws] @ (np.abs(coef + direction) - np.abs(coef)).sum(axis=1))
+        )
+
+    def predicted_dual(self):
+        """Raise the best dual value with the point built from the probabilities the step predicts.
+
+        The model's probabilities after the step, ``P + P * (Z - M)`` (the softmax linearized),
+        have the model's gradient as data gradient, which the inner solve made (nearly)
+        optimal: a dual point whose error is the model's, second order in the step, where the
+        current point's is first order. It takes one product ``X^T R``. Skipped where the
+        linearization leaves the simplex and no intercept balances it back.
+        """
+        if self.gap_tol is None:
+            return
+        reference = self.objective.reference_class
+        expected = self.scores_proba.copy()
+        expected[:, reference:] += self.proba * (self.Z - self.M[:, None])
+        if reference:
+            expected[:, 0] -= expected[:, 0] * self.M
+        if not self.objective.fit_intercept and (expected < 0).any():
+            return
+        residual = self.row_weights[:, None] * (expected[:, reference:] - self.targets[:, reference:])
+        gradient = np.asarray(self.columns.T @ residual.astype(self.objective.dtype), dtype=np.float64)
+        dual = self.objective.dual_of(expected, gradient, self.targets, self.row_weights)
+        self.best_dual = max(self.best_dual, dual)
 
     def line_search(self):
         """Move to the first step ``t (D, d)``, t = 1, 1/2, ..., that gains ``ARMIJO`` of the model's decrease.
