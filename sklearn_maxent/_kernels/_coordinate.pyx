@@ -74,7 +74,9 @@ cdef double best_shift(const double* values, Py_ssize_t n, double l1, double l2)
     """The ``c`` minimizing :func:`shift_cost`, 0 where 0 is optimal already.
 
     The minimum is at a kink ``-u_k`` or where the slope vanishes between two kinks (fixed
-    signs there): the candidates are scanned, ``O(n^2)`` for ``n`` classes.
+    signs there): the candidates are scanned, ``O(n^2)`` for ``n`` classes. One must gain
+    more than rounding to replace the one before, so that ties (a flat median interval, for
+    an even ``n`` without L2) go to the first whatever the summation order.
     """
     cdef double best = 0.0, best_cost, candidate, cost, signs, total = 0.0
     cdef Py_ssize_t k, m
@@ -86,7 +88,7 @@ cdef double best_shift(const double* values, Py_ssize_t n, double l1, double l2)
     for k in range(n):
         candidate = -values[k]
         cost = shift_cost(values, n, candidate, l1, l2)
-        if cost < best_cost:
+        if cost < best_cost - TIE * best_cost:
             best, best_cost = candidate, cost
         if l2 > 0:  # the stationary point with the signs just right of this kink
             signs = 0.0
@@ -94,7 +96,7 @@ cdef double best_shift(const double* values, Py_ssize_t n, double l1, double l2)
                 signs += 1.0 if values[m] + candidate >= 0 else -1.0
             candidate = -(total + l1 * signs / l2) / n
             cost = shift_cost(values, n, candidate, l1, l2)
-            if cost < best_cost:
+            if cost < best_cost - TIE * best_cost:
                 best, best_cost = candidate, cost
     return best
 
@@ -103,6 +105,8 @@ cdef double best_shift(const double* values, Py_ssize_t n, double l1, double l2)
 # largest curvature * step^2 is this share of the first's.
 cdef int MAX_BLOCK_CYCLES = 50
 cdef double BLOCK_RTOL = 1e-8
+# Relative gain a shift needs over the best one before (best_shift).
+cdef double TIE = 1e-12
 
 
 cdef double solve_block(
