@@ -156,7 +156,8 @@ def test_bounds_are_kept_and_match_lbfgs():
     alpha = 0.005
     bounds = (0.0, 0.5)
     ours = fit(X, y, alpha, 1.0, bounds=bounds, tol=1e-10)
-    assert ours.coef_.min() >= 0 and ours.coef_.max() <= 0.5
+    assert ours.coef_.min() >= 0
+    assert ours.coef_.max() <= 0.5
     lbfgs = MaxEntClassifier(alpha=alpha, l1_ratio=1.0, solver="lbfgs", bounds=bounds, tol=1e-10).fit(X, y)
     assert objective(ours, X, y, alpha, 1.0) <= objective(lbfgs, X, y, alpha, 1.0) + 1e-9
 
@@ -229,26 +230,26 @@ def sweep_arguments(X, n_free, fit_intercept, seed=0):
         proba /= proba.sum(axis=1, keepdims=True)
     coef = rng.normal(size=(n_features, n_free)) * (rng.random((n_features, n_free)) < 0.5)
     features = np.sort(rng.choice(n_features, size=n_features - 2, replace=False)).astype(np.int32)
-    return dict(
-        row_weights=rng.random(n_samples) / n_samples,
-        proba=proba,
-        Z=np.zeros((n_samples, n_free)),
-        M=np.zeros(n_samples),
-        grad=rng.normal(scale=0.05, size=(n_features, n_free)),
-        blocks=np.zeros((features.size, n_free, n_free)),
-        coef=coef,
-        direction=np.zeros((n_features, n_free)),
-        l1=np.full(n_features, 0.02),
-        l2=np.linspace(0, 0.01, n_features),
-        lower=np.full((n_features, n_free), -0.8),
-        upper=np.full((n_features, n_free), np.inf),
-        features=features,
-        grad_intercept=rng.normal(scale=0.05, size=n_free),
-        intercept_block=np.zeros((n_free, n_free)),
-        intercept_direction=np.zeros(n_free),
-        fit_intercept=fit_intercept,
-        shift_classes=n_free > 1,
-    )
+    return {
+        "row_weights": rng.random(n_samples) / n_samples,
+        "proba": proba,
+        "Z": np.zeros((n_samples, n_free)),
+        "M": np.zeros(n_samples),
+        "grad": rng.normal(scale=0.05, size=(n_features, n_free)),
+        "blocks": np.zeros((features.size, n_free, n_free)),
+        "coef": coef,
+        "direction": np.zeros((n_features, n_free)),
+        "l1": np.full(n_features, 0.02),
+        "l2": np.linspace(0, 0.01, n_features),
+        "lower": np.full((n_features, n_free), -0.8),
+        "upper": np.full((n_features, n_free), np.inf),
+        "features": features,
+        "grad_intercept": rng.normal(scale=0.05, size=n_free),
+        "intercept_block": np.zeros((n_free, n_free)),
+        "intercept_direction": np.zeros(n_free),
+        "fit_intercept": fit_intercept,
+        "shift_classes": n_free > 1,
+    }
 
 
 @pytest.mark.parametrize("n_free", [1, 4])

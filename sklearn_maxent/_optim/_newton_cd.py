@@ -146,7 +146,7 @@ class NewtonCDSolver:
         self._evaluate()
 
     def update_gradient_hessian(self):
-        """The model at the current point: the free probabilities, the working set, room for its Hessian blocks."""
+        """The model at the current point: free probabilities, working set, room for its Hessian blocks."""
         reference = self.objective.reference_class
         self.proba = np.ascontiguousarray(self.scores_proba[:, reference:])
         self.working_set = self._working_set()
@@ -212,7 +212,9 @@ class NewtonCDSolver:
         if not (np.isfinite(weights).all() and weights.sum() != 0):
             return
         weights /= weights.sum()
-        candidate = [sum(c * state[part] for c, state in zip(weights, history[1:])) for part in range(4)]
+        candidate = [
+            sum(c * state[part] for c, state in zip(weights, history[1:], strict=True)) for part in range(4)
+        ]
         if self._model_value(*candidate) < self._model_value(*history[-1]):
             self.direction[self.working_set] = candidate[0]
             self.intercept_direction[...] = candidate[1]
@@ -254,7 +256,7 @@ class NewtonCDSolver:
         self.best_dual = max(self.best_dual, dual)
 
     def line_search(self):
-        """Move to the first step ``t (D, d)``, t = 1, 1/2, ..., that gains ``ARMIJO`` of the model's decrease.
+        """Move to the first step ``t (D, d)``, t = 1, 1/2, ..., gaining ``ARMIJO`` of the model's decrease.
 
         The predicted decrease (Tseng and Yun's) is ``<G, D> + <g, d>`` plus the change of the L1
         term; scores move along ``Z`` at no pass's cost. False where the model predicts no decrease
@@ -286,7 +288,7 @@ class NewtonCDSolver:
         return False
 
     def check_convergence(self):
-        """Whether to stop: the gap certified within ``gap_tol``, or without one the subgradient within ``tol``."""
+        """Whether to stop: the gap certified within ``gap_tol`` (else the subgradient within ``tol``)."""
         if self.gap_tol is None:
             _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
             self.converged = criterion <= self.tol
@@ -321,10 +323,13 @@ class NewtonCDSolver:
         self.coef[...] = self.coef64
         self.intercept[...] = self.intercept64
         _, grad_coef, grad_intercept = objective.data_loss_gradient(self.coef, self.intercept)
-        scores = linear_scores(objective.X, self.coef, self.intercept, objective.reference_class, objective.offset)
+        scores = linear_scores(
+            objective.X, self.coef, self.intercept, objective.reference_class, objective.offset
+        )
         self.scores = scores.astype(np.float64)
         self.scores_proba = softmax(self.scores)
-        self.loss = cross_entropy(self.scores, self.targets, self.row_weights) + self._penalty_value(self.coef64)
+        data_loss = cross_entropy(self.scores, self.targets, self.row_weights)
+        self.loss = data_loss + self._penalty_value(self.coef64)
         self.grad = np.ascontiguousarray(grad_coef, dtype=np.float64) + self.l2[:, None] * self.coef64
         self.grad_intercept = np.asarray(grad_intercept, dtype=np.float64)
 
