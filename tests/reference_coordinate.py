@@ -3,14 +3,15 @@
 ``dense_sweeps`` and ``csc_sweeps`` must compute what :func:`sweep` computes, on the same
 feature order (``tests/test_newton_cd.py``): per feature, the model's slopes for all its
 classes from a pass over its column (and, on the first sweep, its block of the Hessian),
-cyclic coordinate descent over the classes on that block with a soft-threshold and a clip,
+cyclic coordinate descent over the classes on that block with a soft-threshold, a clip and
+a limit on the move,
 the best common shift of the classes, and the update of ``Z`` and ``M``; then the
 intercepts, a column of ones. Written to be read, with dense columns and NumPy sums.
 """
 
 import numpy as np
 
-MAX_BLOCK_CYCLES = 50
+MAX_BLOCK_CYCLES = 4
 BLOCK_RTOL = 1e-8
 TIE = 1e-12
 
@@ -48,7 +49,7 @@ def best_shift(values, l1, l2):
     return best
 
 
-def solve_block(block, slopes, values, l1, l2, lower, upper, shift_classes):
+def solve_block(block, slopes, values, l1, l2, lower, upper, limit, shift_classes):
     """The feature's steps: coordinate descent over its classes on the block model."""
     steps = np.zeros(len(values))
     first = 0.0
@@ -61,6 +62,7 @@ def solve_block(block, slopes, values, l1, l2, lower, upper, shift_classes):
             slope = slopes[k] + l2 * steps[k] + block[k] @ steps
             value = values[k] + steps[k]
             step = coordinate_minimum(value, curvature, slope, l1, lower[k], upper[k]) - value
+            step = min(max(step, -limit), limit)
             steps[k] += step
             change = max(change, curvature * step * step)
         if shift_classes:
@@ -72,14 +74,16 @@ def solve_block(block, slopes, values, l1, l2, lower, upper, shift_classes):
     return steps
 
 
-def visit(column, row_weights, proba, Z, M, fixed, block, values, l1, l2, lower, upper, shift_classes, fresh):
+def visit(
+    column, row_weights, proba, Z, M, fixed, block, values, l1, l2, lower, upper, limit, shift_classes, fresh
+):
     """One feature's move (see the module); ``block`` is written when ``fresh``. Returns the steps."""
     weighted = row_weights * column
     slopes = fixed + (weighted[:, None] * proba * (Z - M[:, None])).sum(axis=0)
     if fresh:
         curvature = weighted * column
         block[...] = np.diag(curvature @ proba) - (curvature[:, None] * proba).T @ proba
-    steps = solve_block(block, slopes, values, l1, l2, lower, upper, shift_classes)
+    steps = solve_block(block, slopes, values, l1, l2, lower, upper, limit, shift_classes)
     Z += np.outer(column, steps)
     M += column * (proba @ steps)
     return steps
@@ -99,6 +103,7 @@ def sweep(
     l2,
     lower,
     upper,
+    limits,
     features,
     grad_intercept,
     intercept_block,
@@ -113,12 +118,12 @@ def sweep(
         fixed = grad[j] + l2[j] * direction[j]
         direction[j] += visit(
             X[:, j], row_weights, proba, Z, M, fixed, blocks[f], values, l1[j], l2[j], lower[j], upper[j],
-            shift_classes, fresh,
+            limits[j], shift_classes, fresh,
         )  # fmt: skip
     if fit_intercept:
         n_free = proba.shape[1]
         infinite = np.full(n_free, np.inf)
         intercept_direction += visit(
             np.ones(len(X)), row_weights, proba, Z, M, grad_intercept, intercept_block, np.zeros(n_free),
-            0.0, 0.0, -infinite, infinite, False, fresh,
+            0.0, 0.0, -infinite, infinite, limits[-1], False, fresh,
         )  # fmt: skip

@@ -243,6 +243,7 @@ def sweep_arguments(X, n_free, fit_intercept, seed=0):
         "l2": np.linspace(0, 0.01, n_features),
         "lower": np.full((n_features, n_free), -0.8),
         "upper": np.full((n_features, n_free), np.inf),
+        "limits": np.append(np.full(n_features - 1, 0.5), [np.inf, 0.3]),
         "features": features,
         "grad_intercept": rng.normal(scale=0.05, size=n_free),
         "intercept_block": np.zeros((n_free, n_free)),

@@ -103,7 +103,7 @@ cdef double best_shift(const double* values, Py_ssize_t n, double l1, double l2)
 
 # A feature's block problem (no data pass) is cycled at most this often, and until a cycle's
 # largest curvature * step^2 is this share of the first's.
-cdef int MAX_BLOCK_CYCLES = 50
+cdef int MAX_BLOCK_CYCLES = 4
 cdef double BLOCK_RTOL = 1e-8
 # Relative gain a shift needs over the best one before (best_shift).
 cdef double TIE = 1e-12
@@ -119,6 +119,7 @@ cdef double solve_block(
     double l2,
     const double* lower,
     const double* upper,
+    double limit,
     bint shift_classes,
     double* work,
 ) noexcept nogil:
@@ -127,8 +128,10 @@ cdef double solve_block(
     ``B`` (``n_free`` x ``n_free``) is the feature's block of the data Hessian, ``s`` the
     model's slopes at ``t = 0`` and ``u`` the weights before: cyclic coordinate descent over
     the classes, each cycle ended by the best common shift (with ``shift_classes``: ``B``
-    has no curvature along it, so the classes alone crawl along it). Returns the largest
-    ``curvature * step^2`` of the result's entries.
+    has no curvature along it, so the classes alone crawl along it). A move of one weight is at
+    most ``limit``: where a class's probabilities are near 0 on the column the model has next to no
+    curvature, and would send the weight (and the scores) off by orders of magnitude. Returns the
+    largest ``curvature * step^2`` of the result's entries.
     """
     cdef Py_ssize_t k, m, cycle
     cdef double slope, curvature, value, new_value, step, change, first = 0.0, largest = 0.0, shift
@@ -145,7 +148,7 @@ cdef double solve_block(
                 slope += block[k * n_free + m] * steps[m]
             value = values[k] + steps[k]
             new_value = coordinate_minimum(value, curvature, slope, l1, lower[k], upper[k])
-            step = new_value - value
+            step = min(max(new_value - value, -limit), limit)  # the model is convex: a shorter step gains too
             steps[k] += step
             if curvature * step * step > change:
                 change = curvature * step * step
@@ -185,6 +188,7 @@ cdef double visit(
     double l2,
     const double* lower,
     const double* upper,
+    double limit,
     bint shift_classes,
     bint fresh,
     double* slopes,
@@ -220,7 +224,7 @@ cdef double visit(
                 block[k * n_free + k] += curvature * p[k]
                 for m in range(n_free):
                     block[k * n_free + m] -= curvature * p[k] * p[m]
-    largest = solve_block(block, slopes, values, steps, n_free, l1, l2, lower, upper, shift_classes, work)
+    largest = solve_block(block, slopes, values, steps, n_free, l1, l2, lower, upper, limit, shift_classes, work)
     for position in range(start, end):
         i = position - start if contiguous else indices[position]
         x = 1.0 if ones else data[position]
@@ -252,6 +256,8 @@ cdef double sweeps(
     const double* l2,
     const double* lower,
     const double* upper,
+    const double* limits,
+    double intercept_limit,
     const int* features,
     Py_ssize_t n_features,
     const double* grad_intercept,
@@ -301,7 +307,7 @@ cdef double sweeps(
             moved = visit(
                 data, indices, dense, False, start, end, n_free, row_weights, proba, Z, M, fixed,
                 blocks + f * n_free * n_free, values, l1[j], l2[j], lower + j * n_free, upper + j * n_free,
-                shift_classes, fresh, slopes, steps, work,
+                limits[j], shift_classes, fresh, slopes, steps, work,
             )
             for k in range(n_free):
                 direction[j * n_free + k] += steps[k]
@@ -311,7 +317,8 @@ cdef double sweeps(
                 values[k] = 0.0
             moved = visit(
                 data, indices, True, True, 0, n_rows, n_free, row_weights, proba, Z, M, grad_intercept,
-                intercept_block, values, 0.0, 0.0, below, above, False, fresh, slopes, steps, work,
+                intercept_block, values, 0.0, 0.0, below, above, intercept_limit, False, fresh, slopes,
+                steps, work,
             )
             for k in range(n_free):
                 intercept_direction[k] += steps[k]
@@ -335,6 +342,7 @@ def dense_sweeps(
     const double[::1] l2,
     const double[:, ::1] lower,
     const double[:, ::1] upper,
+    const double[::1] limits,
     const int[::1] features,
     const double[::1] grad_intercept,
     double[:, ::1] intercept_block,
@@ -369,6 +377,9 @@ def dense_sweeps(
         Each feature's L1 and squared-L2 strengths.
     lower, upper : ndarray of shape (n_features, n_free)
         Bounds on the weights (``-inf``, ``inf`` for none).
+    limits : ndarray of shape (n_features + 1,)
+        The largest move of one of a feature's weights in one coordinate step, the
+        intercepts' last (:func:`solve_block`).
     features : ndarray of int32
         The working set, swept in this order.
     grad_intercept : ndarray of shape (n_free,)
@@ -401,7 +412,8 @@ def dense_sweeps(
         largest = sweeps(
             &X[0, 0], <int*>NULL, <int*>NULL, True, X.shape[0], Z.shape[1], &row_weights[0], &proba[0, 0],
             &Z[0, 0], &M[0], &grad[0, 0], &blocks[0, 0, 0], &coef[0, 0], &direction[0, 0], &l1[0], &l2[0],
-            &lower[0, 0], &upper[0, 0], &features[0], features.shape[0], &grad_intercept[0],
+            &lower[0, 0], &upper[0, 0], &limits[0], limits[limits.shape[0] - 1], &features[0], features.shape[0],
+            &grad_intercept[0],
             &intercept_block[0, 0], &intercept_direction[0], fit_intercept, shift_classes,
             curvatures_known, max_sweeps, tol, &n_sweeps, &buffers[0],
         )
@@ -424,6 +436,7 @@ def csc_sweeps(
     const double[::1] l2,
     const double[:, ::1] lower,
     const double[:, ::1] upper,
+    const double[::1] limits,
     const int[::1] features,
     const double[::1] grad_intercept,
     double[:, ::1] intercept_block,
@@ -442,7 +455,8 @@ def csc_sweeps(
         largest = sweeps(
             &data[0], &indices[0], &indptr[0], False, Z.shape[0], Z.shape[1], &row_weights[0], &proba[0, 0],
             &Z[0, 0], &M[0], &grad[0, 0], &blocks[0, 0, 0], &coef[0, 0], &direction[0, 0], &l1[0], &l2[0],
-            &lower[0, 0], &upper[0, 0], &features[0], features.shape[0], &grad_intercept[0],
+            &lower[0, 0], &upper[0, 0], &limits[0], limits[limits.shape[0] - 1], &features[0], features.shape[0],
+            &grad_intercept[0],
             &intercept_block[0, 0], &intercept_direction[0], fit_intercept, shift_classes,
             curvatures_known, max_sweeps, tol, &n_sweeps, &buffers[0],
         )

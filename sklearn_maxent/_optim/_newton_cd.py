@@ -39,6 +39,9 @@ MAX_SWEEPS = 100
 ANDERSON_DEPTH = 5
 # The fewest features a working set grows to.
 WORKING_SET_MIN = 100
+# A coordinate step moves no score by more than this (a factor e^5 on an odds ratio): where a
+# class's probabilities are near 0 on a column the model has next to no curvature there.
+MAX_SCORE_STEP = 5.0
 # Armijo's constant: the step must gain this share of the model's predicted decrease.
 ARMIJO = 1e-4
 MAX_HALVINGS = 30
@@ -130,6 +133,8 @@ class NewtonCDSolver:
         factor = np.ones(n_features) if penalty.factor is None else penalty.factor.astype(np.float64)
         self.l1 = penalty.l1 * factor if penalty.has_l1 else np.zeros(n_features)
         self.l2 = penalty.l2 * factor
+        with np.errstate(divide="ignore"):  # an all-zero column has no limit
+            self.limits = MAX_SCORE_STEP / np.append(_largest_entries(X), 1.0)
         self.lower = _bound(penalty.lower, -np.inf, (n_features, n_free))
         self.upper = _bound(penalty.upper, np.inf, (n_features, n_free))
         self.row_weights = objective.row_weights.astype(np.float64)
@@ -185,7 +190,7 @@ class NewtonCDSolver:
         """One sweep of the compiled kernel over the working set and the intercepts."""
         return self.sweeps(
             self.row_weights, self.proba, self.Z, self.M, self.grad, self.blocks, self.coef64,
-            self.direction, self.l1, self.l2, self.lower, self.upper, self.working_set,
+            self.direction, self.l1, self.l2, self.lower, self.upper, self.limits, self.working_set,
             self.grad_intercept, self.intercept_block, self.intercept_direction,
             self.objective.fit_intercept, self.shift_classes, curvatures_known, 1, 0.0,
         )  # fmt: skip
@@ -267,9 +272,9 @@ class NewtonCDSolver:
             + self._l1_value(self.coef64 + self.direction)
             - self._l1_value(self.coef64)
         )
-        if not predicted < 0:
-            return False
         slack = 10 * np.finfo(np.float64).eps * abs(self.loss)  # the loss's own rounding
+        if not predicted < -slack:
+            return self._rounding_step()
         reference = self.objective.reference_class
         scores = self.scores.copy()
         t = 1.0
@@ -278,13 +283,34 @@ class NewtonCDSolver:
             coef = self.coef64 + t * self.direction
             loss = cross_entropy(scores, self.targets, self.row_weights) + self._penalty_value(coef)
             if loss <= self.loss + ARMIJO * t * predicted + slack:
-                self.coef64 = coef
-                self.intercept64 = self.intercept64 + t * self.intercept_direction
-                self.n_iter += 1
-                self._evaluate()
-                self.loss_curve.append(self.loss)
+                self._move(t)
                 return True
             t /= 2
+        return False
+
+    def _move(self, t):
+        """Take the step ``t (D, d)``: one pass for the new point's gradient."""
+        self.coef64 = self.coef64 + t * self.direction
+        self.intercept64 = self.intercept64 + t * self.intercept_direction
+        self.n_iter += 1
+        self._evaluate()
+        self.loss_curve.append(self.loss)
+
+    def _rounding_step(self):
+        """Where the model's decrease is within the loss's rounding, the whole step if it lowers the subgradient.
+
+        The loss can no longer judge a step there, but the gradient still can (as
+        :class:`~sklearn_maxent._optim._newton.NewtonSolver` does): the step is undone unless the
+        largest entry of the minimum-norm subgradient falls.
+        """
+        _, before = _largest_gradient(self.objective, self.coef, self.intercept)
+        saved = self.coef64, self.intercept64, self.n_iter, list(self.loss_curve)
+        self._move(1.0)
+        _, after = _largest_gradient(self.objective, self.coef, self.intercept)
+        if after < before:
+            return True
+        self.coef64, self.intercept64, self.n_iter, self.loss_curve = saved
+        self._evaluate()
         return False
 
     def check_convergence(self):
@@ -359,6 +385,13 @@ def _dense_sweeps(X):
 def _csc_sweeps(X):
     """The kernel on CSC ``X``'s arrays, as a function of the rest of its arguments."""
     return lambda *arguments: csc_sweeps(X.data, X.indices, X.indptr, *arguments)
+
+
+def _largest_entries(X):
+    """Each column's largest ``|x_ij|`` (CSC or dense ``X``), in float64."""
+    if sparse.issparse(X):
+        return np.asarray(abs(X).max(axis=0).todense(), dtype=np.float64).ravel()
+    return np.abs(X).max(axis=0, initial=0.0).astype(np.float64)
 
 
 def _bound(bound, fill, shape):
