@@ -297,7 +297,7 @@ class NewtonCDSolver:
         self.loss_curve.append(self.loss)
 
     def _rounding_step(self):
-        """Where the model's decrease is within the loss's rounding, the whole step if it lowers the subgradient.
+        """Within the loss's rounding: the whole step, if it lowers the subgradient.
 
         The loss can no longer judge a step there, but the gradient still can (as
         :class:`~sklearn_maxent._optim._newton.NewtonSolver` does): the step is undone unless the
