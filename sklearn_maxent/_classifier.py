@@ -287,7 +287,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     max_iter : int, default=1000
         Iterations at most: SGD or SAGA epochs, plus L-BFGS iterations, plus
         Newton steps (each of which runs conjugate gradients on Hessian-vector
-        products, each about one pass over the data).
+        products, each about one pass over the data); with ``"newton-cd"``
+        its proximal Newton steps (each up to 100 coordinate-descent sweeps
+        over the working set's columns).
     tol : float or None, default=1e-6
         Certified bound on the relative suboptimality ``(J - J*) / J*`` at
         which every solver stops: the fit ends as soon as a duality gap
@@ -302,7 +304,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Two exceptions: with ``alpha=0`` no certificate exists, and ``tol``
         bounds the largest gradient entry instead; and where one pass costs
         at most 1e6 multiply-adds (``n_samples * n_features * n_classes``),
-        ``"auto"`` and ``"lbfgs"`` converge to the arithmetic's precision
+        ``"auto"``, ``"lbfgs"`` and ``"newton-cd"`` converge to the arithmetic's precision
         anyway, since there it costs less than the fit's overhead and makes
         the result independent of the path (row order, duplicated rows).
         ``"sgd"`` and ``"saga"`` also stop when stalled (see

@@ -71,7 +71,10 @@ def _minimize(
     less than ``CERTIFY_MARGIN * tol`` of it (a pass of the data each: on
     issue 12's dense shape, checking every epoch made an epoch 1.6 times
     slower). ``"lbfgs"`` runs :func:`lbfgs` to a gradient of
-    ``NEWTON_HANDOFF``, then :func:`newton`. ``"auto"`` first runs SAGA
+    ``NEWTON_HANDOFF``, then :func:`newton`. ``"newton-cd"`` runs
+    :func:`~sklearn_maxent._optim._newton_cd.newton_cd` alone, and so does
+    ``"auto"`` with an L1 part on host data (:func:`uses_newton_cd`); otherwise
+    ``"auto"`` first runs SAGA
     epochs while each lowers the best loss by at least ``AUTO_STALL_RATIO``
     per pass's cost (when the data make at least ``AUTO_MIN_BATCHES``
     minibatches), then does as
