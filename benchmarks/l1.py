@@ -94,6 +94,39 @@ def saga_sweep(X, y, alpha, l1_ratio, j_star_bound):
     return points
 
 
+class StepClock:
+    """A scikit-learn callback keeping the time and the model at the end of every solver step."""
+
+    def __init__(self):
+        self.steps = []
+
+    def setup(self, estimator, context):
+        self.start = time.perf_counter()
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        return None
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None, **kwargs):
+        if context.parent is not None and fitted_estimator is not None:
+            elapsed = time.perf_counter() - self.start
+            self.steps.append((elapsed, fitted_estimator.coef_.copy(), fitted_estimator.intercept_.copy()))
+        return False
+
+
+def time_to_true_gap(X, y, alpha, l1_ratio, j_star):
+    """Seconds into a default fit (its steps' models kept) to its first step within TARGET of ``J*``."""
+    clock = StepClock()
+    clf = MaxEntClassifier(alpha=alpha, l1_ratio=l1_ratio).set_callbacks(clock)
+    timed(clf, X, y)
+    for elapsed, clf.coef_, clf.intercept_ in clock.steps:
+        if (objective(clf, X, y, alpha, l1_ratio) - j_star) / j_star <= TARGET:
+            return elapsed
+    return None
+
+
 def compare(X, y, l1_ratio, repeats):
     """One row of the table (see the module)."""
     alpha = ALPHA_TIMES_N / len(y)
@@ -112,7 +145,8 @@ def compare(X, y, l1_ratio, repeats):
         "alpha": alpha,
         "j_star": j_star,
         "ours_time": statistics.median(times),
-        "ours_n_iter": int(ours.n_iter_[0]),
+        "ours_n_iter": int(np.max(ours.n_iter_)),
+        "ours_time_to_true": time_to_true_gap(X, y, alpha, l1_ratio, j_star),
         "certified_gap": float(ours.duality_gap_),
         "true_gap": (objective(ours, X, y, alpha, l1_ratio) - j_star) / j_star,
         "ours_support": int(support.sum()),
@@ -139,7 +173,7 @@ def regularization_path(X, y, l1_ratio):
     path_time, steps, gaps = 0.0, 0, []
     for alpha in alphas:
         path_time += timed(clf.set_params(alpha=alpha), X, y)
-        steps += int(clf.n_iter_[0])
+        steps += int(np.max(clf.n_iter_))
         gaps.append(float(clf.duality_gap_))
     cold = MaxEntClassifier(alpha=alphas[-1], l1_ratio=l1_ratio)
     cold_time = timed(cold, X, y)
@@ -149,7 +183,7 @@ def regularization_path(X, y, l1_ratio):
         "path_steps": steps,
         "largest_path_gap": max(gaps),
         "cold_time": cold_time,
-        "cold_steps": int(cold.n_iter_[0]),
+        "cold_steps": int(np.max(cold.n_iter_)),
         "ratio": path_time / cold_time,
     }
 
@@ -169,22 +203,26 @@ def markdown(report):
         "(saga, tol=1e-12) is timed at the first `max_iter` of a 1.5x grid whose fit is within 1e-6 of",
         "`J*` (an upper bound of its time to that gap, by up to the grid's step). `J*`: the lower of",
         "MaxEntClassifier(tol=1e-10) and saga's last fit. Support: weights not exactly 0, ours against",
-        "the tight fit's. The installed scikit-learn "
+        "the tight fit's. \"First step within 1e-6\": the time into a fit (its steps' models kept by a",
+        "callback) at which the true gap first is within 1e-6; the rest of the fit is the certificate's",
+        "lag. The installed scikit-learn "
         f"({report['machine']['scikit-learn']}) has no `newton-cd` solver, so that comparison is",
         "not made. Where a pass costs at most 1e6 multiply-adds (the issue's problem: 450,000), the",
         "fit goes on past `tol` to the arithmetic's precision (as every solver does there), so its",
         "time bounds the time to 1e-6.",
         "",
-        "| problem | l1_ratio | ours: time (steps) | certified gap | true gap | LR saga to 1e-6 (max_iter)"
+        "| problem | l1_ratio | ours: time (steps) | ours: first step within 1e-6 | certified gap | true gap"
+        " | LR saga to 1e-6 (max_iter)"
         " | ours / saga | support: ours / tight / differing | saga support |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, rows in report["problems"].items():
         for row in rows["compare"]:
             ratio = "" if row["saga_time"] is None else f"{row['ours_time'] / row['saga_time']:.3f}"
             lines.append(
                 f"| {name} | {row['l1_ratio']} | {row['ours_time']:.2f} s ({row['ours_n_iter']}) |"
-                f" {row['certified_gap']:.2g} | {max(row['true_gap'], 0):.2g} | {_seconds(row['saga_time'])}"
+                f" {_seconds(row['ours_time_to_true'])} | {row['certified_gap']:.2g} |"
+                f" {max(row['true_gap'], 0):.2g} | {_seconds(row['saga_time'])}"
                 f" ({row['saga_max_iter']}) | {ratio} | {row['ours_support']} / {row['reference_support']} /"
                 f" {row['support_differences']} | {row['saga_support']} |"
             )
