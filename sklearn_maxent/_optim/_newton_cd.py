@@ -3,21 +3,23 @@
 glmnet's and newGLMNET's scheme (Friedman, Hastie & Tibshirani 2010; Yuan, Ho & Lin 2012),
 as scikit-learn's ``newton-cd``: at the current point the multinomial loss is replaced by
 its second-order model (the exact softmax Hessian), the model plus the penalty is minimized
-by cyclic coordinate descent over a working set of features (the compiled
-:func:`~sklearn_maxent._kernels.dense_sweeps` / :func:`~sklearn_maxent._kernels.csc_sweeps`:
-a soft-threshold per weight, then a clip into the bounds), and a backtracking line search
-on the true objective takes the step. :class:`NewtonCDSolver` names the parts as
-:class:`~sklearn_maxent._optim._newton.NewtonSolver` does; :func:`newton_cd` is the entry
-point of the solver chain.
+by coordinate descent over a working set of features (the compiled
+:func:`~sklearn_maxent._kernels.dense_sweeps` / :func:`~sklearn_maxent._kernels.csc_sweeps`,
+one feature's block of classes at a time: soft-thresholds, clips into the bounds, the
+classes' common shift), the sweeps extrapolated every ``ANDERSON_DEPTH`` (Anderson, as in
+skglm), and a backtracking line search on the true objective takes the step.
+:class:`NewtonCDSolver` names the parts as :class:`~sklearn_maxent._optim._newton.NewtonSolver`
+does; :func:`newton_cd` is the entry point of the solver chain.
 
 The working set holds the features with a non-zero weight and those whose gradient breaks
 the optimality conditions at zero (``max_k |G_jk| > l1_j``), the most violating first, at
-most twice the non-zero features (and :data:`WORKING_SET_MIN` at least) at a time: it grows
-as celer's does while the features proved irrelevant by the KKT conditions stay out. Every
-iteration rebuilds it from the full gradient, so a fit ends only where all features satisfy
-the conditions. The fit stops on the certified gap, with the best dual value met so far
-(:meth:`~sklearn_maxent._model._objective.CertifiedPart.primal_dual` is a lower bound of
-``J*`` at every point, so the best one only tightens the certificate).
+most twice the non-zero features (and ``WORKING_SET_MIN`` at least) at a time: it grows as
+celer's does, while features that meet the conditions at the current point stay out. Every
+iteration rebuilds it from the full gradient, so a fit ends only where all features meet
+them. The fit stops on the certified gap with the best dual value met so far (every dual
+value is a lower bound of ``J*``): that of the current point
+(:meth:`~sklearn_maxent._model._objective.CertifiedPart.primal_dual`) and that of the
+probabilities the step predicts (:meth:`NewtonCDSolver.predicted_dual`).
 """
 
 import numpy as np
@@ -78,7 +80,7 @@ class NewtonCDSolver:
         The last certified gap, with the best dual value so far; nan before any.
     best_dual : float
         The largest dual value met: a lower bound of ``J*``.
-    sweeps : int
+    n_sweeps : int
         Coordinate-descent sweeps made over all steps.
     converged : bool
     """
@@ -147,7 +149,7 @@ class NewtonCDSolver:
         self.shift_classes = not objective.reference_class and not penalty.bounded
         self.n_iter, self.n_sweeps, self.loss_curve = 0, 0, []
         self.gap, self.best_dual = np.nan, -np.inf
-        self.converged = self.certified = False
+        self.converged = False
         self._evaluate()
 
     def update_gradient_hessian(self):
@@ -324,7 +326,7 @@ class NewtonCDSolver:
         self.gap = relative_gap(primal, self.best_dual)
         if self.verbose:
             print(f"-- Newton-CD step {self.n_iter}, loss: {primal:.10g}, certified gap: {self.gap:.3g}")
-        self.certified = self.converged = self.gap <= self.gap_tol
+        self.converged = self.gap <= self.gap_tol
 
     def finalize(self):
         """How the run ended.
