@@ -304,9 +304,11 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Two exceptions: with ``alpha=0`` no certificate exists, and ``tol``
         bounds the largest gradient entry instead; and where one pass costs
         at most 1e6 multiply-adds (``n_samples * n_features * n_classes``),
-        ``"auto"``, ``"lbfgs"`` and ``"newton-cd"`` converge to the arithmetic's precision
+        ``"auto"`` and ``"lbfgs"`` converge to the arithmetic's precision
         anyway, since there it costs less than the fit's overhead and makes
-        the result independent of the path (row order, duplicated rows).
+        the result independent of the path (row order, duplicated rows);
+        ``"newton-cd"``, whose steps cost up to 100 sweeps, does so where a
+        pass costs at most 1e4.
         ``"sgd"`` and ``"saga"`` also stop when stalled (see
         ``n_iter_no_change``); with ``early_stopping`` on the validation
         accuracy instead, which must improve by ``tol``. None: no

@@ -29,7 +29,17 @@ def shift_cost(values, shift, l1, l2):
 
 
 def best_shift(values, l1, l2):
-    """The common shift minimizing :func:`shift_cost`: 0 where 0 is optimal, else the first best candidate."""
+    """The common shift minimizing :func:`shift_cost`: 0 where 0 is optimal, else the first best candidate.
+
+    Without L2, the point of the minimizing interval (``-c`` in the median interval) closest
+    to the centring ``-mean(values)``.
+    """
+    if l2 == 0:
+        if l1 == 0:
+            return 0.0
+        ordered = np.sort(values)
+        n = len(values)
+        return min(max(-values.mean(), -ordered[n // 2]), -ordered[(n - 1) // 2])
     slope = l2 * values.sum()
     left = slope + l1 * np.sum(np.where(values > 0, 1.0, -1.0))
     right = slope + l1 * np.sum(np.where(values >= 0, 1.0, -1.0))
@@ -40,12 +50,11 @@ def best_shift(values, l1, l2):
         cost = shift_cost(values, candidate, l1, l2)
         if cost < best_cost - TIE * best_cost:
             best, best_cost = candidate, cost
-        if l2 > 0:
-            signs = np.sum(np.where(values + candidate >= 0, 1.0, -1.0))
-            stationary = -(values.sum() + l1 * signs / l2) / len(values)
-            cost = shift_cost(values, stationary, l1, l2)
-            if cost < best_cost - TIE * best_cost:
-                best, best_cost = stationary, cost
+        signs = np.sum(np.where(values + candidate >= 0, 1.0, -1.0))
+        stationary = -(values.sum() + l1 * signs / l2) / len(values)
+        cost = shift_cost(values, stationary, l1, l2)
+        if cost < best_cost - TIE * best_cost:
+            best, best_cost = stationary, cost
     return best
 
 

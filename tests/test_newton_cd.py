@@ -67,7 +67,7 @@ def kkt_violation(clf, X, y, alpha, l1_ratio, sample_weight=None, factor=None):
 
 
 def fit(X, y, alpha, l1_ratio, **params):
-    params = {"tol": 1e-8, "max_iter": 200} | params
+    params = {"tol": 1e-12, "max_iter": 200} | params
     sample_weight = params.pop("sample_weight", None)
     return MaxEntClassifier(alpha=alpha, l1_ratio=l1_ratio, solver="newton-cd", **params).fit(
         X, y, sample_weight=sample_weight

@@ -70,16 +70,41 @@ cdef inline double shift_cost(const double* values, Py_ssize_t n, double shift, 
     return cost
 
 
-cdef double best_shift(const double* values, Py_ssize_t n, double l1, double l2) noexcept nogil:
-    """The ``c`` minimizing :func:`shift_cost`, 0 where 0 is optimal already.
+cdef double centred_median_shift(double* values, Py_ssize_t n) noexcept nogil:
+    """Without L2: of the shifts ``c`` minimizing ``sum_k |u_k + c|`` (``-c`` in the median interval
+    of ``u``), the one closest to the centring ``-mean(u)``; sorts ``values`` in place.
 
-    The minimum is at a kink ``-u_k`` or where the slope vanishes between two kinks (fixed
-    signs there): the candidates are scanned, ``O(n^2)`` for ``n`` classes. One must gain
-    more than rounding to replace the one before, so that ties (a flat median interval, for
-    an even ``n`` without L2) go to the first whatever the summation order.
+    An odd ``n`` has one, putting the median weight at 0; for an even ``n`` the loss and the
+    penalty are flat over the interval, and the centred end is the limit of the elastic net's
+    unique shift as its L2 part vanishes (``ElasticNet.canonical_shift``'s choice).
+    """
+    cdef double total = 0.0, value, shift
+    cdef Py_ssize_t k, m
+    for k in range(n):
+        total += values[k]
+    for k in range(1, n):  # insertion sort: n is the number of classes
+        value = values[k]
+        m = k - 1
+        while m >= 0 and values[m] > value:
+            values[m + 1] = values[m]
+            m -= 1
+        values[m + 1] = value
+    shift = -total / n
+    return min(max(shift, -values[n // 2]), -values[(n - 1) // 2])
+
+
+cdef double best_shift(double* values, Py_ssize_t n, double l1, double l2) noexcept nogil:
+    """The ``c`` minimizing :func:`shift_cost`, 0 where 0 is optimal already; may reorder ``values``.
+
+    Without L2 see :func:`centred_median_shift`. With it the minimum is unique, at a kink
+    ``-u_k`` or where the slope vanishes between two kinks (fixed signs there): the
+    candidates are scanned, ``O(n^2)`` for ``n`` classes; one must gain more than rounding to
+    replace the one before, so that near-ties go to the first whatever the summation order.
     """
     cdef double best = 0.0, best_cost, candidate, cost, signs, total = 0.0
     cdef Py_ssize_t k, m
+    if l2 == 0:
+        return 0.0 if l1 == 0 else centred_median_shift(values, n)
     if shift_slope(values, n, 0.0, l1, l2, -1) <= 0 <= shift_slope(values, n, 0.0, l1, l2, 1):
         return 0.0
     best_cost = shift_cost(values, n, 0.0, l1, l2)
@@ -90,14 +115,14 @@ cdef double best_shift(const double* values, Py_ssize_t n, double l1, double l2)
         cost = shift_cost(values, n, candidate, l1, l2)
         if cost < best_cost - TIE * best_cost:
             best, best_cost = candidate, cost
-        if l2 > 0:  # the stationary point with the signs just right of this kink
-            signs = 0.0
-            for m in range(n):
-                signs += 1.0 if values[m] + candidate >= 0 else -1.0
-            candidate = -(total + l1 * signs / l2) / n
-            cost = shift_cost(values, n, candidate, l1, l2)
-            if cost < best_cost - TIE * best_cost:
-                best, best_cost = candidate, cost
+        # the stationary point with the signs just right of this kink
+        signs = 0.0
+        for m in range(n):
+            signs += 1.0 if values[m] + candidate >= 0 else -1.0
+        candidate = -(total + l1 * signs / l2) / n
+        cost = shift_cost(values, n, candidate, l1, l2)
+        if cost < best_cost - TIE * best_cost:
+            best, best_cost = candidate, cost
     return best
 
 
