@@ -45,7 +45,7 @@ def objective(clf, X, y, alpha, l1_ratio, sample_weight=None, factor=None):
     return -(weights @ log_proba) / weights.sum() + alpha * penalty
 
 
-def kkt_violation(clf, X, y, alpha, l1_ratio, sample_weight=None, factor=None):
+def kkt_violation(clf, X, y, alpha, l1_ratio, sample_weight=None, factor=None, fit_intercept=True):
     """The largest violation of the optimality conditions, relative to the L1 strength.
 
     Stationarity with the right sign where a weight is non-zero (``G = -l1 sign(W)``),
@@ -63,7 +63,8 @@ def kkt_violation(clf, X, y, alpha, l1_ratio, sample_weight=None, factor=None):
     l1 = alpha * l1_ratio * factor[:, None]
     grad = np.asarray(X.T @ residual) + alpha * (1 - l1_ratio) * factor[:, None] * coef
     violation = np.where(coef != 0, np.abs(grad + l1 * np.sign(coef)), np.maximum(np.abs(grad) - l1, 0))
-    return max(violation.max() / (alpha * l1_ratio), np.abs(residual.sum(axis=0)).max() / (alpha * l1_ratio))
+    intercept = np.abs(residual.sum(axis=0)).max() if fit_intercept else 0.0
+    return max(violation.max(), intercept) / (alpha * l1_ratio)
 
 
 def fit(X, y, alpha, l1_ratio, **params):
@@ -96,6 +97,22 @@ def test_kkt_conditions_hold(n_classes, l1_ratio, container):
     clf = fit(X, y, alpha, l1_ratio)
     assert kkt_violation(clf, X, y, alpha, l1_ratio) <= 1e-5
     assert (clf.coef_ == 0).any()  # the penalty is strong enough to make exact zeros
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_without_intercept(n_classes):
+    X, y = dense_problem(n_classes=n_classes)
+    alpha = 0.02
+    clf = fit(sparse.csr_matrix(X), y, alpha, 1.0, fit_intercept=False)
+    assert not clf.intercept_.any()
+    assert kkt_violation(clf, X, y, alpha, 1.0, fit_intercept=False) <= 1e-5
+
+
+def test_pure_l2_gives_the_lbfgs_model():
+    X, y = dense_problem(n_classes=3)
+    ours = fit(X, y, 0.01, 0.0)
+    lbfgs = MaxEntClassifier(alpha=0.01, solver="lbfgs", tol=1e-12).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, lbfgs.coef_, atol=1e-7)
 
 
 def test_sample_weights_act_as_repeated_rows():
