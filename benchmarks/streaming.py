@@ -9,17 +9,19 @@ alpha=alpha)`` (one-vs-rest), and with ``--candidates`` the other recipes weighe
 ``partial_fit``'s default. The test accuracy is measured after every chunk (not timed); the table
 gives it after each tenth of the pass (the first chunk that completes the tenth), the final one,
 the largest fall from one chunk to the next, and the time of the pass's ``partial_fit`` calls
-(median of ``--repeats`` passes), also as a ratio to SGDClassifier's on the same stream, timed
-in turn in the same process. The batch optimum is ``MaxEntClassifier(alpha=alpha).fit`` on the
+(median of ``--repeats`` passes, one of each streamer in turn), also as a ratio to
+SGDClassifier's on the same stream. The batch optimum is ``MaxEntClassifier(alpha=alpha).fit`` on the
 whole training set.
 
 Writes the table into ``results/RESULTS.md`` (between the ``streaming`` markers) and
-``results/streaming.json``, after every stream.
+``results/streaming.json`` after every stream; with ``--section NAME``, into a section and a json
+of its own.
 
 Usage, from the repository root::
 
     python benchmarks/streaming.py --candidates        # both corpora, C = 1 and 10, both chunkings
     python benchmarks/streaming.py --datasets texttwin --Cs 1 --repeats 3
+    python benchmarks/streaming.py --repeats 3 --section defaults   # the default and SGDClassifier
     python benchmarks/streaming.py --quick             # the small corpus, into results/quick
 """
 
@@ -112,12 +114,11 @@ def after_each_tenth(accuracies, parts):
     return [accuracies[int(np.searchsorted(seen, seen[-1] * k / 10))] for k in range(1, 11)]
 
 
-def measure(make, data, parts, classes, repeats):
-    """A streamer's accuracies (of its first pass) and its median time over ``repeats`` passes."""
-    times = []
-    for _ in range(repeats):
-        seconds, accuracies = one_pass(make(), data, parts, classes)
-        times.append(seconds)
+def summary(passes, parts):
+    """A streamer's row of the table from its ``passes`` (``one_pass`` results): the accuracies of
+    the first, the median time of all."""
+    times = [seconds for seconds, _ in passes]
+    accuracies = passes[0][1]
     return {
         "time": statistics.median(times),
         "times": times,
@@ -154,15 +155,19 @@ def targets(stream, optimum):
 
 
 def run_stream(data, alpha, chunking, candidates, repeats):
-    """Every streamer over one chunking of ``data``, printed as it comes."""
+    """Every streamer over one chunking of ``data``, printed as it comes; the ``repeats`` passes
+    run in turn (one of each streamer, then again), so that a change of load slows all alike."""
     classes = np.unique(data[2])
     parts = chunks(data[0].shape[0], chunking)
-    rows = {}
-    for label, make in streamers(alpha, candidates).items():
-        rows[label] = row = measure(make, data, parts, classes, repeats)
-        print(f"    {label:60s} final {row['final']:.4f} fall {row['largest_fall']:.4f} {row['time']:.2f} s")
-    for row in rows.values():
+    makers = streamers(alpha, candidates)
+    passes = {label: [] for label in makers}
+    for _ in range(repeats):
+        for label, make in makers.items():
+            passes[label].append(one_pass(make(), data, parts, classes))
+    rows = {label: summary(runs, parts) for label, runs in passes.items()}
+    for label, row in rows.items():
         row["time_ratio"] = row["time"] / rows[SGD]["time"]
+        print(f"    {label:60s} final {row['final']:.4f} fall {row['largest_fall']:.4f} {row['time']:.2f} s")
     return {"n_chunks": len(parts), "rows": rows}
 
 
@@ -194,13 +199,16 @@ def _tenths(row):
 def markdown(report):
     """The streaming section of RESULTS.md: the passes, then the default against the targets."""
     m = report["machine"]
+    section = report.get("section")
+    begin, end = _markers(section)
     lines = [
-        STREAMING_BEGIN,
-        "## Streaming: one pass of `partial_fit`",
+        begin,
+        "## Streaming: one pass of `partial_fit`"
+        + (f" ({report['section']})" if report.get("section") else ""),
         "",
         f"Command: `{report['command']}`. {__doc__.split(chr(10) * 2)[1].replace(chr(10), ' ')} Machine:"
         f" {m['cpu']}, {m['cores']} cores, load average {m['load_average_before'][0]:.2f} before the run"
-        f" (other processes slow the timings down; the ratios are of passes timed in turn); Python"
+        f" (other processes slow the timings down; the ratios are of passes run in turn); Python"
         f" {m['python']}, numpy {m['numpy']}, scipy {m['scipy']}, scikit-learn {m['scikit-learn']},"
         f" sklearn_maxent {m['sklearn_maxent']}.",
         "",
@@ -246,15 +254,28 @@ def markdown(report):
                     + " | ".join(cells)
                     + f" | {t['time_ratio']:.2f} | {met} |"
                 )
-    return "\n".join([*lines, "", STREAMING_END])
+    return "\n".join([*lines, "", end])
 
 
 def write(report, out):
-    """``streaming.json``, and the streaming section of ``RESULTS.md`` (added, or replaced)."""
+    """``streaming.json``, and the streaming section of ``RESULTS.md`` (added, or replaced); with a
+    ``section``, a json and a section of its own."""
     out.mkdir(parents=True, exist_ok=True)
     report["machine"]["load_average_after"] = os.getloadavg()
-    (out / "streaming.json").write_text(json.dumps(report, indent=1))
-    write_section(out / "RESULTS.md", STREAMING_BEGIN, STREAMING_END, markdown(report))
+    section = report.get("section")
+    (out / ("streaming.json" if section is None else f"streaming_{section}.json")).write_text(
+        json.dumps(report, indent=1)
+    )
+    write_section(out / "RESULTS.md", *_markers(section), markdown(report))
+
+
+def _markers(section):
+    """The RESULTS.md markers of a section: the streaming one, or ``section``'s own."""
+    if section is None:
+        return STREAMING_BEGIN, STREAMING_END
+    return tuple(
+        marker.replace("streaming", f"streaming-{section}") for marker in (STREAMING_BEGIN, STREAMING_END)
+    )
 
 
 def main(argv=None):
@@ -266,10 +287,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=1, help="passes timed per streamer (median)")
     parser.add_argument("--quick", action="store_true", help="the small corpora, into results/quick")
     parser.add_argument("--out", type=Path, help="output directory (default benchmarks/results[/quick])")
+    parser.add_argument("--section", help="a RESULTS.md section (and json) of its own; default: the main one")
     args = parser.parse_args(argv)
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     arguments = argv if argv is not None else sys.argv[1:]
     report = {"command": " ".join(["python benchmarks/streaming.py", *arguments]), "machine": machine()}
+    report["section"] = args.section
     report["datasets"] = {}
     for name in args.datasets:
         run_dataset(name, args.Cs, args.candidates, args.repeats, args.quick, report, out)

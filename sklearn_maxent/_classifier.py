@@ -423,7 +423,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         Best of ``validation_scores_``; None without early stopping.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` has string column names.
 
     See Also

@@ -753,7 +753,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
         Smallest value of ``loss_curve_``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the features, when ``X`` is a dask dataframe with string
         column names.
 
@@ -779,7 +779,7 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
     DaskMaxEntClassifier(alpha=0.001)
 
     With a cluster running (the default ``distributed`` client; see the
-    README), and ``X``, ``y`` dask arrays generated on its workers:
+    user guide's Dask page), and ``X``, ``y`` dask arrays generated on its workers:
 
     >>> clf = DaskMaxEntClassifier(alpha=1e-3).fit(X, y)
     >>> clf.predict(X)  # lazy  # doctest: +ELLIPSIS

@@ -24,7 +24,7 @@ from sklearn_maxent._model._penalty import ElasticNet
 
 
 def objective(coef, intercept, X, Y, s, alpha, l1_ratio):
-    """J of coef_ (n_free, n_features) and intercept_, as the README defines it; Y one column per class."""
+    """J of coef_ (n_free, n_features) and intercept_, as the user guide defines it; Y: a column per class."""
     scores = np.asarray(X @ coef.T) + intercept
     if coef.shape[0] == 1:  # the binary model: class 0's score is 0
         scores = np.hstack([np.zeros_like(scores), scores])

@@ -15,6 +15,8 @@ import pytest
 import reference_epochs
 from scipy import sparse
 
+from sklearn_maxent._kernels import epoch as kernel
+from sklearn_maxent._kernels.contract import EpochCounters, EpochSettings
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
 from sklearn_maxent._optim import SGDState, StepSchedule
@@ -367,3 +369,11 @@ def test_kernel_weighted_average_with_per_feature_factors(container):
     expected = reference_state.average.mean(expected_coef, expected_intercept)[0]
     np.testing.assert_allclose(mean, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
     assert np.abs(mean - expected).max() > 0
+
+
+def test_the_kernel_reads_its_settings_and_counters_by_the_records_names():
+    """The packed structs of _shared.pxd against the Python records: same fields, same order."""
+    settings, counters = kernel.contract_layout()
+    for layout, record in ((settings, EpochSettings), (counters, EpochCounters)):
+        assert list(layout) == list(record._fields)
+        assert list(layout.values()) == list(range(len(record._fields)))

@@ -18,6 +18,8 @@ nbclient = pytest.importorskip("nbclient", reason="notebook tests need the test 
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
+if not NOTEBOOK_DIR.is_dir():
+    pytest.skip("notebooks/ is in the source checkout only", allow_module_level=True)
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 CELL_TIMEOUT = 120  # seconds
 

@@ -38,7 +38,7 @@ def stream_of_documents(n_chunks, chunk_size, seed):
 
 
 def test_text_streams_through_hashing_vectorizer_and_partial_fit():
-    """The README's recipe for sparse streams: small minibatches, averaged (see its Streaming section)."""
+    """The user guide's recipe for sparse streams: small minibatches, averaged (its streaming page)."""
     vectorizer = HashingVectorizer(n_features=2**18, alternate_sign=False)
     clf = MaxEntClassifier(alpha=1e-6, batch_size=16, average=True, random_state=0)
     for texts, labels in stream_of_documents(n_chunks=40, chunk_size=200, seed=0):

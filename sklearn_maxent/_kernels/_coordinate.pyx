@@ -46,7 +46,9 @@ cdef inline double coordinate_minimum(
     return v
 
 
-cdef inline double shift_slope(const double* values, Py_ssize_t n, double shift, double l1, double l2, int side) noexcept nogil:
+cdef inline double shift_slope(
+    const double* values, Py_ssize_t n, double shift, double l1, double l2, int side
+) noexcept nogil:
     """The one-sided slope (``side`` -1: left, 1: right) of :func:`shift_cost` at ``shift``."""
     cdef double slope = 0.0, v
     cdef Py_ssize_t k

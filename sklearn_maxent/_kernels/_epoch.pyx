@@ -69,7 +69,7 @@ Layering: the bottom layer. Only ``sklearn_maxent._optim._epochs`` calls
 this; it imports nothing of the package.
 """
 
-from libc.math cimport ceil, exp, expm1, fabs, isfinite, log, log1p, pow, sqrt
+from libc.math cimport ceil, exp, expm1, fabs, log, log1p, pow, sqrt
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
@@ -85,9 +85,14 @@ cdef extern from *:
 
 import numpy as np
 
-ctypedef fused floating:
-    float
-    double
+from ._shared cimport (
+    EpochCounters,
+    EpochSettings,
+    diverged,
+    floating,
+    row_cross_entropy_residual,
+    schedule_step,
+)
 
 ctypedef fused index_t:
     int
@@ -116,33 +121,6 @@ cdef double MIN_SCALE = 1e-9
 # gradients: the epsilon only keeps a row without any gradient yet finite (its step is capped).
 cdef double ADAGRAD_EPS = 1e-8
 ADAGRAD_EPSILON = ADAGRAD_EPS  # for Python (the tests' reference)
-
-
-cdef inline bint diverged(double loss, double reference, double factor) noexcept nogil:
-    return not isfinite(loss) or loss > factor * (reference + 1.0)
-
-
-cdef inline double row_loss_residual(
-    floating* scores, const floating* targets, double weight, Py_ssize_t n_classes
-) noexcept nogil:
-    """``weight * CE`` of one row of scores; the scores become ``weight (P - Y)`` in place.
-
-    The arithmetic of ``_rowwise.cross_entropy_residual``, row by row.
-    """
-    cdef Py_ssize_t k
-    cdef double largest = scores[0]
-    cdef double norm = 0.0
-    cdef double observed = 0.0
-    for k in range(1, n_classes):
-        if scores[k] > largest:
-            largest = scores[k]
-    for k in range(n_classes):
-        observed = observed + targets[k] * (scores[k] - largest)
-        scores[k] = <floating>exp(scores[k] - largest)
-        norm = norm + scores[k]
-    for k in range(n_classes):
-        scores[k] = <floating>(weight * (scores[k] / norm - targets[k]))
-    return weight * (log(norm) - observed)
 
 
 cdef inline floating charge_l1(
@@ -500,8 +478,8 @@ cdef double proximal_catch_up(
     other side, whose regime then pulls it away from 0 or back to 0 for good), so the loop ends.
     """
     cdef double u, mu, n, s
-    cdef int crossings
-    for crossings in range(4):
+    cdef int _crossings
+    for _crossings in range(4):
         if k <= 0:
             return w
         if w == 0:
@@ -724,18 +702,20 @@ def run_epoch(
     # average_weights[t]: the weights of the epoch's averaged iterates up to step t, summed.
     cdef double[::1] average_weights = np.zeros(n_batches + 1)
 
-    cdef double eta0 = settings[0], power_t = settings[1], max_step = settings[3]
-    cdef bint invscaling = settings[2] != 0
-    cdef double l2 = settings[4], l1 = settings[5]
-    cdef bint fit_intercept = settings[6] != 0
-    cdef double intercept_scale = settings[7]
-    cdef Py_ssize_t rc = <Py_ssize_t>settings[8]
-    cdef double average_start = settings[9]
-    cdef bint saga = settings[10] != 0
-    cdef double step_batch = settings[11]
-    cdef double t0 = settings[12]
-    cdef bint optimal = t0 > 0
-    cdef double average_power = settings[13]
+    if settings.shape[0] * sizeof(double) != sizeof(EpochSettings):
+        raise ValueError(f"settings: {sizeof(EpochSettings) // sizeof(double)} values expected (EpochSettings).")
+    if scalars.shape[0] * sizeof(double) != sizeof(EpochCounters):
+        raise ValueError(f"scalars: {sizeof(EpochCounters) // sizeof(double)} values expected (EpochCounters).")
+    cdef const EpochSettings* setting = <const EpochSettings*>&settings[0]
+    cdef EpochCounters* counters = <EpochCounters*>&scalars[0]
+    cdef double eta0 = setting.eta0, max_step = setting.max_step
+    cdef double l2 = setting.l2, l1 = setting.l1
+    cdef bint fit_intercept = setting.fit_intercept != 0
+    cdef double intercept_scale = setting.intercept_scale
+    cdef Py_ssize_t rc = <Py_ssize_t>setting.reference_class
+    cdef double average_start = setting.average_start
+    cdef bint saga = setting.saga != 0
+    cdef double average_power = setting.average_power
     cdef bint per_feature = factor.shape[0] > 0
     cdef bint adagrad = adagrad_sums.shape[0] > 0
     # Weight rows owe the steps they missed: SAGA's mean term, per-feature L2 decay.
@@ -749,13 +729,13 @@ def run_epoch(
     cdef bint cumulative_l1_charge = l1 > 0 and not proximal_l1
     cdef bint has_average = correction.shape[0] > 0
 
-    cdef double t = scalars[0], samples_seen = scalars[1], scale = scalars[2]
-    cdef double cumulative_l1 = scalars[3], scale_sum = scalars[4], count = scalars[5]
-    cdef double reference = scalars[6]
+    cdef double t = counters.t, samples_seen = counters.samples_seen, scale = counters.scale
+    cdef double cumulative_l1 = counters.cumulative_l1, scale_sum = counters.scale_sum, count = counters.count
+    cdef double reference = counters.reference
     cdef double total = 0.0
 
     cdef Py_ssize_t batch, start, stop, b, i, f, j, k, p, row, ahead, n_touched
-    cdef double loss, weight_sum, batch_loss, step, schedule_step
+    cdef double loss, weight_sum, batch_loss, step, base_step
     cdef floating row_scale, step_over_scale, stored
     cdef floating b_, n_, l1_so_far, intercept_step, decay, threshold = 0
     cdef double row_step, average_weight = 0.0
@@ -832,8 +812,6 @@ def run_epoch(
                         prefetch_row(&offset[ahead, 0], n_free)
                     if saga:
                         prefetch_row(&residuals[ahead, 0], n_free)
-                if rc:
-                    scores[i, 0] = 0
                 if is_sparse:
                     sparse_row_scores(data, indices, indptr, row, coef, intercept, <floating>scale, &scores[i, rc])
                 else:
@@ -843,8 +821,8 @@ def run_epoch(
                     for k in range(n_free):
                         scores[i, rc + k] += offset[row, k]
                 weight_sum += sample_weights[row] * row_scale
-                loss += row_loss_residual(&scores[i, 0], &targets[row, 0], sample_weights[row] * row_scale,
-                                          n_classes)
+                loss += row_cross_entropy_residual(&scores[i, rc], NULL, &targets[row, 0],
+                                                   sample_weights[row] * row_scale, n_free, rc)
             batch_loss = loss / weight_sum if weight_sum > 0 else 0.0
             if batch == 1:
                 if reference != reference:  # NaN: none given
@@ -875,12 +853,8 @@ def run_epoch(
                      rows_block, n_features, 1, &grad[0, 0], n_free)
 
             # The step: L2 on the scale, the gradient and L1 on the touched rows.
-            schedule_step = eta0 / pow(t + 1.0, power_t) if invscaling else eta0
-            if optimal:
-                schedule_step = b * eta0 / (1.0 + samples_seen / t0)
-            elif b < step_batch and not adagrad:
-                schedule_step *= b / step_batch
-            step = schedule_step if schedule_step < max_step else max_step
+            base_step = schedule_step(setting, t, b, samples_seen, adagrad)
+            step = base_step if base_step < max_step else max_step
             t += 1
             if not per_feature:
                 scale *= 1.0 - step * l2
@@ -911,7 +885,7 @@ def run_epoch(
                     saga_direction(&grad[f, 0], &saga_average[j, 0], n_free, b_, n_)
                 if adagrad:
                     adagrad_sums[j] += squared_norm(&grad[f, 0], n_free)
-                    row_step = adagrad_step(adagrad_sums[j], schedule_step, max_step)
+                    row_step = adagrad_step(adagrad_sums[j], base_step, max_step)
                     step_over_scale = <floating>row_step
                     decay = <floating>(1.0 - row_step * l2 * factor[j])
                     threshold = <floating>(row_step * l1 * factor[j])
@@ -945,7 +919,7 @@ def run_epoch(
                 intercept_step = <floating>(step * intercept_scale)
                 if adagrad:
                     adagrad_sums[n_features] += squared_norm(&grad_intercept[0], n_free)
-                    intercept_step = <floating>(schedule_step / sqrt(adagrad_sums[n_features] + ADAGRAD_EPS))
+                    intercept_step = <floating>(base_step / sqrt(adagrad_sums[n_features] + ADAGRAD_EPS))
                 for k in range(n_free):
                     if saga:
                         intercept[k] -= intercept_step * (grad_intercept[k] / b_ + saga_average_intercept[k])
@@ -979,6 +953,14 @@ def run_epoch(
         elif lazy and status == STATUS_OK:
             catch_up_all(n_batches, cumulative, coef, saga_average, caught_up)
 
-    scalars[0], scalars[1], scalars[2], scalars[3] = t, samples_seen, scale, cumulative_l1
-    scalars[4], scalars[5], scalars[6], scalars[7] = scale_sum, count, reference, total
+    counters.t, counters.samples_seen, counters.scale, counters.cumulative_l1 = t, samples_seen, scale, cumulative_l1
+    counters.scale_sum, counters.count, counters.reference, counters.total = scale_sum, count, reference, total
     return status
+
+
+def contract_layout():
+    """The fields of the structs EpochSettings and EpochCounters, each by its index in the float64
+    array the struct reads, in memory order: what contract.py's records must match."""
+    cdef double[::1] index = np.arange(max(sizeof(EpochSettings), sizeof(EpochCounters)) // sizeof(double),
+                                       dtype=np.float64)
+    return (<EpochSettings*>&index[0])[0], (<EpochCounters*>&index[0])[0]

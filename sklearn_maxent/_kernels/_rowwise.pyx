@@ -23,15 +23,13 @@ the number of threads.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport exp, log
+from libc.math cimport exp
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cimport openmp
 
-ctypedef fused floating:
-    float
-    double
+from ._shared cimport floating, row_cross_entropy_residual
 
 
 # Below this many entries a row-wise pass runs on one thread: waking the others costs more
@@ -64,39 +62,6 @@ cdef inline double row_maximum(
     if reference_class and largest < 0.0:
         largest = 0.0
     return largest
-
-
-cdef inline double row_cross_entropy_residual(
-    floating* row,
-    const floating* intercept,
-    const floating* target,
-    double weight,
-    Py_ssize_t n_free,
-    bint reference_class,
-) noexcept nogil:
-    """Turn one row of free scores into ``s_i (P_i - Y_i)`` in place; return ``s_i CE_i``.
-
-    ``target`` has the reference class's entry first when ``reference_class``.
-    """
-    cdef double largest = row[0] + intercept[0]
-    cdef double shifted, norm = 0.0, observed = 0.0
-    cdef Py_ssize_t k
-    for k in range(1, n_free):
-        if row[k] + intercept[k] > largest:
-            largest = row[k] + intercept[k]
-    if reference_class:
-        largest = max(largest, 0.0)
-        norm = exp(-largest)
-        observed = -target[0] * largest
-        target = target + 1
-    for k in range(n_free):
-        shifted = row[k] + intercept[k] - largest
-        observed += target[k] * shifted
-        row[k] = <floating>exp(shifted)
-        norm += row[k]
-    for k in range(n_free):
-        row[k] = <floating>(weight * (row[k] / norm - target[k]))
-    return weight * (log(norm) - observed)
 
 
 def cross_entropy_residual(

@@ -38,7 +38,6 @@ device objective's scores, nothing else of the optimizers.
 """
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace_and_device
@@ -46,35 +45,7 @@ from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace_a
 from .._array_api._device import full_scores
 from .._array_api._host import to_numpy
 from .._kernels import epoch as kernel
-
-
-class Settings(NamedTuple):
-    """The kernel's ``settings`` array by name (see :func:`run_epoch`)."""
-
-    eta0: float
-    power_t: float
-    invscaling: float
-    max_step: float
-    l2: float
-    l1: float
-    fit_intercept: float
-    intercept_scale: float
-    reference_class: float
-    average_start: float
-    saga: float
-    step_batch: float
-    t0: float
-    average_power: float
-
-    def step(self, t, rows, samples_seen):
-        """The step of step count ``t`` for ``rows`` rows after ``samples_seen``: the schedule's, capped
-        at ``max_step``."""
-        schedule_step = self.eta0 / (t + 1.0) ** self.power_t if self.invscaling else self.eta0
-        if self.t0 > 0:  # "optimal"
-            schedule_step = rows * self.eta0 / (1.0 + samples_seen / self.t0)
-        elif rows < self.step_batch:
-            schedule_step *= rows / self.step_batch
-        return min(schedule_step, self.max_step)
+from .._kernels.contract import EpochCounters, EpochSettings, diverged
 
 
 def run_epoch(
@@ -102,7 +73,7 @@ def run_epoch(
         As the kernel's, in and out; ``scale`` and ``scale_sum`` come out as
         1 and 0.
     settings : ndarray of shape (14,), float64
-        As the kernel's (see :class:`Settings`).
+        As the kernel's (see :class:`~sklearn_maxent._kernels.contract.EpochSettings`).
     average : tuple of ndarray or None
         ``(correction, intercept_sum)`` of the iterate average (float64 NumPy),
         updated in place; None without averaging.
@@ -116,9 +87,10 @@ def run_epoch(
         ``OK``, ``DIVERGED`` or ``STALE_REFERENCE``, as the kernel's.
     """
     xp, _, device = get_namespace_and_device(X)
-    settings = Settings(*settings.tolist())
-    model = _Model.on_device(xp, device, X.dtype, coef, intercept, applied, average, scalars[4])
-    epoch = _Epoch(xp, X, targets, row_weights, xp.asarray(order, device=device), settings, scalars)
+    settings = EpochSettings(*settings.tolist())
+    counters = EpochCounters(*scalars.tolist())
+    model = _Model.on_device(xp, device, X.dtype, coef, intercept, applied, average, counters.scale_sum)
+    epoch = _Epoch(xp, X, targets, row_weights, xp.asarray(order, device=device), settings, counters)
     saga = None if memory is None else _SagaTable(xp, memory, epoch.rows, settings.fit_intercept)
     with np.errstate(all="ignore"):  # NumPy-backed namespaces: the losses judge the epoch, as in the kernel
         for start in range(0, order.shape[0], batch_size):
@@ -135,11 +107,16 @@ def run_epoch(
 class _Epoch:
     """An epoch's data in its row order and its counters (the kernel's ``scalars``, on the host)."""
 
-    def __init__(self, xp, X, targets, row_weights, rows, settings, scalars):
+    def __init__(self, xp, X, targets, row_weights, rows, settings, counters):
         self.xp, self.X, self.rows, self.settings = xp, X, rows, settings
         # In the epoch's order once, so that a minibatch's are a slice (X's rows are gathered per minibatch).
         self.targets, self.row_weights = xp.take(targets, rows, axis=0), xp.take(row_weights, rows, axis=0)
-        self.t, self.samples_seen, _, self.cumulative_l1, _, self.count, self.reference, _ = scalars.tolist()
+        self.t, self.samples_seen, self.cumulative_l1 = (
+            counters.t,
+            counters.samples_seen,
+            counters.cumulative_l1,
+        )
+        self.count, self.reference = counters.count, counters.reference
         self.batch_losses = []
 
     def minibatch(self, start, stop, model, saga):
@@ -154,7 +131,7 @@ class _Epoch:
             int(settings.reference_class),
         )
         given = self.reference == self.reference  # not NaN
-        if start == 0 and given and _diverged(float(loss) / float(weight_sum), self.reference, 2.0):
+        if start == 0 and given and diverged(float(loss) / float(weight_sum), self.reference, 2.0):
             return False
         self.batch_losses.append(xp.stack([loss, weight_sum]))
         if saga is None:
@@ -180,32 +157,28 @@ class _Epoch:
         losses, weight_sums = to_numpy(self.xp.stack(self.batch_losses)).T
         batch_loss = np.divide(losses, weight_sums, out=np.zeros_like(losses), where=weight_sums > 0)
         reference = batch_loss[0] if self.reference != self.reference else self.reference
-        if _diverged(batch_loss, reference, 100.0).any():
+        if diverged(batch_loss, reference, 100.0).any():
             return kernel.DIVERGED
         n_rows = self.rows.shape[0]
         sizes = np.diff(np.append(np.arange(0, n_rows, batch_size), n_rows))
-        scalars[:] = [
-            self.t,
-            self.samples_seen,
-            1.0,
-            self.cumulative_l1,
-            0.0,
-            self.count,
-            reference,
-            losses @ sizes,
-        ]
+        counters = EpochCounters(
+            t=self.t,
+            samples_seen=self.samples_seen,
+            scale=1.0,
+            cumulative_l1=self.cumulative_l1,
+            scale_sum=0.0,
+            count=self.count,
+            reference=reference,
+            total=losses @ sizes,
+        )
+        scalars[:] = counters
         return kernel.OK
-
-
-def _diverged(loss, reference, factor):
-    """The kernel's test of minibatch mean losses: non-finite, or ``factor`` times the reference and more."""
-    return ~np.isfinite(loss) | (loss > factor * (reference + 1.0))
 
 
 def _loss_residual(xp, free_scores, targets, weights, reference_class):
     """``sum_i weights_i CE_i``, ``sum_i weights_i`` and residuals ``weights_i (P_i - Y_i)`` (free classes).
 
-    The arithmetic of the kernel's ``row_loss_residual``: scores shifted by
+    The arithmetic of the kernels' ``row_cross_entropy_residual``: scores shifted by
     their row maximum, ``CE_i = log sum_k exp(s_ik) - <Y_i, s_i>``.
     """
     scores = full_scores(free_scores, xp, reference_class)

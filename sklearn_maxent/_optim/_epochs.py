@@ -17,6 +17,7 @@ from scipy import sparse
 
 from .._array_api._device import DeviceObjective
 from .._kernels import epoch as kernel
+from .._kernels.contract import EpochCounters, EpochSettings, diverged
 from . import _device_epochs
 from ._lazy import IterateAverage, LazyCoef
 from ._steps import intercept_step_scale, max_step
@@ -26,8 +27,8 @@ _BACKOFF_FACTOR = 10.0
 
 
 def _diverged(loss, reference, factor):
-    """Whether ``loss`` shows the step blew up: non-finite, or ``factor`` times the reference and more."""
-    return not np.isfinite(loss) or loss > factor * (reference + 1.0)
+    """Whether ``loss`` shows the step blew up, as the kernel judges it (``contract.diverged``)."""
+    return bool(diverged(loss, reference, factor))
 
 
 def _all_finite(array):
@@ -97,11 +98,16 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
     lazy_coef = LazyCoef(objective.penalty, coef, state.cumulative_l1, state.applied_l1, average, proximal_l1)
     reference = state.data_loss
     while True:
-        scalars = np.array(
-            [state.t, state.samples_seen, 1.0, lazy_coef.cumulative]
-            + ([average.scale_sum, average.count] if average is not None else [0.0, 0.0])
-            + [np.nan if reference is None else reference, 0.0]
+        counters = EpochCounters(
+            t=state.t,
+            samples_seen=state.samples_seen,
+            scale=1.0,
+            cumulative_l1=lazy_coef.cumulative,
+            scale_sum=0.0 if average is None else average.scale_sum,
+            count=0.0 if average is None else average.count,
+            reference=np.nan if reference is None else reference,
         )
+        scalars = np.array(counters, dtype=np.float64)
         settings = _settings(objective, state, average is not None, memory is not None)
         status = _pass(
             objective,
@@ -127,11 +133,12 @@ def _run_epoch(objective, coef, intercept, state, batch_size, order, average, me
         reference = None
     if status == kernel.DIVERGED:
         return None
-    t, samples_seen, lazy_coef.scale, lazy_coef.cumulative, scale_sum, count, reference, total = scalars
-    state.t, state.samples_seen = int(t), int(samples_seen)
+    counters = EpochCounters(*scalars.tolist())
+    state.t, state.samples_seen = int(counters.t), int(counters.samples_seen)
+    lazy_coef.scale, lazy_coef.cumulative = counters.scale, counters.cumulative_l1
     if average is not None:
-        average.scale_sum, average.count = float(scale_sum), float(count)
-    return _finish_epoch(coef, intercept, state, lazy_coef, total / len(order), reference)
+        average.scale_sum, average.count = counters.scale_sum, counters.count
+    return _finish_epoch(coef, intercept, state, lazy_coef, counters.total / len(order), counters.reference)
 
 
 def _pass(objective, state, order, batch_size, coef, intercept, applied, scalars, settings, average, memory):
@@ -204,25 +211,23 @@ def _settings(objective, state, averaging, saga):
     """What the kernel needs to know of the schedule, the penalty and the model, as float64."""
     schedule = state.schedule
     penalty = objective.penalty
-    return np.array(
-        [
-            schedule.eta0,
-            schedule.power_t,
-            schedule.kind == "invscaling",
-            max_step(objective),
-            penalty.l2,
-            penalty.l1,
-            objective.fit_intercept,
-            intercept_step_scale(objective),
-            objective.reference_class,
-            state.average_start if averaging else -1,
-            saga,
-            schedule.batch_size or 0,
-            schedule.t0 or 0.0,
-            schedule.average_power,
-        ],
-        dtype=np.float64,
+    settings = EpochSettings(
+        eta0=schedule.eta0,
+        power_t=schedule.power_t,
+        invscaling=schedule.kind == "invscaling",
+        max_step=max_step(objective),
+        l2=penalty.l2,
+        l1=penalty.l1,
+        fit_intercept=objective.fit_intercept,
+        intercept_scale=intercept_step_scale(objective),
+        reference_class=objective.reference_class,
+        average_start=state.average_start if averaging else -1,
+        saga=saga,
+        step_batch=schedule.batch_size or 0,
+        t0=schedule.t0 or 0.0,
+        average_power=schedule.average_power,
     )
+    return np.array(settings, dtype=np.float64)
 
 
 def _or_empty(array, dtype, ndim):

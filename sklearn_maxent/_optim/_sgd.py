@@ -1,30 +1,21 @@
-"""The minibatch SGD / SAGA driver: epochs, back-off, stopping rules."""
+"""The minibatch SGD / SAGA driver: its schedule's start, the epoch loop and the back-off.
 
-import time
+What stops the loop is :class:`~._sgd_stopping.EpochJudge`'s decision.
+"""
+
+from functools import partial
 
 import numpy as np
 
 from ._epochs import _BACKOFF_FACTOR, _diverged, _saga_epoch, _sgd_epoch
 from ._monitor import SILENT
+from ._sgd_stopping import SAGA_SAFE_FRACTION, EpochJudge
 from ._state import Result, SAGAMemory, SGDState, StepSchedule
 from ._steps import ADAGRAD_ETA0, default_step, optimal_eta0, optimal_t0
 
-# Below this base step 'adaptive' gives up, as SGDClassifier does.
-_MIN_ADAPTIVE_STEP = 1e-6
 # A step that blows the loss up is backed off (_epochs._BACKOFF_FACTOR) at most
 # this many times in one call (from 1e8 down to 1e-2).
 _MAX_BACK_OFFS = 10
-# SAGA's calibrated step is halved when its epoch loss swings up by more than _SAGA_SWING of
-# it and the swing has not shrunk to _SAGA_DAMPING of the previous upswing: a large
-# oscillation that does not damp. A damped one converges, often faster than at half the
-# step (real text at C=10, 8 epochs: J 3.1e-3 above J* at the calibrated 575, 6.5e-3 at
-# 288), while at 1,150 (swings x 4.0, 2.7, 2.3) it was 16 % above after 8 epochs and not
-# converging after 150. Bottou's calibration, made from zero weights where the softmax is
-# flat, can pick such a step. Not halved below 1 / (3 L_b), the step SAGA's theory asks for.
-_SAGA_RISE = 1e-3
-_SAGA_SWING = 0.1
-_SAGA_DAMPING = 0.5
-_SAGA_SAFE_FRACTION = 1.0 / 3.0
 
 
 def sgd(
@@ -134,36 +125,27 @@ def sgd(
         # SGD goes on from its last iterate (only ever replaced), in arrays of its own that become
         # the next iterate; the caller's receive the average.
         coef, intercept = state.iterate[0].copy(), state.iterate[1].copy()
-    kind = state.schedule.kind
-    if kind in ("adagrad", "optimal") and variance_reduced:
-        raise ValueError(f"learning_rate={kind!r} steps plain SGD, not SAGA.")
-    # Only a step of our own choosing is halved when SAGA's loss rises; the user's is kept.
-    least_step = np.inf
-    if state.schedule.eta0 is None and kind == "adagrad":
-        state.schedule.eta0 = ADAGRAD_ETA0
-    elif state.schedule.eta0 is None and kind == "optimal":
-        state.schedule.eta0 = optimal_eta0(objective)
-    elif state.schedule.eta0 is None:
-        base = default_step(objective, batch_size, rng)
-        state.schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng, base)
-        least_step = _SAGA_SAFE_FRACTION * base
-    if state.schedule.batch_size is None:
-        state.schedule.batch_size = min(batch_size, objective.n_samples)
-    if kind == "optimal" and state.schedule.t0 is None:
-        state.schedule.t0 = optimal_t0(objective.penalty, state.schedule.eta0)
+    least_step = _start_schedule(objective, coef, intercept, state, batch_size, rng, variance_reduced)
     run_epoch, phase = _sgd_epoch, "sgd-epoch"
     if variance_reduced:
         phase = "saga-epoch"
         run_epoch = _saga_epoch
         state.memory = SAGAMemory.empty(objective)
+    judge = EpochJudge(
+        objective,
+        state,
+        tol=tol,
+        n_iter_no_change=n_iter_no_change,
+        stall_ratio=stall_ratio,
+        stall_patience=stall_patience,
+        epoch_passes=epoch_passes,
+        certify_below=certify_below,
+        validation=validation,
+        variance_reduced=variance_reduced,
+        least_step=least_step,
+        verbose=verbose,
+    )
     order = np.arange(objective.n_samples)
-    start_time = time.perf_counter()
-    previous = np.inf
-    last_rise = np.inf  # the relative size of SAGA's last upswing
-    stalls = 0
-    certified = stopped = False
-    gap = np.nan
-    best = None
     epoch = back_offs = 0
     while epoch < max_iter and back_offs <= _MAX_BACK_OFFS:
         monitor.begin(phase)
@@ -187,74 +169,45 @@ def sgd(
             continue
         vars(state).update(vars(working))
         epoch += 1
-        loss = data_loss + objective.penalty.value(coef)
-        state.loss_curve.append(loss)
-        gain = previous - loss
-        rise = -gain / previous if np.isfinite(previous) else 0.0
-        if variance_reduced and rise > _SAGA_RISE:
-            undamped = rise > _SAGA_SWING and rise > _SAGA_DAMPING * last_rise
-            if undamped and state.schedule.eta0 > least_step:
-                state.schedule.eta0 = max(state.schedule.eta0 / 2.0, least_step)
-                if verbose:
-                    print(f"-- Loss swings undamped, step halved to {state.schedule.eta0:.3g}")
-            last_rise = rise
-        gap = np.nan
-        certifiable = tol is not None and validation is None
-        checked = certifiable and (certify_below is None or gain < certify_below * abs(loss))
-        if checked:
-            value, gap = objective.certified_gap(*_model(state, coef, intercept, objective.penalty))
-            certified = gap <= tol
-        if verbose:
-            print(
-                f"-- Epoch {epoch}, loss: {loss:.6g}, step: {state.schedule(state.t):.3g}, "
-                + ("" if np.isnan(gap) else f"certified gap: {gap:.3g}, ")
-                + f"time: {time.perf_counter() - start_time:.2f} s"
-            )
-        if monitor.end(lambda: _model(state, coef, intercept, objective.penalty)) or certified:
-            break
-        if stall_ratio is not None:
-            # Over two epochs: an alternating loss gains every other epoch, which must not reset the count.
-            span = min(2, len(state.loss_curve) - 1)
-            earlier = state.loss_curve[-1 - span] if span else np.inf
-            stalls = stalls + 1 if earlier - loss < span * stall_ratio * epoch_passes * abs(loss) else 0
-        if stalls >= stall_patience:
-            stopped = True
-            break
-        previous = loss
-        if variance_reduced and certifiable and not checked:
-            # certify_below skipped the pass: the epoch gained too much to be stalled.
-            _stalled(state, True, n_iter_no_change)
-            continue
-        # Lower is better: the training loss (SAGA: the objective measured by the
-        # certificate's pass), or minus the validation score.
-        monitored, margin = loss, tol or 0.0
-        if variance_reduced and checked:
-            monitored, margin = value, 0.0
-        if validation is not None:
-            model = _model(state, coef, intercept, objective.penalty)
-            score = validation(*model)
-            state.validation_scores.append(score)
-            monitored = -score
-        improved = monitored < state.best_monitored - margin
-        if monitored < state.best_monitored:
-            state.best_monitored = monitored
-            if validation is not None:
-                best = model
-        if tol is not None and _stalled(state, improved, n_iter_no_change):
-            stopped = True
+        model = partial(_model, state, coef, intercept, objective.penalty)
+        judge.measure(epoch, data_loss, coef, model)
+        if monitor.end(model) or judge.certified or judge.should_stop(model):
             break
     monitor.abandon()  # an epoch retried past _MAX_BACK_OFFS
     state.memory = None  # a cache for this data only
     if state.average is not None:
         own = coef is not result_coef
         state.iterate = (coef, intercept) if own else (coef.copy(), intercept.copy())
-    if best is not None:
-        result_coef[:], result_intercept[:] = best
+    gap = judge.gap
+    if judge.best is not None:
+        result_coef[:], result_intercept[:] = judge.best
         gap = np.nan
     elif validation is None and state.average is not None:  # without averaging the model is coef
         _, result_intercept[:] = _model(state, *state.iterate, objective.penalty, out=result_coef)
-    converged = epoch > 0 and (certified or tol is None or (stopped and (stall_ratio or validation)))
-    return Result(epoch, bool(converged), state.loss_curve, gap)
+    return Result(epoch, judge.converged(epoch), state.loss_curve, gap)
+
+
+def _start_schedule(objective, coef, intercept, state, batch_size, rng, variance_reduced):
+    """Set what the schedule still lacks (its first step, the minibatch size it is for, ``t0``)
+    from the data; return the least step SAGA's swings may halve it to (infinite: never)."""
+    schedule = state.schedule
+    if schedule.kind in ("adagrad", "optimal") and variance_reduced:
+        raise ValueError(f"learning_rate={schedule.kind!r} steps plain SGD, not SAGA.")
+    # Only a step of our own choosing is halved when SAGA's loss rises; the user's is kept.
+    least_step = np.inf
+    if schedule.eta0 is None and schedule.kind == "adagrad":
+        schedule.eta0 = ADAGRAD_ETA0
+    elif schedule.eta0 is None and schedule.kind == "optimal":
+        schedule.eta0 = optimal_eta0(objective)
+    elif schedule.eta0 is None:
+        base = default_step(objective, batch_size, rng)
+        schedule.eta0 = calibrated_step(objective, coef, intercept, batch_size, rng, base)
+        least_step = SAGA_SAFE_FRACTION * base
+    if schedule.batch_size is None:
+        schedule.batch_size = min(batch_size, objective.n_samples)
+    if schedule.kind == "optimal" and schedule.t0 is None:
+        schedule.t0 = optimal_t0(objective.penalty, schedule.eta0)
+    return least_step
 
 
 def _left_worse(objective, coef, intercept, data_loss):
@@ -274,18 +227,6 @@ def _model(state, coef, intercept, penalty, out=None):
         return coef.copy(), intercept.copy()
     mean_coef, mean_intercept = state.average.mean(coef, intercept, out)
     return penalty.project(mean_coef), mean_intercept
-
-
-def _stalled(state, improved, n_iter_no_change):
-    """SGDClassifier's stopping rule; True when SGD should stop."""
-    state.no_improvement = 0 if improved else state.no_improvement + 1
-    if state.no_improvement < n_iter_no_change:
-        return False
-    state.no_improvement = 0
-    if state.schedule.kind != "adaptive":
-        return True
-    state.schedule.eta0 /= 5.0
-    return state.schedule.eta0 < _MIN_ADAPTIVE_STEP
 
 
 def calibrated_step(objective, coef, intercept, batch_size, rng, base, n_batches=20, max_factor=64):

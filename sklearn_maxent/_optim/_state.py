@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .._kernels.contract import schedule_step
 from ._lazy import IterateAverage
 
 # With the "optimal" schedule the iterate after s samples weighs s ** OPTIMAL_AVERAGE_POWER in
@@ -51,12 +52,20 @@ class StepSchedule:
         return OPTIMAL_AVERAGE_POWER if self.kind == "optimal" else 0.0
 
     def __call__(self, t, rows=None, seen=0):
-        if self.kind == "optimal":
-            return (rows or 1) * self.eta0 / (1.0 + seen / self.t0)
-        step = self.eta0 / (t + 1.0) ** self.power_t if self.kind == "invscaling" else self.eta0
-        if rows is not None and self.batch_size and rows < self.batch_size and self.kind != "adagrad":
-            step *= rows / self.batch_size
-        return step
+        """The step at step count ``t`` for ``rows`` rows (None: a full minibatch, or one row for
+        ``"optimal"``) after ``seen`` samples: the kernel's schedule (``contract.schedule_step``)."""
+        optimal = self.kind == "optimal"
+        return schedule_step(
+            self.eta0,
+            t,
+            (1 if optimal else 0) if rows is None else rows,
+            seen,
+            self.power_t,
+            self.kind == "invscaling",
+            self.t0 if optimal else 0.0,
+            0 if rows is None or self.batch_size is None else self.batch_size,
+            self.kind == "adagrad",
+        )
 
 
 @dataclass
