@@ -17,6 +17,7 @@ sys.path.insert(0, str(BENCHMARKS))
 pytest.importorskip("matplotlib")
 pytest.importorskip("threadpoolctl")
 
+import l1  # noqa: E402
 import real_text  # noqa: E402
 from text_data import make_text_data, make_text_twin  # noqa: E402
 
@@ -212,8 +213,6 @@ def test_gpu_benchmark_runs_where_it_can(tmp_path):
 
 def test_l1_benchmark_rows_and_section(tmp_path, monkeypatch):
     """benchmarks/l1.py on a small text problem: one comparison row, one path row, its section written."""
-    import l1
-
     monkeypatch.setattr(l1, "SAGA_BUDGET", 2.0)
     monkeypatch.setattr(l1, "PATH_LENGTH", 4)
     X, y = make_text_data(n_docs=300, n_features=512, n_classes=3, nnz_per_row=20, n_topic_words=50, seed=0)
