@@ -17,6 +17,7 @@ sys.path.insert(0, str(BENCHMARKS))
 pytest.importorskip("matplotlib")
 pytest.importorskip("threadpoolctl")
 
+import l1  # noqa: E402
 import real_text  # noqa: E402
 from text_data import make_text_data, make_text_twin  # noqa: E402
 
@@ -208,3 +209,27 @@ def test_gpu_benchmark_runs_where_it_can(tmp_path):
         str(tmp_path),
     )
     assert "| dense (" in (tmp_path / "GPU.md").read_text()
+
+
+def test_l1_benchmark_rows_and_section(tmp_path, monkeypatch):
+    """benchmarks/l1.py on a small text problem: one comparison row, one path row, its section written."""
+    monkeypatch.setattr(l1, "SAGA_BUDGET", 2.0)
+    monkeypatch.setattr(l1, "PATH_LENGTH", 4)
+    X, y = make_text_data(n_docs=300, n_features=512, n_classes=3, nnz_per_row=20, n_topic_words=50, seed=0)
+    row = l1.compare(X, y, 1.0, repeats=1)
+    assert row["certified_gap"] <= 1e-6
+    assert row["true_gap"] <= row["certified_gap"] + 1e-12
+    assert row["support_differences"] == 0
+    path = l1.regularization_path(X, y, 0.5)
+    assert path["largest_path_gap"] <= 1e-6
+    report = {
+        "machine": l1.machine(),
+        "problems": {"small": {"compare": [row], "path": [path]}},
+        "total_time": 1.0,
+    }
+    (tmp_path / "l1.json").write_text(json.dumps(report, default=float))
+    l1.main(["--out", str(tmp_path), "--from-json"])
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.count(l1.BEGIN) == 1
+    assert "| small | 1.0 |" in text
+    assert "| small | 0.5 |" in text

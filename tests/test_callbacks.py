@@ -54,7 +54,7 @@ def steps_of(log):
     return [entry for entry in log.data if entry["task_name"] not in ("fit", "partial_fit")]
 
 
-@pytest.mark.parametrize("solver", ["auto", "lbfgs", "saga", "sgd"])
+@pytest.mark.parametrize("solver", ["auto", "lbfgs", "saga", "sgd", "newton-cd"])
 def test_scoring_monitor_logs_each_step_and_the_fit(solver):
     monitor = ScoringMonitor(scoring="neg_log_loss")
     clf = MaxEntClassifier(solver=solver, alpha=1e-3, max_iter=200, random_state=0).set_callbacks(monitor)
@@ -66,7 +66,13 @@ def test_scoring_monitor_logs_each_step_and_the_fit(solver):
     assert len(steps) == clf.n_iter_
     assert len(log.data) == clf.n_iter_ + 1
     names = [entry["task_name"] for entry in steps]
-    expected = {"auto": PHASES, "lbfgs": PHASES[1:], "saga": ["saga-epoch"], "sgd": ["sgd-epoch"]}[solver]
+    expected = {
+        "auto": PHASES,
+        "lbfgs": PHASES[1:],
+        "saga": ["saga-epoch"],
+        "sgd": ["sgd-epoch"],
+        "newton-cd": ["newton-cd-iter"],
+    }[solver]
     assert set(names) <= set(expected)
     assert names == sorted(names, key=expected.index)  # phases in the chain's order
     if solver == "auto":
@@ -78,7 +84,7 @@ def test_scoring_monitor_logs_each_step_and_the_fit(solver):
     assert fit_entry["neg_log_loss"] == pytest.approx(final, rel=1e-12)
 
 
-@pytest.mark.parametrize("solver", ["auto", "lbfgs", "saga", "sgd"])
+@pytest.mark.parametrize("solver", ["auto", "lbfgs", "saga", "sgd", "newton-cd"])
 def test_a_callback_stops_the_fit_where_it_asks(solver):
     recorder = Recorder(stop_after=3)
     clf = MaxEntClassifier(solver=solver, alpha=1e-3, random_state=0).set_callbacks(recorder)

@@ -7,6 +7,7 @@ They do one pass or one epoch on plain arrays and return; every decision
 
 try:
     from . import _epoch as epoch
+    from ._coordinate import csc_sweeps, dense_sweeps
     from ._csr import csr_dense_product
     from ._rowwise import (
         cross_entropy_residual,
@@ -28,11 +29,13 @@ except ImportError as error:  # a source checkout that was never built
 
 __all__ = [
     "cross_entropy_residual",
+    "csc_sweeps",
     "csr_dense_product",
     "curvature",
     "dense_hessian_diagonal",
     "dense_pass",
     "dense_product",
+    "dense_sweeps",
     "effective_n_threads",
     "epoch",
     "jacobian_product",

@@ -97,11 +97,36 @@ class CertifiedPart(SmoothPart):
             nan without a penalty (no certificate exists), inf where the dual
             point is still useless (``D <= 0``).
         """
+        primal, dual = self.primal_dual(coef, intercept)
+        return primal, _duality.relative_gap(primal, dual)
+
+    def primal_dual(self, coef, intercept):
+        """``J(W, b)`` and the dual value of the point :meth:`certified_gap` builds from ``(W, b)``.
+
+        The dual value is a lower bound of ``J*`` whatever ``(W, b)``: a solver may keep
+        the best of several (nan without a penalty).
+        """
         loss, gradient, _ = self.data_loss_gradient(coef, intercept)
         primal = loss + self.penalty.value(coef)
+        proba, targets, row_weights = self._certificate_rows(coef, intercept)
+        return primal, self.dual_of(proba, gradient, targets, row_weights)
+
+    def dual_of(self, expected, gradient, targets=None, row_weights=None):
+        """The dual value of the point built from rows ``expected`` whose data gradient is ``gradient``.
+
+        ``expected`` (n_samples, n_classes), float64, has rows summing to one, and
+        ``gradient = X^T w (expected - Y)`` (free columns); entries below 0 are allowed
+        (a linearized step of the probabilities), the intercept's balancing mixes them away
+        (:func:`~sklearn_maxent._model._duality.dual_from_gradient`). ``targets`` and
+        ``row_weights`` in float64, if at hand. A lower bound of ``J*`` (nan without a penalty).
+        """
+        if targets is None:
+            targets, row_weights = self.targets.astype(np.float64), self.row_weights.astype(np.float64)
         column_means, observed_moments = self._moments
-        dual = _duality.dual_from_gradient(
-            *self._certificate_rows(coef, intercept),
+        return _duality.dual_from_gradient(
+            expected,
+            targets,
+            row_weights,
             gradient,
             column_means,
             observed_moments,
@@ -109,7 +134,6 @@ class CertifiedPart(SmoothPart):
             self.fit_intercept,
             self.offset,
         )
-        return primal, _duality.relative_gap(primal, dual)
 
 
 class Objective(CertifiedPart):

@@ -1,6 +1,6 @@
 """Optimizers for :class:`~sklearn_maxent._model._objective.Objective`.
 
-Three methods on the same ``E_est - E_obs`` gradient:
+Four methods on the same ``E_est - E_obs`` gradient:
 
 * :func:`sgd` - minibatch stochastic gradient descent, plain or
   variance-reduced (SAGA): cheap epochs that make fast early progress on
@@ -8,6 +8,9 @@ Three methods on the same ``E_est - E_obs`` gradient:
   where the full data is never seen at once.
 * :func:`lbfgs` - full-batch L-BFGS(-B): converges fast to a moderate
   gradient where SGD's noise would stall it.
+* :func:`newton_cd` - proximal Newton steps with compiled coordinate descent inside
+  (glmnet's scheme), for the L1 and elastic-net penalty: exact zeros as it goes, a
+  certificate that closes. A :class:`~._newton_cd.NewtonCDSolver` with the same named steps.
 * :func:`newton` - Newton-CG steps judged by the gradient alone: from there
   to the precision of the arithmetic, past the point where the loss stops
   changing in floating point. It runs a :class:`~._newton.NewtonSolver`,
@@ -22,6 +25,8 @@ Modules, one concept each; imports go down this list only:
 
 * ``_minimize`` - the solver chain behind ``solver=``;
 * ``_sgd`` - the SGD/SAGA driver (stopping, back-off, the step's calibration);
+* ``_newton_cd`` - proximal Newton with coordinate descent (the compiled sweeps of
+  ``sklearn_maxent._kernels._coordinate``), a solver object and its entry point;
 * ``_lbfgs``, ``_newton`` - the full-batch methods (``_newton`` a solver object
   with one method per step, and the function the chain calls);
 * ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls (one call of
@@ -43,7 +48,8 @@ the model, ``row_weights`` for the weights of the rows).
 from ._lbfgs import lbfgs
 from ._minimize import minimize
 from ._newton import newton
+from ._newton_cd import newton_cd
 from ._sgd import sgd
 from ._state import Result, SGDState, StepSchedule
 
-__all__ = ["Result", "SGDState", "StepSchedule", "lbfgs", "minimize", "newton", "sgd"]
+__all__ = ["Result", "SGDState", "StepSchedule", "lbfgs", "minimize", "newton", "newton_cd", "sgd"]

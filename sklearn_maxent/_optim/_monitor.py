@@ -1,7 +1,8 @@
 """What a solver tells its caller of its steps: the hook under the estimator's callbacks.
 
 A solver calls ``monitor.begin(phase)`` as a step starts (``phase``:
-``"sgd-epoch"``, ``"saga-epoch"``, ``"lbfgs-iter"`` or ``"newton-iter"``; a
+``"sgd-epoch"``, ``"saga-epoch"``, ``"lbfgs-iter"``, ``"newton-iter"`` or
+``"newton-cd-iter"``; a
 step already begun goes on) and ``monitor.end(model)`` as it ends, where
 ``model()`` returns the model the solver offers at that point,
 ``(coef, intercept)``, computed only if the monitor asks for it. ``end``

@@ -1,0 +1,426 @@
+"""Proximal Newton steps with coordinate descent inside, for the L1 and elastic-net penalty.
+
+glmnet's and newGLMNET's scheme (Friedman, Hastie & Tibshirani 2010; Yuan, Ho & Lin 2012),
+as scikit-learn's ``newton-cd``: at the current point the multinomial loss is replaced by
+its second-order model (the exact softmax Hessian), the model plus the penalty is minimized
+by coordinate descent over a working set of features (the compiled
+:func:`~sklearn_maxent._kernels.dense_sweeps` / :func:`~sklearn_maxent._kernels.csc_sweeps`,
+one feature's block of classes at a time: soft-thresholds, clips into the bounds, the
+classes' common shift), the sweeps extrapolated every ``ANDERSON_DEPTH`` (Anderson, as in
+skglm), and a backtracking line search on the true objective takes the step.
+:class:`NewtonCDSolver` names the parts as :class:`~sklearn_maxent._optim._newton.NewtonSolver`
+does; :func:`newton_cd` is the entry point of the solver chain.
+
+The working set holds the features with a non-zero weight and those whose gradient breaks
+the optimality conditions at zero (``max_k |G_jk| > l1_j``), the most violating first, at
+most twice the non-zero features (and ``WORKING_SET_MIN`` at least) at a time: it grows as
+celer's does, while features that meet the conditions at the current point stay out. Every
+iteration rebuilds it from the full gradient, so a fit ends only where all features meet
+them. The fit stops on the certified gap with the best dual value met so far (every dual
+value is a lower bound of ``J*``): that of the current point
+(:meth:`~sklearn_maxent._model._objective.CertifiedPart.primal_dual`) and that of the
+probabilities the step predicts (:meth:`NewtonCDSolver.predicted_dual`).
+"""
+
+import numpy as np
+from scipy import sparse
+
+from .._kernels import csc_sweeps, dense_sweeps
+from .._model._duality import relative_gap
+from .._model._softmax import cross_entropy, linear_scores, softmax
+from ._monitor import SILENT
+from ._newton import _largest_gradient
+from ._state import Result
+
+# Coordinate descent stops once a sweep's largest model decrease (curvature * step^2) is
+# this share of the first sweep's ...
+INNER_RTOL = 1e-3
+# ... or after this many sweeps.
+MAX_SWEEPS = 100
+# Sweeps between two Anderson extrapolations of the inner iterates.
+ANDERSON_DEPTH = 5
+# The fewest features a working set grows to.
+WORKING_SET_MIN = 100
+# A coordinate step moves no score by more than this (a factor e^5 on an odds ratio): where a
+# class's probabilities are near 0 on a column the model has next to no curvature there.
+MAX_SCORE_STEP = 5.0
+# Armijo's constant: the step must gain this share of the model's predicted decrease.
+ARMIJO = 1e-4
+MAX_HALVINGS = 30
+
+
+class NewtonCDSolver:
+    """Proximal Newton steps, coordinate descent inside, updating ``coef`` and ``intercept`` in place.
+
+    Parameters
+    ----------
+    objective : Objective
+        On NumPy or scipy.sparse data (its columns are read: CSR ``X`` is copied to CSC
+        once, dense ``X`` to Fortran order).
+    coef, intercept : ndarray
+        Starting point, overwritten with every accepted step.
+    tol : float
+        Without a certificate (``gap_tol`` None), stop when the largest entry of the
+        minimum-norm subgradient is below it.
+    max_iter : int
+        Newton steps at most.
+    gap_tol : float or None
+        Stop, as converged, once the certified relative duality gap is at most this.
+    monitor : StepMonitor
+    verbose : int
+
+    Attributes
+    ----------
+    loss : float
+        ``J`` at the current point (float64 arithmetic).
+    n_iter : int
+        Steps taken.
+    loss_curve : list of float
+    gap : float
+        The last certified gap, with the best dual value so far; nan before any.
+    best_dual : float
+        The largest dual value met: a lower bound of ``J*``.
+    n_sweeps : int
+        Coordinate-descent sweeps made over all steps.
+    converged : bool
+    """
+
+    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
+        self.objective = objective
+        self.coef = coef
+        self.intercept = intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.gap_tol = gap_tol
+        self.monitor = monitor
+        self.verbose = verbose
+
+    def solve(self):
+        """Proximal Newton steps until certified, out of steps, or at the arithmetic's precision.
+
+        Returns
+        -------
+        Result
+            See :meth:`finalize`.
+        """
+        self.setup()
+        self.check_convergence()
+        while not self.converged and self.n_iter < self.max_iter:
+            self.monitor.begin("newton-cd-iter")
+            self.update_gradient_hessian()
+            self.inner_solve()
+            self.predicted_dual()
+            if not self.line_search():  # no step lowers J: rounding error dominates
+                self.monitor.abandon()
+                break
+            self.check_convergence()
+            if self.monitor.end(lambda: (self.coef.copy(), self.intercept.copy())):
+                break
+        return self.finalize()
+
+    def setup(self):
+        """The data's columns, the penalty per weight, and ``J`` and its gradient at the start."""
+        objective = self.objective
+        penalty = objective.penalty
+        n_features, n_free = objective.parameter_shape
+        X = objective.X
+        if sparse.issparse(X):
+            X = sparse.csc_matrix(X)
+            X.sum_duplicates()
+            self.sweeps = _csc_sweeps(X)
+        else:
+            X = np.asfortranarray(X)
+            self.sweeps = _dense_sweeps(X)
+        self.columns = X
+        factor = np.ones(n_features) if penalty.factor is None else penalty.factor.astype(np.float64)
+        self.l1 = penalty.l1 * factor if penalty.has_l1 else np.zeros(n_features)
+        self.l2 = penalty.l2 * factor
+        with np.errstate(divide="ignore"):  # an all-zero column has no limit
+            self.limits = MAX_SCORE_STEP / np.append(_largest_entries(X), 1.0)
+        self.lower = _bound(penalty.lower, -np.inf, (n_features, n_free))
+        self.upper = _bound(penalty.upper, np.inf, (n_features, n_free))
+        self.row_weights = objective.row_weights.astype(np.float64)
+        self.targets = objective.targets.astype(np.float64)
+        self.coef64 = self.coef.astype(np.float64)
+        self.intercept64 = self.intercept.astype(np.float64)
+        # A shift common to a feature's weights in all classes changes no probability: only
+        # the penalty sets it, in one move per feature (a bound could forbid it).
+        self.bounded = penalty.bounded
+        self.shift_classes = not objective.reference_class and not penalty.bounded
+        self.n_iter, self.n_sweeps, self.loss_curve = 0, 0, []
+        self.gap, self.best_dual = np.nan, -np.inf
+        self.converged = False
+        self._evaluate()
+
+    def update_gradient_hessian(self):
+        """The model at the current point: free probabilities, working set, room for its Hessian blocks."""
+        reference = self.objective.reference_class
+        self.proba = np.ascontiguousarray(self.scores_proba[:, reference:])
+        self.working_set = self._working_set()
+        n_free = self.proba.shape[1]
+        self.blocks = np.empty((self.working_set.size, n_free, n_free))
+        self.intercept_block = np.empty((n_free, n_free))
+
+    def inner_solve(self):
+        """Coordinate descent on the model plus the penalty: the step ``(D, d)`` and ``Z = X D + d``.
+
+        Every ``ANDERSON_DEPTH`` sweeps the last iterates are extrapolated (Anderson, as skglm
+        does on its working sets) and the extrapolation kept where the model is lower there:
+        on correlated text columns plain sweeps gain a few percent each.
+        """
+        n_samples, n_free = self.proba.shape
+        self.direction = np.zeros_like(self.coef64)
+        self.intercept_direction = np.zeros(n_free)
+        self.Z = np.zeros((n_samples, n_free))
+        self.M = np.zeros(n_samples)
+        _, first = self._sweep(False)
+        self.n_sweeps += 1
+        history = [self._inner_state()]
+        for _ in range(MAX_SWEEPS - 1):
+            if not first > 0:
+                break
+            _, largest = self._sweep(True)
+            self.n_sweeps += 1
+            if largest <= INNER_RTOL * first:
+                break
+            history.append(self._inner_state())
+            if len(history) > ANDERSON_DEPTH:
+                self._extrapolate(history)
+                history = [self._inner_state()]
+
+    def _sweep(self, curvatures_known):
+        """One sweep of the compiled kernel over the working set and the intercepts."""
+        return self.sweeps(
+            self.row_weights, self.proba, self.Z, self.M, self.grad, self.blocks, self.coef64,
+            self.direction, self.l1, self.l2, self.lower, self.upper, self.limits, self.working_set,
+            self.grad_intercept, self.intercept_block, self.intercept_direction,
+            self.objective.fit_intercept, self.shift_classes, curvatures_known, 1, 0.0,
+        )  # fmt: skip
+
+    def _inner_state(self):
+        """The step on the working set, the intercepts' step, ``Z`` and ``M``: copies."""
+        return (
+            self.direction[self.working_set],
+            self.intercept_direction.copy(),
+            self.Z.copy(),
+            self.M.copy(),
+        )
+
+    def _extrapolate(self, history):
+        """Replace the step by the Anderson extrapolation of ``history`` where the model is lower there."""
+        if self.bounded:  # an extrapolation may leave the bounds
+            return
+        flat = np.array([np.concatenate([state[0].ravel(), state[1]]) for state in history])
+        differences = np.diff(flat, axis=0)
+        try:
+            weights = np.linalg.solve(differences @ differences.T, np.ones(len(differences)))
+        except np.linalg.LinAlgError:
+            return
+        if not (np.isfinite(weights).all() and weights.sum() != 0):
+            return
+        weights /= weights.sum()
+        candidate = [
+            sum(c * state[part] for c, state in zip(weights, history[1:], strict=True)) for part in range(4)
+        ]
+        if self._model_value(*candidate) < self._model_value(*history[-1]):
+            self.direction[self.working_set] = candidate[0]
+            self.intercept_direction[...] = candidate[1]
+            self.Z[...] = candidate[2]
+            self.M[...] = candidate[3]
+
+    def _model_value(self, direction, intercept_direction, Z, M):
+        """The model plus the penalty's change at a step on the working set (see :meth:`inner_solve`)."""
+        ws = self.working_set
+        coef = self.coef64[ws]
+        curvature = self.row_weights @ ((self.proba * Z * Z).sum(axis=1) - M * M)
+        return (
+            float(np.vdot(self.grad[ws], direction) + intercept_direction @ self.grad_intercept)
+            + 0.5 * float(curvature + self.l2[ws] @ np.square(direction).sum(axis=1))
+            + float(self.l1[ws] @ (np.abs(coef + direction) - np.abs(coef)).sum(axis=1))
+        )
+
+    def predicted_dual(self):
+        """Raise the best dual value with the point built from the probabilities the step predicts.
+
+        The model's probabilities after the step, ``P + P * (Z - M)`` (the softmax linearized),
+        have the model's gradient as data gradient, which the inner solve made nearly
+        optimal: the point's error is the linearization's, second order in the step, plus the
+        inner solve's residual, first order, which is what limits it in practice (on issue
+        21's problem it certified 1.7e-7 where the step reached a true gap of 1e-16). It takes
+        one product ``X^T R``. Skipped where the linearization leaves the simplex and no
+        intercept balances it back.
+        """
+        if self.gap_tol is None:
+            return
+        reference = self.objective.reference_class
+        expected = self.scores_proba.copy()
+        expected[:, reference:] += self.proba * (self.Z - self.M[:, None])
+        if reference:
+            expected[:, 0] -= expected[:, 0] * self.M
+        if not self.objective.fit_intercept and (expected < 0).any():
+            return
+        residual = self.row_weights[:, None] * (expected[:, reference:] - self.targets[:, reference:])
+        gradient = np.asarray(self.columns.T @ residual.astype(self.objective.dtype), dtype=np.float64)
+        dual = self.objective.dual_of(expected, gradient, self.targets, self.row_weights)
+        self.best_dual = max(self.best_dual, dual)
+
+    def line_search(self):
+        """Move to the first step ``t (D, d)``, t = 1, 1/2, ..., gaining ``ARMIJO`` of the model's decrease.
+
+        The predicted decrease (Tseng and Yun's) is ``<G, D> + <g, d>`` plus the change of the L1
+        term; scores move along ``Z`` at no pass's cost. False where the model predicts no decrease
+        or no step gains: the arithmetic's precision is reached.
+        """
+        predicted = (
+            float(np.vdot(self.grad, self.direction) + self.intercept_direction @ self.grad_intercept)
+            + self._l1_value(self.coef64 + self.direction)
+            - self._l1_value(self.coef64)
+        )
+        slack = 10 * np.finfo(np.float64).eps * abs(self.loss)  # the loss's own rounding
+        if not predicted < -slack:
+            return self._rounding_step()
+        reference = self.objective.reference_class
+        scores = self.scores.copy()
+        t = 1.0
+        for _ in range(MAX_HALVINGS):
+            scores[:, reference:] = self.scores[:, reference:] + t * self.Z
+            coef = self.coef64 + t * self.direction
+            loss = cross_entropy(scores, self.targets, self.row_weights) + self._penalty_value(coef)
+            if loss <= self.loss + ARMIJO * t * predicted + slack:
+                self._move(t)
+                return True
+            t /= 2
+        return False
+
+    def _move(self, t):
+        """Take the step ``t (D, d)``: one pass for the new point's gradient."""
+        self.coef64 = self.coef64 + t * self.direction
+        self.intercept64 = self.intercept64 + t * self.intercept_direction
+        self.n_iter += 1
+        self._evaluate()
+        self.loss_curve.append(self.loss)
+
+    def _rounding_step(self):
+        """Within the loss's rounding: the whole step, if it lowers the subgradient.
+
+        The loss can no longer judge a step there, but the gradient still can (as
+        :class:`~sklearn_maxent._optim._newton.NewtonSolver` does): the step is undone unless the
+        largest entry of the minimum-norm subgradient falls.
+        """
+        _, before = _largest_gradient(self.objective, self.coef, self.intercept)
+        saved = self.coef64, self.intercept64, self.n_iter, list(self.loss_curve)
+        self._move(1.0)
+        _, after = _largest_gradient(self.objective, self.coef, self.intercept)
+        if after < before:
+            return True
+        self.coef64, self.intercept64, self.n_iter, self.loss_curve = saved
+        self._evaluate()
+        return False
+
+    def check_convergence(self):
+        """Whether to stop: the gap certified within ``gap_tol`` (else the subgradient within ``tol``)."""
+        if self.gap_tol is None:
+            _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
+            self.converged = criterion <= self.tol
+            return
+        primal, dual = self.objective.primal_dual(self.coef, self.intercept)
+        self.best_dual = max(self.best_dual, dual)
+        self.gap = relative_gap(primal, self.best_dual)
+        if self.verbose:
+            print(f"-- Newton-CD step {self.n_iter}, loss: {primal:.10g}, certified gap: {self.gap:.3g}")
+        self.converged = self.gap <= self.gap_tol
+
+    def finalize(self):
+        """How the run ended.
+
+        Returns
+        -------
+        Result
+            ``converged`` when certified (or, without a certificate, within ``tol``);
+            ``gap`` the last certified gap (nan without one).
+        """
+        if self.gap_tol is None and not self.converged:  # stopped by the line search: at precision?
+            _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
+            self.converged = criterion <= max(self.tol, np.sqrt(np.finfo(self.objective.dtype).eps))
+        return Result(self.n_iter, bool(self.converged), self.loss_curve, self.gap)
+
+    def _evaluate(self):
+        """Scores, probabilities, ``J`` and the smooth part's gradient at ``coef64``, copied to ``coef``.
+
+        Scores and gradient are made in the data's dtype (as the certificate's), the rest in float64.
+        """
+        objective = self.objective
+        self.coef[...] = self.coef64
+        self.intercept[...] = self.intercept64
+        _, grad_coef, grad_intercept = objective.data_loss_gradient(self.coef, self.intercept)
+        scores = linear_scores(
+            objective.X, self.coef, self.intercept, objective.reference_class, objective.offset
+        )
+        self.scores = scores.astype(np.float64)
+        self.scores_proba = softmax(self.scores)
+        data_loss = cross_entropy(self.scores, self.targets, self.row_weights)
+        self.loss = data_loss + self._penalty_value(self.coef64)
+        self.grad = np.ascontiguousarray(grad_coef, dtype=np.float64) + self.l2[:, None] * self.coef64
+        self.grad_intercept = np.asarray(grad_intercept, dtype=np.float64)
+
+    def _working_set(self):
+        """Features to sweep: the non-zero ones and the most violating of the rest (see the module)."""
+        nonzero = np.flatnonzero(self.coef64.any(axis=1))
+        violation = np.abs(self.grad).max(axis=1) - self.l1
+        violation[nonzero] = -np.inf
+        candidates = np.flatnonzero(violation > 0)
+        room = max(WORKING_SET_MIN, 2 * nonzero.size)
+        if candidates.size > room:
+            candidates = candidates[np.argsort(-violation[candidates], kind="stable")[:room]]
+        return np.sort(np.concatenate([nonzero, candidates])).astype(np.int32)
+
+    def _l1_value(self, coef):
+        return float(self.l1 @ np.abs(coef).sum(axis=1))
+
+    def _penalty_value(self, coef):
+        return self._l1_value(coef) + 0.5 * float(self.l2 @ np.square(coef).sum(axis=1))
+
+
+def _dense_sweeps(X):
+    """The kernel on Fortran-ordered ``X``, as a function of the rest of its arguments."""
+    return lambda *arguments: dense_sweeps(X, *arguments)
+
+
+def _csc_sweeps(X):
+    """The kernel on CSC ``X``'s arrays, as a function of the rest of its arguments."""
+    return lambda *arguments: csc_sweeps(X.data, X.indices, X.indptr, *arguments)
+
+
+def _largest_entries(X):
+    """Each column's largest ``|x_ij|`` (CSC or dense ``X``), in float64."""
+    if sparse.issparse(X):
+        return np.asarray(abs(X).max(axis=0).todense(), dtype=np.float64).ravel()
+    return np.abs(X).max(axis=0, initial=0.0).astype(np.float64)
+
+
+def _bound(bound, fill, shape):
+    """A bound as a C-ordered float64 array of ``shape`` (``fill`` everywhere for None)."""
+    if bound is None:
+        return np.full(shape, fill)
+    return np.ascontiguousarray(np.broadcast_to(bound, shape), dtype=np.float64)
+
+
+def newton_cd(objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
+    """Proximal Newton steps with coordinate descent inside, in place: :class:`NewtonCDSolver`, solved.
+
+    Parameters are those of :class:`NewtonCDSolver`.
+
+    Returns
+    -------
+    Result
+    """
+    return NewtonCDSolver(
+        objective,
+        coef,
+        intercept,
+        tol=tol,
+        max_iter=max_iter,
+        gap_tol=gap_tol,
+        monitor=monitor,
+        verbose=verbose,
+    ).solve()
