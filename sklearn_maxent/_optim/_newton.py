@@ -91,7 +91,51 @@ def _largest(array):
     return float(np.abs(array).max(initial=0.0))
 
 
-class NewtonSolver:
+class NewtonLoop:
+    """What the Newton-type solvers share: their parameters and the loop of their named steps.
+
+    A subclass names the monitor's phase (``phase``) and defines the steps :meth:`solve`
+    runs: ``setup``, ``check_convergence`` (sets ``converged``), ``update_gradient_hessian``,
+    ``inner_solve``, ``line_search`` (False where no step helps: rounding error dominates)
+    and ``finalize``, as scikit-learn's ``_newton_solver`` does.
+    """
+
+    phase = None
+
+    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
+        self.objective = objective
+        self.monitor = monitor
+        self.coef = coef
+        self.intercept = intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.gap_tol = gap_tol
+        self.verbose = verbose
+
+    def solve(self):
+        """Steps until converged, out of steps, or at the arithmetic's precision.
+
+        Returns
+        -------
+        Result
+            See the subclass's ``finalize``.
+        """
+        self.setup()
+        self.check_convergence()
+        while not self.converged and self.n_iter < self.max_iter:
+            self.monitor.begin(self.phase)
+            self.update_gradient_hessian()
+            self.inner_solve()
+            if not self.line_search():
+                self.monitor.abandon()
+                break
+            self.check_convergence()
+            if self.monitor.end(lambda: (self.coef.copy(), self.intercept.copy())):
+                break
+        return self.finalize()
+
+
+class NewtonSolver(NewtonLoop):
     """Newton-CG steps that trust the gradient alone, updating ``coef`` and ``intercept`` in place.
 
     Near the optimum the objective's value changes by less than its rounding
@@ -144,39 +188,12 @@ class NewtonSolver:
         Whether :meth:`check_convergence` ended the iteration.
     """
 
-    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
-        self.objective = objective
-        self.monitor = monitor
-        self.coef = coef
-        self.intercept = intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.gap_tol = gap_tol
-        self.verbose = verbose
+    phase = "newton-iter"
+
+    def __init__(self, objective, *args, **kwargs):
+        super().__init__(objective, *args, **kwargs)
         # A gradient at the rounding floor cannot guide another step, however large the last one was.
         self.rounding_floor = 100 * float(np.finfo(objective.dtype).eps)
-
-    def solve(self):
-        """Newton steps until converged, out of steps, or at the arithmetic's precision.
-
-        Returns
-        -------
-        Result
-            See :meth:`finalize`.
-        """
-        self.setup()
-        self.check_convergence()
-        while not self.converged and self.n_iter < self.max_iter:
-            self.monitor.begin("newton-iter")
-            self.update_gradient_hessian()
-            self.inner_solve()
-            if not self.line_search():  # no step lowers the gradient: rounding error dominates
-                self.monitor.abandon()
-                break
-            self.check_convergence()
-            if self.monitor.end(lambda: (self.coef.copy(), self.intercept.copy())):
-                break
-        return self.finalize()
 
     def setup(self):
         """The loss and (minimum-norm sub)gradient at the starting point; nothing counted yet."""

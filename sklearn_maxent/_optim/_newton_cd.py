@@ -29,7 +29,7 @@ from .._kernels import csc_sweeps, dense_sweeps
 from .._model._duality import relative_gap
 from .._model._softmax import cross_entropy, linear_scores, softmax
 from ._monitor import SILENT
-from ._newton import _largest_gradient
+from ._newton import NewtonLoop, _largest_gradient
 from ._state import Result
 
 # Coordinate descent stops once a sweep's largest model decrease (curvature * step^2) is
@@ -49,7 +49,7 @@ ARMIJO = 1e-4
 MAX_HALVINGS = 30
 
 
-class NewtonCDSolver:
+class NewtonCDSolver(NewtonLoop):
     """Proximal Newton steps, coordinate descent inside, updating ``coef`` and ``intercept`` in place.
 
     Parameters
@@ -85,38 +85,7 @@ class NewtonCDSolver:
     converged : bool
     """
 
-    def __init__(self, objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
-        self.objective = objective
-        self.coef = coef
-        self.intercept = intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.gap_tol = gap_tol
-        self.monitor = monitor
-        self.verbose = verbose
-
-    def solve(self):
-        """Proximal Newton steps until certified, out of steps, or at the arithmetic's precision.
-
-        Returns
-        -------
-        Result
-            See :meth:`finalize`.
-        """
-        self.setup()
-        self.check_convergence()
-        while not self.converged and self.n_iter < self.max_iter:
-            self.monitor.begin("newton-cd-iter")
-            self.update_gradient_hessian()
-            self.inner_solve()
-            self.predicted_dual()
-            if not self.line_search():  # no step lowers J: rounding error dominates
-                self.monitor.abandon()
-                break
-            self.check_convergence()
-            if self.monitor.end(lambda: (self.coef.copy(), self.intercept.copy())):
-                break
-        return self.finalize()
+    phase = "newton-cd-iter"
 
     def setup(self):
         """The data's columns, the penalty per weight, and ``J`` and its gradient at the start."""
@@ -166,7 +135,8 @@ class NewtonCDSolver:
 
         Every ``ANDERSON_DEPTH`` sweeps the last iterates are extrapolated (Anderson, as skglm
         does on its working sets) and the extrapolation kept where the model is lower there:
-        on correlated text columns plain sweeps gain a few percent each.
+        on correlated text columns plain sweeps gain a few percent each. Then the dual value
+        of the probabilities the step predicts (:meth:`predicted_dual`).
         """
         n_samples, n_free = self.proba.shape
         self.direction = np.zeros_like(self.coef64)
@@ -187,6 +157,7 @@ class NewtonCDSolver:
             if len(history) > ANDERSON_DEPTH:
                 self._extrapolate(history)
                 history = [self._inner_state()]
+        self.predicted_dual()
 
     def _sweep(self, curvatures_known):
         """One sweep of the compiled kernel over the working set and the intercepts."""
