@@ -50,17 +50,12 @@ from ._targets import (
 )
 from ._warm_start import check_dense_coef, warm_start_parameters
 
-# batch_size="auto", measured with SAGA on 160,000 x 100 dense rows (10 classes):
-# 1024 reached 1e-3 of the optimum in 2 epochs (0.45 s), 256 in 3 (0.72 s), as
-# BLAS works better on larger blocks. On sparse text (40,000 x 2**18, 20
-# classes) 1024 did worse per epoch than 256 (gap 0.49 against 0.21 after 5
-# epochs): a minibatch mean divides the gradient of a rare feature.
+# batch_size="auto" for SAGA: BLAS works better on larger dense blocks, while on sparse rows a
+# minibatch mean divides a rare feature's gradient (benchmarks/results/CONSTANTS.md).
 _AUTO_BATCH_DENSE = 1024
 _AUTO_BATCH_SPARSE = 256
-# batch_size="auto" with learning_rate="optimal", whose step grows with the minibatch's rows: one
-# pass over the text streams of benchmarks/streaming.py learned as well with 4, 16 or 64 rows, and
-# diverged with 256 (texttwin, C = 1: accuracy 0.51 against 0.74), where the step times the
-# curvature of the frequent words' directions is too large.
+# batch_size="auto" with learning_rate="optimal", whose step grows with the minibatch's rows:
+# small minibatches stay stable (benchmarks/results/CONSTANTS.md).
 _AUTO_BATCH_OPTIMAL = 16
 
 
@@ -623,12 +618,8 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     "host arrays, or use solver='lbfgs' for data on a device."
                 )
             if not isinstance(objective, Objective) and solver == "auto":
-                # No SAGA phase on a device: a device epoch is a sequence of small
-                # products, each a few dozen array calls, while a full pass is one
-                # large product. On PyTorch's CPU (50,000 x 80, 12 classes, float32,
-                # one thread) a SAGA epoch cost 2.3 full passes, and auto with its
-                # SAGA phase took 2.30 s against 2.03 s for L-BFGS alone; on a GPU a
-                # pass is cheaper still, relative to the per-minibatch calls.
+                # No SAGA phase on a device: its epoch is many small array calls where a full
+                # pass is one large product (benchmarks/results/CONSTANTS.md).
                 solver = "lbfgs"
             coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
             coef = prior.start(coef, objective.penalty)

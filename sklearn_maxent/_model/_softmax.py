@@ -42,10 +42,8 @@ from .._kernels import (
 # on its own and then all in order: a number fixed here, not by the thread count, so that
 # results do not depend on it. 16 dynamic chunks keep 2 threads evenly busy.
 DENSE_CHUNKS = 16
-# Bytes per block of rows of those passes: a block of X should stay in a core's L2 cache (1 MiB
-# here) between its two products. Measured on 300,000 x 64 x 8 float64, one thread, medians
-# of 7 on a machine shared with other jobs: 256 rows (128 KiB) 0.098 s; 128 and 512 rows
-# 0.110 s; 2048 rows 0.142 s; the two products alone (BLAS) 0.151 s.
+# Bytes per block of rows of those passes: a block of X stays in a core's L2 cache between its
+# two products (benchmarks/results/CONSTANTS.md).
 DENSE_BLOCK_BYTES = 128 * 1024
 
 
@@ -113,8 +111,8 @@ def _csr_product(A, dense, squared=False):
 def _product(X, dense):
     """``X @ dense`` in a new C-contiguous array, threaded over rows (BLAS for other layouts)."""
     if _is_dense_rows(X, dense):
-        # Blocks of rows on the OpenMP threads, BLAS on one thread per block: numpy's OpenBLAS on
-        # two threads took 3.5 times as long as on one for 300,000 x 64 times 64 x 8.
+        # Blocks of rows on the OpenMP threads, BLAS on one thread per block: BLAS threads inside
+        # them were far slower (benchmarks/results/CONSTANTS.md).
         out = np.empty((len(X), dense.shape[1]), X.dtype)
         with single_threaded_blas():
             threads = effective_n_threads(X.size * dense.shape[1])
@@ -381,8 +379,8 @@ def single_threaded_blas():
 
     The dense passes call BLAS from every OpenMP thread, so BLAS must not add threads of its
     own. The optimizers hold this for a whole fit (``_optim._minimize``): switching OpenBLAS's
-    thread count for every pass and back cost more than the passes on small data (a digits
-    fit took 0.72 s on 2 threads, 0.16 s with BLAS on one thread throughout).
+    thread count for every pass and back cost more than the passes on small data
+    (``benchmarks/results/CONSTANTS.md``).
     """
     return _blas_threads().limit(limits=1, user_api="blas")
 

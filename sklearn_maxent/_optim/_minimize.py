@@ -16,34 +16,28 @@ from ._state import Result
 # best loss by less than this fraction per full pass's cost (what an L-BFGS
 # iteration costs) ...
 AUTO_STALL_RATIO = 1e-2
-# ... on sparse data, 1e-3 in two epochs running: there L-BFGS is slow (on
-# the benchmark's text set it was 14 % above the optimum after 13 iterations)
-# while SAGA still gains 0.1-0.4 % an epoch, and one noisy SAGA epoch (a loss
-# up 3.6 % at epoch 3 there) must not end the phase.
+# ... on sparse data, 1e-3 in two epochs running: there L-BFGS is slow while SAGA still
+# gains, and one noisy epoch must not end the phase (benchmarks/results/CONSTANTS.md).
 AUTO_STALL_RATIO_SPARSE = 1e-3
 AUTO_STALL_PATIENCE_SPARSE = 2
 # ... and after at most this share of max_iter in SAGA epochs, whatever they gain.
 AUTO_SAGA_SHARE = 0.1
-# What a SAGA epoch costs in full passes (X @ W and X.T @ G): measured on one thread,
-# 2.1 on 200,000 x 80 dense rows and 3.2 on 50,000 x 2**17 text, 12 classes
-# (benchmarks/results/PROFILE.md). A cost model, not a clock: the same seed gives the
+# What a SAGA epoch costs in full passes (X @ W and X.T @ G), as measured
+# (benchmarks/results/CONSTANTS.md): a cost model, not a clock, so the same seed gives the
 # same model on any machine.
 SAGA_EPOCH_PASSES = 2.0
 SAGA_EPOCH_PASSES_SPARSE = 3.0
 # ... and starts with SGD only when the data make this many minibatches:
 # on fewer, an L-BFGS iteration costs less than an SGD epoch's overhead.
 AUTO_MIN_BATCHES = 10
-# Largest gradient entry at which L-BFGS hands over to Newton steps: measured
-# on digits and a 50,000 x 100 problem (tol=1e-10), handing over here took
-# 32 and 79 passes, against 155 and 194 for L-BFGS all the way.
+# Largest gradient entry at which L-BFGS hands over to Newton steps, which then need far
+# fewer passes than L-BFGS all the way (benchmarks/results/CONSTANTS.md).
 NEWTON_HANDOFF = 1e-4
-# Multiply-adds of one pass (entries of X times free classes) up to which the
-# full-batch methods converge to precision (see converges_to_precision): 1e6
-# take about 0.3 ms here, the check_estimator data sets a few thousand.
+# Multiply-adds of one pass (entries of X times free classes) up to which the full-batch
+# methods converge to precision (see converges_to_precision): a pass of well under 1 ms.
 PRECISE_BELOW = 1e6
 # ... for "newton-cd", whose step costs up to MAX_SWEEPS (100) sweeps over the working set's
-# columns, not a pass: on issue 21's problem (450,000) going on to precision took 2.3 s where
-# the true gap was within 1e-6 after 0.27 s (l1_ratio=0.5, loaded machine).
+# columns, not a pass (benchmarks/results/CONSTANTS.md).
 PRECISE_BELOW_NEWTON_CD = PRECISE_BELOW / 100
 
 

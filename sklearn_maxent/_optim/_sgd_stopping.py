@@ -7,12 +7,10 @@ import numpy as np
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
 # SAGA's calibrated step is halved when its epoch loss swings up by more than _SAGA_SWING of
-# it and the swing has not shrunk to _SAGA_DAMPING of the previous upswing: a large
-# oscillation that does not damp. A damped one converges, often faster than at half the
-# step (real text at C=10, 8 epochs: J 3.1e-3 above J* at the calibrated 575, 6.5e-3 at
-# 288), while at 1,150 (swings x 4.0, 2.7, 2.3) it was 16 % above after 8 epochs and not
-# converging after 150. Bottou's calibration, made from zero weights where the softmax is
-# flat, can pick such a step. Not halved below 1 / (3 L_b), the step SAGA's theory asks for.
+# it and the swing has not shrunk to _SAGA_DAMPING of the previous upswing: an oscillation
+# that does not damp (a damped one converges: benchmarks/results/CONSTANTS.md). Bottou's
+# calibration, made from zero weights where the softmax is flat, can pick such a step. Not
+# halved below 1 / (3 L_b), the step SAGA's theory asks for.
 _SAGA_RISE = 1e-3
 _SAGA_SWING = 0.1
 _SAGA_DAMPING = 0.5
