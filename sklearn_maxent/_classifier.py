@@ -38,7 +38,7 @@ from ._array_api._namespace import (
 from ._callbacks import end_fit_task, fit_task
 from ._model._objective import Objective, has_sparse_rows
 from ._model._softmax import linear_scores, log_softmax, softmax
-from ._optim import SGDState, StepSchedule, minimize, sgd
+from ._optim import SGDState, StepSchedule, all_finite, minimize, sgd
 from ._options import Prior, check_offset, check_penalty_factor
 from ._targets import (
     check_soft_labels,
@@ -136,11 +136,7 @@ def _overflow_is_an_error(X, eta0):
 
 def _check_finite_model(coef, intercept, X, eta0):
     """A ``FloatingPointError`` for non-finite weights, before they are stored."""
-    # From the sums: one read of a model as large as a text model, no mask (an overflowing sum
-    # belongs to a blown-up model too).
-    with np.errstate(all="ignore"):
-        finite = np.isfinite(np.sum(coef)) and np.isfinite(np.sum(intercept))
-    if not finite:
+    if not (all_finite(coef) and all_finite(intercept)):
         raise FloatingPointError(
             "The optimizer produced non-finite weights; the model was not updated. "
             + _floating_point_advice(X, eta0)

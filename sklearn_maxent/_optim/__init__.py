@@ -24,10 +24,11 @@ the caller owns validation, encoding and warnings.
 Modules, one concept each; imports go down this list only:
 
 * ``_minimize`` - the solver chain behind ``solver=``;
-* ``_sgd`` - the SGD/SAGA driver (stopping, back-off, the step's calibration);
+* ``_sgd`` - the SGD/SAGA driver (the epoch loop, back-off, the step's calibration);
+* ``_sgd_stopping`` - when SGD/SAGA stops: the verdict on each epoch;
 * ``_newton_cd`` - proximal Newton with coordinate descent (the compiled sweeps of
   ``sklearn_maxent._kernels._coordinate``), a solver object and its entry point;
-* ``_lbfgs``, ``_newton`` - the full-batch methods (``_newton`` a solver object
+* ``_lbfgs``, ``_newton`` - the full-batch methods (``_newton`` the Newton loop and a solver object
   with one method per step, and the function the chain calls);
 * ``_epochs`` - one SGD or SAGA epoch, the inner loop the driver calls (one call of
   the compiled kernel ``sklearn_maxent._kernels.epoch``, or for a device objective
@@ -45,6 +46,7 @@ and name things as its module docstring lists (``coef`` and ``intercept`` for
 the model, ``row_weights`` for the weights of the rows).
 """
 
+from ._epochs import all_finite
 from ._lbfgs import lbfgs
 from ._minimize import minimize
 from ._newton import newton
@@ -52,4 +54,14 @@ from ._newton_cd import newton_cd
 from ._sgd import sgd
 from ._state import Result, SGDState, StepSchedule
 
-__all__ = ["Result", "SGDState", "StepSchedule", "lbfgs", "minimize", "newton", "newton_cd", "sgd"]
+__all__ = [
+    "Result",
+    "SGDState",
+    "StepSchedule",
+    "all_finite",
+    "lbfgs",
+    "minimize",
+    "newton",
+    "newton_cd",
+    "sgd",
+]

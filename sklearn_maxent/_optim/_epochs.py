@@ -31,7 +31,7 @@ def _diverged(loss, reference, factor):
     return bool(diverged(loss, reference, factor))
 
 
-def _all_finite(array):
+def all_finite(array):
     """Whether every entry of ``array`` is finite, from its sum: one read, no mask (a sum that
     overflows belongs to a blown-up model too)."""
     with np.errstate(all="ignore"):
@@ -41,7 +41,7 @@ def _all_finite(array):
 def _finish_epoch(coef, intercept, state, lazy_coef, mean_loss, reference):
     """Fold the lazy ``coef``, judge the epoch, and keep its penalty state; see :func:`_sgd_epoch`."""
     lazy_coef.materialize()
-    if _diverged(mean_loss, reference, 2.0) or not (_all_finite(coef) and _all_finite(intercept)):
+    if _diverged(mean_loss, reference, 2.0) or not (all_finite(coef) and all_finite(intercept)):
         return None
     state.data_loss = mean_loss
     state.cumulative_l1, state.applied_l1 = lazy_coef.cumulative, lazy_coef.applied
