@@ -10,12 +10,14 @@ from reference_epochs import (
 )
 from reference_optimum import scipy_optimum
 from scipy import sparse
+from scipy.sparse.linalg import cg
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
 from sklearn_maxent._optim import SGDState, StepSchedule, _steps, lbfgs, minimize, newton, sgd
+from sklearn_maxent._optim._cg import conjugate_gradients
 from sklearn_maxent._optim._lazy import IterateAverage
 from sklearn_maxent._optim._sgd import calibrated_step
 from sklearn_maxent._optim._steps import curvature_bound, default_step, top_eigenvalue
@@ -364,3 +366,31 @@ def test_steps_are_bounded_by_the_largest_per_feature_l2():
     assert _steps.max_step(objective) == pytest.approx(0.5 / 0.4)
     stiffer = default_step(objective, 8, np.random.RandomState(0))
     assert 1 / stiffer == pytest.approx(1 / plain + 0.3)
+
+
+@pytest.mark.parametrize("n_iter", [1, 3, 40])
+def test_conjugate_gradients_follows_scipy_cg_and_solves_the_system(n_iter):
+    rng = np.random.RandomState(0)
+    factor = rng.standard_normal((40, 40))
+    A = factor @ factor.T + np.diag(rng.uniform(0.1, 10.0, 40))
+    rhs = rng.standard_normal(40)
+    inverse_diagonal = 1.0 / np.diag(A)
+
+    def matvec(vector, out):
+        out[:] = A @ vector
+
+    ours = conjugate_gradients(matvec, rhs, inverse_diagonal, rtol=1e-12, maxiter=n_iter)
+    theirs, _ = cg(A, rhs, M=np.diag(inverse_diagonal), rtol=1e-12, maxiter=n_iter)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=1e-10)
+    if n_iter == 40:
+        np.testing.assert_allclose(ours, np.linalg.solve(A, rhs), atol=1e-9)
+
+
+def test_conjugate_gradients_stops_on_a_zero_rhs_and_on_zero_curvature():
+    def zero(vector, out):
+        out[:] = 0
+
+    ones = np.ones(3)
+    assert np.all(conjugate_gradients(zero, np.zeros(3), ones, 1e-6, 10) == 0)
+    # No curvature along the first direction: the iteration ends there, with no step taken.
+    assert np.all(conjugate_gradients(zero, np.array([1.0, 2.0, 3.0]), ones, 1e-12, 10) == 0)

@@ -15,9 +15,9 @@ entry point the solver chain (:mod:`~sklearn_maxent._optim._minimize`) calls.
 """
 
 import numpy as np
-from scipy.sparse.linalg import LinearOperator, cg
 
 from ._certify import may_be_certified
+from ._cg import conjugate_gradients
 from ._monitor import SILENT
 from ._state import Result
 
@@ -242,17 +242,18 @@ class NewtonSolver(NewtonLoop):
         diagonal[~(diagonal > 0)] = 1.0
         rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), self._centered(self.grad_intercept)])
         # With an L2 part on every weight the Hessian is positive definite: no damping needed.
-        self.damping = _damping(rhs, diagonal) if penalty.smallest_l2 == 0 else 0.0
-        self.orthant, self.free, self.diagonal, self.rhs = orthant, free, diagonal, rhs
+        self.damping = _damping(rhs, diagonal) if penalty.smallest_l2 == 0 else None
+        self.orthant, self.inverse_diagonal, self.rhs = orthant, 1.0 / diagonal, rhs
+        # None: every weight free, and the products need no mask.
+        self.free = None if free.all() else free
 
     def inner_solve(self):
         """The Newton direction: preconditioned conjugate gradients on the system, to the forcing term."""
         n_parameters = self.coef.size + self.coef.shape[1]
-        operator = LinearOperator((n_parameters,) * 2, matvec=self._matvec, dtype=np.float64)
-        self.direction, _ = cg(
-            operator,
+        self.direction = conjugate_gradients(
+            self._matvec,
             self.rhs.astype(np.float64),
-            M=LinearOperator(operator.shape, matvec=lambda vector: vector / self.diagonal),
+            self.inverse_diagonal,
             rtol=self._forcing_term(),
             maxiter=min(10 * n_parameters, 500),
         )
@@ -314,13 +315,20 @@ class NewtonSolver(NewtonLoop):
             return intercept_part
         return intercept_part - intercept_part.mean()
 
-    def _matvec(self, vector):
-        """The damped Hessian of the free weights and the intercepts times ``vector`` (float64)."""
-        size, free = self.coef.size, self.free
-        step = np.where(free, vector[:size], 0).reshape(self.coef.shape).astype(self.objective.dtype)
-        hess_coef, hess_intercept = self.hessian(step, vector[size:].astype(self.objective.dtype))
-        product = np.concatenate([np.where(free, hess_coef.ravel(), 0), self._centered(hess_intercept)])
-        return product + self.damping * np.concatenate([np.where(free, vector[:size], 0), vector[size:]])
+    def _matvec(self, vector, out):
+        """The damped Hessian of the free weights and intercepts times ``vector``, into ``out`` (float64)."""
+        size, free, dtype = self.coef.size, self.free, self.objective.dtype
+        step = vector[:size] if free is None else np.where(free, vector[:size], 0)
+        hess_coef, hess_intercept = self.hessian(
+            step.reshape(self.coef.shape).astype(dtype, copy=False), vector[size:].astype(dtype, copy=False)
+        )
+        out[:size] = hess_coef.ravel()
+        if free is not None:
+            out[:size] *= free
+        out[size:] = self._centered(hess_intercept)
+        if self.damping is not None:
+            out[:size] += self.damping[:size] * step
+            out[size:] += self.damping[size:] * vector[size:]
 
     def _forcing_term(self):
         """The relative residual at which conjugate gradients end a Newton step.
