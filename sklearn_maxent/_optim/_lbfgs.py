@@ -5,6 +5,7 @@ from scipy import optimize
 
 from ._certify import may_be_certified
 from ._monitor import SILENT
+from ._newton import _largest_gradient
 from ._state import Result
 
 
@@ -39,6 +40,10 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
     -------
     Result
     """
+    # A start within tol (where a SAGA phase ended): no L-BFGS-B setup, whose copies of the
+    # model cost more than the pass (the gradient there is usually the objective's cached one).
+    if _largest_gradient(objective, coef, intercept)[1] <= tol:
+        return Result(0, True, [], np.nan)
     shape = coef.shape
     size = coef.size
     dtype = objective.dtype
