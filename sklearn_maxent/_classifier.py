@@ -33,6 +33,7 @@ from ._array_api._namespace import (
 from ._base import (
     MaxEntBase,
     atomic_fitted_state,
+    check_dense_coef,
     check_finite_model,
     overflow_is_an_error,
 )
@@ -48,7 +49,6 @@ from ._targets import (
     sorted_labels,
     with_class_weights,
 )
-from ._warm_start import check_dense_coef
 
 # batch_size="auto" for SAGA: BLAS works better on larger dense blocks, while on sparse rows a
 # minibatch mean divides a rare feature's gradient (benchmarks/results/CONSTANTS.md).
