@@ -878,16 +878,15 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, MaxEntBase):
 
         For an L1 model with mostly zero weights this shrinks the model (in
         memory, pickle and skops files); ``predict`` on sparse input then
-        multiplies sparse by sparse. That is not faster by itself: on
-        3,000 x 20,000 text-like data with 99.8 % zero weights and 3 classes,
-        ``predict`` took the same time either way, as the dense product
-        already costs only the non-zeros of ``X`` times the number of
-        classes. Predictions stay the same (the scores agree to rounding). As
-        in scikit-learn, training does not continue from sparse weights:
-        ``partial_fit`` and ``fit`` with ``warm_start=True`` raise a
-        ``ValueError`` until :meth:`densify` is called (a ``fit`` from
-        scratch works, and stores dense weights). ``intercept_`` stays dense,
-        and the ONNX export (``sklearn_maxent.onnx``) stores dense weights.
+        multiplies sparse by sparse. That is not faster by itself: the dense
+        product already costs only the non-zeros of ``X`` times the number of
+        classes (benchmarks/results/CONSTANTS.md). Predictions stay the same
+        (the scores agree to rounding). As in scikit-learn, training does not
+        continue from sparse weights: ``partial_fit`` and ``fit`` with
+        ``warm_start=True`` raise a ``ValueError`` until :meth:`densify` is
+        called (a ``fit`` from scratch works, and stores dense weights).
+        ``intercept_`` stays dense, and the ONNX export
+        (``sklearn_maxent.onnx``) stores dense weights.
 
         Returns
         -------

@@ -28,7 +28,9 @@ Each worker stacks the chunks it holds into one CSR matrix, kept as a
 products and a pass's ``K x d`` gradient is made once per worker; the data
 are never densified.
 
-Layering: the targets and their weights are made as
+Layering: the estimator is built on ``MaxEntClassifier``'s skeleton
+(:mod:`~sklearn_maxent._base`: parameters, the fit sequence, the model's
+attributes); the targets and their weights are made as
 ``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), and so
 are the penalty factors, bounds, prior model and offsets checked and turned
 into the penalty and the scores' offset (:mod:`~sklearn_maxent._options`:
