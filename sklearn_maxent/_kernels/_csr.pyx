@@ -58,10 +58,8 @@ def csr_dense_product(
                 out[row, k] = 0
             end = indptr[row + 1]
             for position in range(indptr[row], end):
-                # The dense row an entry needs is a cache miss (W of the text data is 12 MiB,
-                # read in random order): asking for it 8 entries ahead took X @ W on the
-                # text data from scipy's time (0.130 s vs 0.136 s) to 0.091 s vs 0.157 s
-                # (one thread, medians of 7, shared machine).
+                # The dense row an entry needs is a cache miss (W read in random order):
+                # asking for it 8 entries ahead pays (benchmarks/results/CONSTANTS.md).
                 if position + 8 < end:
                     prefetch(&dense[indices[position + 8], 0])
                 column = indices[position]

@@ -7,9 +7,9 @@ them to its caller. It reads rows of ``X`` where they are (a dense row is a
 slice of ``X``'s buffer, a sparse one a slice of CSR's arrays): no minibatch
 is ever copied.
 
-The arithmetic is that of the NumPy epochs it replaces (kept as a test
-reference in ``tests/reference_epochs.py``), in the same order where it
-matters: softmax cross-entropy of the scores ``x_i W + b + offset_i`` with
+The arithmetic is that of the NumPy reference epochs
+(``tests/reference_epochs.py``), in the same order where it matters:
+softmax cross-entropy of the scores ``x_i W + b + offset_i`` with
 row weights ``w_i n / b``; ``W = scale V``
 with the L2 shrink on ``scale`` and a fold into ``V`` below 1e-9; Tsuruoka's
 cumulative L1 charged when a row is touched; projection into the bounds
@@ -57,11 +57,8 @@ A dense minibatch's products are two BLAS calls (``scipy.linalg.cython_blas``
 gemm): ``S = scale X_b V`` and ``G += X_b^T R``. Its rows, scattered in a
 shuffled order, are first copied into one contiguous block (or read in place
 when the order visits them consecutively), so each row is read once from
-memory and the two products read the block from cache. On issue 12's dense
-shape (200,000 x 80, 12 classes, minibatches of 1,024, one thread) this took
-the SAGA epoch from 3.8 to 1.6 times the whole-data products; gemv and ger
-per row had been twice as slow as loops blocked by hand, which were 3.8
-times. A sparse row's products are plain loops over its non-zeros. What a
+memory and the two products read the block from cache
+(``benchmarks/results/CONSTANTS.md``). A sparse row's products are plain loops over its non-zeros. What a
 row reads at random places (its features, targets, weight, stored residual;
 a minibatch's scattered weight rows) is prefetched a few rows ahead.
 
@@ -653,9 +650,7 @@ def run_epoch(
         f_j``) rather than the cumulative charge: the charge's ledger counts
         the penalty a clip to a bound at 0 made moot, and the budget it
         leaves held such weights at 0 long after they should have moved
-        (measured: SAGA on standardized wine, alpha 0.02, l1_ratio 0.5,
-        half the weights >= 0, stopped at a certified gap of 3.5e-6 on 2
-        seeds of 4; all 4 reach 1e-10 with the proximal step).
+        (``benchmarks/results/CONSTANTS.md``).
         On sparse data that needs the per-row path (``factor``, all ones
         for none), whose catch-up takes the missed proximal steps exactly
         (:func:`proximal_catch_up`).

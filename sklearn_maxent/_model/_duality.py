@@ -26,7 +26,7 @@ bound go to zero as a solver converges:
 * with an intercept, ``P``'s weighted mean must equal the targets' (the
   intercept's gradient vanishes only at the optimum): ``Q`` shifts every row
   of ``P`` by the difference of the means, and mixes in the targets' mean
-  where that shift would leave the simplex (:func:`balanced_expectations`);
+  where that shift would leave the simplex (:func:`balance`, :func:`balanced`);
 * without an L2 part the conjugate is finite only where ``|X^T V| <= l1``:
   ``V`` is scaled down, ``Q`` mixed with ``Y``, until it is;
 * without any penalty no ``Q`` off the optimum is feasible: no certificate.
@@ -71,24 +71,11 @@ def entropy(proba):
 
 
 def balance(proba, targets, row_weights):
-    """``(observed, shift, share)`` of :func:`balanced_expectations`, for :func:`balanced`."""
+    """``(observed, shift, share)`` of the rows :func:`balanced` makes: ``ybar = sum_i w_i Y_i``,
+    ``d = sum_i w_i P_i - ybar`` (the intercept's gradient) and ``t`` (:func:`share_needed`)."""
     observed = row_weights @ targets
     shift = row_weights @ proba - observed
     return observed, shift, share_needed(proba, observed, shift)
-
-
-def balanced_expectations(proba, targets, row_weights):
-    """Rows on the simplex, near ``proba``, whose weighted mean is that of ``targets``.
-
-    ``Q = (1 - t) (P - d) + t * ybar`` with ``ybar = sum_i w_i Y_i``,
-    ``d = sum_i w_i P_i - ybar`` (the intercept's gradient) and the smallest
-    ``t`` in [0, 1] that makes every entry non-negative
-    (:func:`share_needed`). Both terms have the weighted mean ``ybar`` and
-    rows summing to one; ``t`` is of the order of ``|d| / min(ybar)`` near
-    the optimum. The steps are separate functions so that data split over
-    workers can compute ``d`` and ``t`` as global sums and maxima.
-    """
-    return balanced(proba, *balance(proba, targets, row_weights))
 
 
 def share_needed(proba, observed, shift):
@@ -110,7 +97,12 @@ def share_needed(proba, observed, shift):
 
 
 def balanced(proba, observed, shift, share):
-    """``(1 - share) (P - shift) + share * observed``, clipped at 0 against the mix's rounding."""
+    """``Q = (1 - share) (P - shift) + share * observed``, clipped at 0 against the mix's rounding.
+
+    With :func:`balance`'s values, rows on the simplex near ``P`` whose weighted mean is the
+    targets': both terms have that mean and rows summing to one. The steps are separate so that
+    data split over workers can compute ``shift`` and ``share`` as global sums and maxima.
+    """
     expected = (1.0 - share) * (proba - shift) + share * observed
     if isinstance(expected, np.ndarray):
         return np.maximum(expected, 0.0, out=expected)
@@ -161,7 +153,7 @@ def primal_dual(X, scores, targets, row_weights, penalty, coef, fit_intercept, r
     """
     primal = cross_entropy(scores, targets, row_weights) + penalty.value(coef)
     proba = softmax(scores)
-    expected = balanced_expectations(proba, targets, row_weights) if fit_intercept else proba
+    expected = balanced(proba, *balance(proba, targets, row_weights)) if fit_intercept else proba
     _, expectation_gap = expectation_terms(X, expected, targets, row_weights, reference_class)
     return primal, best_scaled_dual(expected, targets, row_weights, expectation_gap, penalty)
 

@@ -217,41 +217,6 @@ def cross_entropy(scores, targets, sample_weight=None):
     return float(np.vdot(per_sample, sample_weight))
 
 
-def cross_entropy_and_residual(scores, targets, sample_weight, out=None):
-    """Weighted cross-entropy and its gradient with respect to the scores.
-
-    The gradient of ``-log P_y`` with respect to ``S`` is ``P - Y``
-    (equation 12 with the sign of equation 13): what the model expects minus
-    what was observed. One exponentiation serves the loss and the gradient,
-    in one compiled pass over each row
-    (:func:`sklearn_maxent._kernels.cross_entropy_residual`).
-
-    Parameters
-    ----------
-    scores : ndarray of shape (n_samples, n_classes)
-    targets : ndarray of shape (n_samples, n_classes)
-        Rows are probability distributions (one-hot for hard labels).
-    sample_weight : ndarray of shape (n_samples,)
-    out : ndarray or None
-        Where to write the residual; ``out=scores`` (C-contiguous) reuses the
-        scores' memory. None: a new array.
-
-    Returns
-    -------
-    loss : float
-        ``sum_i s_i CE_i``.
-    residual : ndarray of shape (n_samples, n_classes)
-        ``s_i * (P_i - Y_i)``, row ``i`` scaled by its weight.
-    """
-    dtype = scores.dtype
-    if out is None:
-        out = np.array(scores, dtype=dtype, order="C")
-    elif out is not scores:
-        out[...] = scores
-    loss = _cross_entropy_residual(out, np.zeros(out.shape[1], dtype), targets, sample_weight, False)
-    return loss, out
-
-
 def _cross_entropy_residual(free_scores, intercept, targets, sample_weight, reference_class):
     """Turn ``free_scores`` (C-contiguous) into the residual in place and return the loss."""
     dtype = free_scores.dtype

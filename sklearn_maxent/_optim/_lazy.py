@@ -135,6 +135,6 @@ def _times(factor, values):
 
 
 def _blocks(n_rows, block_rows=4096):
-    """Slices of ``block_rows`` rows: their temporaries stay in cache, where one the size of a text
-    model (200,000 x 44 weights) cost more than a ``partial_fit`` chunk's steps."""
+    """Slices of ``block_rows`` rows, so that their temporaries stay in cache: one the size of a
+    text model cost more than a ``partial_fit`` chunk's steps (benchmarks/results/CONSTANTS.md)."""
     return [slice(start, start + block_rows) for start in range(0, n_rows, block_rows)]

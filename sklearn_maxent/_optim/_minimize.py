@@ -66,9 +66,8 @@ def _minimize(
     ``"sgd"`` and ``"saga"`` run :func:`sgd` (SAGA: variance-reduced), which
     also stops when stalled, or on ``validation`` (early stopping, never
     certified); they check the gap only after epochs that lower the loss by
-    less than ``CERTIFY_MARGIN * tol`` of it (a pass of the data each: on
-    issue 12's dense shape, checking every epoch made an epoch 1.6 times
-    slower). ``"lbfgs"`` runs :func:`lbfgs` to a gradient of
+    less than ``CERTIFY_MARGIN * tol`` of it (a check is a pass of the data,
+    too dear after every epoch). ``"lbfgs"`` runs :func:`lbfgs` to a gradient of
     ``NEWTON_HANDOFF``, then :func:`newton`. ``"newton-cd"`` runs
     :func:`~sklearn_maxent._optim._newton_cd.newton_cd` alone, and so does
     ``"auto"`` with an L1 part on host data (:func:`uses_newton_cd`); otherwise

@@ -341,8 +341,8 @@ class NewtonSolver(NewtonLoop):
         norm of ``sqrt(2 l2 gap_tol J)``, ``l2`` the least of any weight (see
         :mod:`~sklearn_maxent._optim._certify`),
         and the gradient after an inexact step is about the residual, so CG may
-        stop at a quarter of that relative to the gradient now. On a 100,000 x
-        100, 10-class fit this cut the last step's CG iterations from 14 to 7.
+        stop at a quarter of that relative to the gradient now
+        (benchmarks/results/CONSTANTS.md).
         """
         penalty, gap_tol = self.objective.penalty, self.gap_tol
         forcing = min(CG_RTOL, np.sqrt(self.criterion))

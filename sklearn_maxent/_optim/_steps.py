@@ -13,11 +13,8 @@ from .._array_api._host import to_numpy
 # Step of the intercept relative to the weights' on sparse data (see intercept_step_scale).
 SPARSE_INTERCEPT_STEP = 0.01
 # AdaGrad's eta0 (learning_rate="adagrad", eta0="auto"): a row's first step moves it by this
-# much along its normalized gradient, a scale of the weights rather than of the data's curvature.
-# Measured on a text-like stream (20,000 rows of 20,000 words, 10 classes, one partial_fit pass in
-# chunks of 100; tests/test_adagrad.py's generator), test accuracy for eta0 = 0.1, 0.3, 0.5, 1, 2:
-# 0.630, 0.642, 0.643, 0.633, 0.624 at alpha=1e-4 (optimum 0.629) and 0.636, 0.660, 0.667, 0.671,
-# 0.675 at alpha=1e-5 (optimum 0.665): 0.5 is within the plateau for both.
+# much along its normalized gradient, a scale of the weights rather than of the data's curvature;
+# 0.5 is within the plateau of text streams' accuracy (benchmarks/results/CONSTANTS.md).
 ADAGRAD_ETA0 = 0.5
 # The "optimal" schedule's first step of a row (eta0="auto") is at most this many times
 # 1 / L, L a mean row's curvature bound: on the text streams of benchmarks/streaming.py a
