@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
-from sklearn_maxent._optim import SGDState, StepSchedule, _steps, lbfgs, minimize, newton, sgd
+from sklearn_maxent._optim import SGDState, StepSchedule, _sgd_stopping, _steps, lbfgs, minimize, newton, sgd
 from sklearn_maxent._optim._cg import conjugate_gradients
 from sklearn_maxent._optim._lazy import IterateAverage
 from sklearn_maxent._optim._sgd import calibrated_step
@@ -394,3 +394,47 @@ def test_conjugate_gradients_stops_on_a_zero_rhs_and_on_zero_curvature():
     assert np.all(conjugate_gradients(zero, np.zeros(3), ones, 1e-6, 10) == 0)
     # No curvature along the first direction: the iteration ends there, with no step taken.
     assert np.all(conjugate_gradients(zero, np.array([1.0, 2.0, 3.0]), ones, 1e-12, 10) == 0)
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-8])
+def test_saga_spaces_its_certificate_passes_by_the_rate_of_the_gap(monkeypatch, tol):
+    """Checking when the gap's rate says it may succeed costs fewer passes than checking every
+    epoch, and stops within a few epochs of the first epoch that checking every time finds."""
+
+    def run(every_epoch):
+        if every_epoch:
+            monkeypatch.setattr(_sgd_stopping.EpochJudge, "_next_check", lambda self: 0)
+        objective = wine_objective(alpha=1e-2)
+        checked = []
+        certified_gap = objective.certified_gap
+
+        def spy(coef, intercept):
+            checked.append(certified_gap(coef, intercept)[1])
+            return objective.value(coef, intercept), checked[-1]
+
+        objective.certified_gap = spy
+        coef, intercept = zeros(objective)
+        result = sgd(
+            objective,
+            coef,
+            intercept,
+            SGDState(StepSchedule("constant", 0.5)),
+            batch_size=16,
+            max_iter=500,
+            tol=tol,
+            n_iter_no_change=1000,
+            shuffle=True,
+            rng=np.random.RandomState(0),
+            certify_below=None,
+            variance_reduced=True,
+        )
+        monkeypatch.undo()
+        return result, checked
+
+    spaced, spaced_gaps = run(False)
+    every, every_gaps = run(True)
+    assert spaced.converged
+    assert every.converged
+    assert spaced_gaps[-1] <= tol
+    assert len(spaced_gaps) < len(every_gaps) / 2
+    assert every.n_iter <= spaced.n_iter <= every.n_iter + max(3, every.n_iter // 4)

@@ -53,6 +53,7 @@ class EpochJudge:
         self.last_rise = np.inf  # the relative size of SAGA's last upswing
         self.stalls = 0
         self.certified = self.stopped = self.checked = False
+        self.checks = []  # (epoch, gap) of the certificate passes so far
         self.loss = self.value = self.gap = np.nan
         self.best = None  # with validation: the best-scoring epoch's model
         self.start_time = time.perf_counter()
@@ -66,12 +67,15 @@ class EpochJudge:
         if self.variance_reduced:
             self._damp_swings(-gain / self.previous if np.isfinite(self.previous) else 0.0)
         self.gap = np.nan
-        self.checked = self.certifiable and (
-            self.certify_below is None or gain < self.certify_below * abs(self.loss)
+        self.checked = (
+            self.certifiable
+            and (self.certify_below is None or gain < self.certify_below * abs(self.loss))
+            and epoch >= self._next_check()
         )
         if self.checked:
             self.value, self.gap = self.objective.certified_gap(*model())
             self.certified = self.gap <= self.tol
+            self.checks.append((epoch, self.gap))
         if self.verbose:
             print(
                 f"-- Epoch {epoch}, loss: {self.loss:.6g}, step: {state.schedule(state.t):.3g}, "
@@ -120,6 +124,22 @@ class EpochJudge:
         """Whether the run that ran ``n_epochs`` epochs ended converged."""
         ended_by_rule = self.stopped and (self.stall_ratio or self.validation)
         return bool(n_epochs > 0 and (self.certified or self.tol is None or ended_by_rule))
+
+    def _next_check(self):
+        """The first epoch whose certificate pass may succeed, by the rate of the last two passes.
+
+        The gap shrinks about geometrically near the optimum: half the epochs that rate needs
+        to reach ``tol`` pass before the next check, but the spacing at most doubles from one
+        check to the next (far from the optimum the rate says little).
+        """
+        if len(self.checks) < 2:
+            return 0
+        (before, earlier_gap), (last, gap) = self.checks[-2:]
+        most = 2 * (last - before)
+        if not (np.isfinite(gap) and gap > self.tol and gap < earlier_gap):
+            return last + (1 if not gap > self.tol else most)
+        needed = np.log(gap / self.tol) / (np.log(earlier_gap / gap) / (last - before))
+        return last + int(min(max(1, needed / 2), most))
 
     def _damp_swings(self, rise):
         """Halve SAGA's own step when its loss ``rise`` (relative) is a swing that does not damp."""
