@@ -14,6 +14,7 @@ from scipy.sparse.linalg import cg
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
+from sklearn_maxent._model import _objective
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
 from sklearn_maxent._optim import SGDState, StepSchedule, _sgd_stopping, _steps, lbfgs, minimize, newton, sgd
@@ -438,3 +439,45 @@ def test_saga_spaces_its_certificate_passes_by_the_rate_of_the_gap(monkeypatch, 
     assert spaced_gaps[-1] <= tol
     assert len(spaced_gaps) < len(every_gaps) / 2
     assert every.n_iter <= spaced.n_iter <= every.n_iter + max(3, every.n_iter // 4)
+
+
+def sparse_text_objective(alpha=1e-3, seed=0):
+    """A small text-like CSR problem (float64), 4 classes."""
+    rng = np.random.default_rng(seed)
+    X = sparse.random(300, 200, density=0.05, format="csr", random_state=seed)
+    X.data = rng.uniform(0.1, 1.0, X.nnz)
+    y = np.asarray(X[:, :4].argmax(axis=1)).ravel()
+    return Objective(X, np.eye(4)[y], np.ones(300), ElasticNet(alpha, 0.0), True, False)
+
+
+def test_hessian_products_run_in_float32_on_large_sparse_float64_data(monkeypatch):
+    """Above the pass-cost threshold the products take float32 directions and match the
+    gradient's finite differences to float32's precision; below it they stay float64."""
+    objective = sparse_text_objective()
+    assert objective.hessian_dtype == np.float64
+    monkeypatch.setattr(_objective, "FLOAT32_HESSIAN_ABOVE", 0)
+    assert objective.hessian_dtype == np.float32
+    rng = np.random.default_rng(1)
+    coef, intercept = 0.3 * rng.standard_normal((200, 4)), 0.1 * rng.standard_normal(4)
+    direction, intercept_direction = rng.standard_normal((200, 4)), rng.standard_normal(4)
+    product, _, _ = objective.hessian_product_and_diagonal(coef, intercept)
+    hess_coef, hess_intercept = product(direction.astype(np.float32), intercept_direction.astype(np.float32))
+    assert hess_coef.dtype == np.float32
+    h = 1e-5
+    plus = objective.smooth_value_gradient(coef + h * direction, intercept + h * intercept_direction)
+    minus = objective.smooth_value_gradient(coef - h * direction, intercept - h * intercept_direction)
+    np.testing.assert_allclose(hess_coef, (plus[1] - minus[1]) / (2 * h), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(hess_intercept, (plus[2] - minus[2]) / (2 * h), rtol=1e-4, atol=1e-6)
+
+
+def test_newton_with_float32_products_reaches_the_scipy_optimum(monkeypatch):
+    monkeypatch.setattr(_objective, "FLOAT32_HESSIAN_ABOVE", 0)
+    objective = sparse_text_objective(alpha=1e-3)
+    coef, intercept = zeros(objective)
+    result = newton(objective, coef, intercept, tol=1e-12, max_iter=100, gap_tol=1e-12)
+    assert result.converged
+    ref_coef, ref_intercept = scipy_optimum(
+        objective.X.toarray(), objective.targets, np.ones(300), 1e-3, 0.0, None, None, None, None, False
+    )
+    np.testing.assert_allclose(coef, ref_coef, atol=1e-5)
+    np.testing.assert_allclose(intercept - intercept.mean(), ref_intercept - ref_intercept.mean(), atol=1e-5)

@@ -48,6 +48,10 @@ from ._softmax import (
 # the container (the same estimator on the same data takes the same route).
 SPARSE_ROWS_DENSITY = 0.1
 
+# Passes (multiply-adds of X W) above which the Hessian's products run in float32 on sparse
+# float64 data; at most this the solver chain goes to rounding precision (its PRECISE_BELOW).
+FLOAT32_HESSIAN_ABOVE = 1e6
+
 
 def has_sparse_rows(X):
     """Whether at most ``SPARSE_ROWS_DENSITY`` of ``X``'s entries are non-zero (NumPy or CSR ``X``)."""
@@ -63,6 +67,11 @@ class SmoothPart:
     Shared by :class:`Objective` and the Dask objective (whose data terms are
     sums over workers), as the optimizers call it.
     """
+
+    @property
+    def hessian_dtype(self):
+        """The dtype of the directions ``hessian_product_and_diagonal``'s product takes: the data's."""
+        return self.dtype
 
     def smooth_value_gradient(self, coef, intercept):
         """Full data loss plus the L2 part of the penalty, and its gradient."""
@@ -194,6 +203,23 @@ class Objective(CertifiedPart):
         return size * self.parameter_shape[1]
 
     @property
+    def hessian_dtype(self):
+        """float32 for large sparse float64 data, else the data's (:meth:`hessian_product_and_diagonal`).
+
+        Newton-CG's products need about the precision of its forcing term (1e-2 to 1e-4), and
+        float32 halves their memory traffic (twice as fast on text: benchmarks/results/CONSTANTS.md);
+        passes of at most ``FLOAT32_HESSIAN_ABOVE`` stay exact, for fits taken to rounding precision.
+        """
+        if self.dtype == np.float64 and self.is_sparse and self.pass_cost > FLOAT32_HESSIAN_ABOVE:
+            return np.dtype(np.float32)
+        return self.dtype
+
+    @cached_property
+    def _float32_X(self):
+        """A float32 copy of sparse ``X`` for the Hessian's products (:attr:`hessian_dtype`)."""
+        return ThreadedCSR(self.X.astype(np.float32))
+
+    @property
     def parameter_shape(self):
         """Shape of ``W``: (n_features, n_classes - reference_class)."""
         return self.X.shape[1], self.targets.shape[1] - self.reference_class
@@ -279,17 +305,21 @@ class Objective(CertifiedPart):
         Returns
         -------
         product : callable
-            ``product(coef_dir, intercept_dir) -> (hess_coef, hess_intercept)``.
+            ``product(coef_dir, intercept_dir) -> (hess_coef, hess_intercept)``, directions and
+            results in :attr:`hessian_dtype`.
         diag_coef : ndarray of shape (n_features, n_free)
         diag_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.
         """
         proba = linear_proba(self._full_X, coef, intercept, self.reference_class, self.offset)
         penalty = self.penalty
+        dtype = self.hessian_dtype
+        X = self._full_X if dtype == self.dtype else self._float32_X
+        proba_h, row_weights_h = proba.astype(dtype, copy=False), self.row_weights.astype(dtype, copy=False)
 
         def product(coef_dir, intercept_dir):
             hess_coef, hess_intercept = linear_hessian_product(
-                self._full_X, proba, self.row_weights, coef_dir, intercept_dir, self.reference_class
+                X, proba_h, row_weights_h, coef_dir, intercept_dir, self.reference_class
             )
             hess_coef += penalty.smooth_gradient(coef_dir)
             if not self.fit_intercept:

@@ -318,7 +318,7 @@ class NewtonSolver(NewtonLoop):
 
     def _matvec(self, vector, out):
         """The damped Hessian of the free weights and intercepts times ``vector``, into ``out`` (float64)."""
-        size, free, dtype = self.coef.size, self.free, self.objective.dtype
+        size, free, dtype = self.coef.size, self.free, self.objective.hessian_dtype
         step = vector[:size] if free is None else np.where(free, vector[:size], 0)
         hess_coef, hess_intercept = self.hessian(
             step.reshape(self.coef.shape).astype(dtype, copy=False), vector[size:].astype(dtype, copy=False)
