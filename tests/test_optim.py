@@ -481,3 +481,30 @@ def test_newton_with_float32_products_reaches_the_scipy_optimum(monkeypatch):
     )
     np.testing.assert_allclose(coef, ref_coef, atol=1e-5)
     np.testing.assert_allclose(intercept - intercept.mean(), ref_intercept - ref_intercept.mean(), atol=1e-5)
+
+
+def test_auto_runs_saga_on_a_float32_twin_and_certifies_on_the_float64_data(monkeypatch):
+    """Large sparse float64 data: the SAGA phase sees float32 data, the result is float64 and
+    certified on the data as given, at scipy's optimum."""
+    from sklearn_maxent import MaxEntClassifier
+    from sklearn_maxent._optim import _minimize
+
+    monkeypatch.setattr(_objective, "FLOAT32_HESSIAN_ABOVE", 0)
+    seen = []
+    real_sgd = _minimize.sgd
+
+    def spy(objective, coef, *args, **kwargs):
+        seen.append((objective.dtype, coef.dtype))
+        return real_sgd(objective, coef, *args, **kwargs)
+
+    monkeypatch.setattr(_minimize, "sgd", spy)
+    problem = sparse_text_objective(alpha=1e-3)
+    y = problem.targets.argmax(axis=1)
+    clf = MaxEntClassifier(alpha=1e-3, batch_size=16, tol=1e-8, random_state=0).fit(problem.X, y)
+    assert seen == [(np.float32, np.float32)]
+    assert clf.coef_.dtype == np.float64
+    assert clf.duality_gap_ <= 1e-8
+    ref_coef, _ = scipy_optimum(
+        problem.X.toarray(), problem.targets, np.ones(300), 1e-3, 0.0, None, None, None, None, False
+    )
+    np.testing.assert_allclose(clf.coef_.T, ref_coef, atol=1e-5)

@@ -73,6 +73,10 @@ class SmoothPart:
         """The dtype of the directions ``hessian_product_and_diagonal``'s product takes: the data's."""
         return self.dtype
 
+    def float32_twin(self):
+        """The problem on float32 copies of the data, for phases bound by memory traffic: itself here."""
+        return self
+
     def smooth_value_gradient(self, coef, intercept):
         """Full data loss plus the L2 part of the penalty, and its gradient."""
         loss, grad_coef, grad_intercept = self.data_loss_gradient(coef, intercept)
@@ -214,10 +218,28 @@ class Objective(CertifiedPart):
             return np.dtype(np.float32)
         return self.dtype
 
+    def float32_twin(self):
+        """This problem on float32 copies of the data where :attr:`hessian_dtype` is float32, else itself.
+
+        SAGA's epochs are memory-bound too: a solver may run a phase on the twin, whose optimum
+        differs from this one's by float32's rounding of the data, and go on from there.
+        """
+        return self if self.hessian_dtype == self.dtype else self._float32_twin
+
     @cached_property
-    def _float32_X(self):
-        """A float32 copy of sparse ``X`` for the Hessian's products (:attr:`hessian_dtype`)."""
-        return ThreadedCSR(self.X.astype(np.float32))
+    def _float32_twin(self):
+        def low(array):
+            return None if array is None else array.astype(np.float32)
+
+        return Objective(
+            low(self.X),
+            low(self.targets),
+            self._given_row_weights,
+            self.penalty,
+            self.fit_intercept,
+            self.reference_class,
+            low(self.offset),
+        )
 
     @property
     def parameter_shape(self):
@@ -314,7 +336,7 @@ class Objective(CertifiedPart):
         proba = linear_proba(self._full_X, coef, intercept, self.reference_class, self.offset)
         penalty = self.penalty
         dtype = self.hessian_dtype
-        X = self._full_X if dtype == self.dtype else self._float32_X
+        X = self._full_X if dtype == self.dtype else self.float32_twin()._full_X
         proba_h, row_weights_h = proba.astype(dtype, copy=False), self.row_weights.astype(dtype, copy=False)
 
         def product(coef_dir, intercept_dir):
