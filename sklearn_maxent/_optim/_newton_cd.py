@@ -41,8 +41,9 @@ MAX_SWEEPS = 100
 ANDERSON_DEPTH = 5
 # The fewest features a working set grows to.
 WORKING_SET_MIN = 100
-# A coordinate step moves no score by more than this (a factor e^5 on an odds ratio): where a
-# class's probabilities are near 0 on a column the model has next to no curvature there.
+# A Newton step moves no weight by more than this over its column's largest entry (a factor e^5 on
+# an odds ratio): where a class's probabilities are near 0 on a column the model has next to no
+# curvature there.
 MAX_SCORE_STEP = 5.0
 # Armijo's constant: the step must gain this share of the model's predicted decrease.
 ARMIJO = 1e-4
@@ -193,7 +194,8 @@ class NewtonCDSolver(NewtonLoop):
         candidate = [
             sum(c * state[part] for c, state in zip(weights, history[1:], strict=True)) for part in range(4)
         ]
-        if self._model_value(*candidate) < self._model_value(*history[-1]):
+        within_trust = (np.abs(candidate[0]) <= self.limits[self.working_set, None]).all()
+        if within_trust and self._model_value(*candidate) < self._model_value(*history[-1]):
             self.direction[self.working_set] = candidate[0]
             self.intercept_direction[...] = candidate[1]
             self.Z[...] = candidate[2]
