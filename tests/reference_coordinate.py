@@ -129,8 +129,8 @@ def sweep(
         trust_lower = np.maximum(lower[j], coef[j] - limits[j])  # the trust region around coef
         trust_upper = np.minimum(upper[j], coef[j] + limits[j])
         direction[j] += visit(
-            X[:, j], row_weights, proba, Z, M, fixed, blocks[f], values, l1[j], l2[j], trust_lower, trust_upper,
-            limits[j], shift_classes, fresh,
+            X[:, j], row_weights, proba, Z, M, fixed, blocks[f], values, l1[j], l2[j], trust_lower,
+            trust_upper, limits[j], shift_classes, fresh,
         )  # fmt: skip
     if fit_intercept:
         n_free = proba.shape[1]

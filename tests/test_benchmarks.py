@@ -19,9 +19,8 @@ pytest.importorskip("threadpoolctl")
 
 import l1  # noqa: E402
 import real_text  # noqa: E402
-from text_data import make_text_data, make_text_twin  # noqa: E402
-
 from test_newton_cd import kkt_violation  # noqa: E402
+from text_data import make_text_data, make_text_twin  # noqa: E402
 
 from sklearn_maxent import MaxEntClassifier  # noqa: E402
 
