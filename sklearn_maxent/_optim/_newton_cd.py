@@ -50,6 +50,8 @@ ANDERSON_DEPTH = 5
 WORKING_SET_MIN = 100
 # Inner iterates whose probabilities are extrapolated into a dual point, at most (celer's K).
 DUAL_DEPTH = 5
+# Sweeps a step may spend, past its own tolerance, on certifying the current point (_polish).
+POLISH_SWEEPS = 100
 # A Newton step moves no weight by more than this over its column's largest entry (a factor e^5 on
 # an odds ratio): where a class's probabilities are near 0 on a column the model has next to no
 # curvature there.
@@ -192,9 +194,9 @@ class NewtonCDSolver(NewtonLoop):
     def _polish(self):
         """Sweeps ``DUAL_DEPTH`` at a time, each time with the extrapolated dual point, until it certifies.
 
-        At most ``MAX_SWEEPS`` of them; the step improves as they go.
+        At most ``POLISH_SWEEPS`` of them; the step improves as they go.
         """
-        for _ in range(MAX_SWEEPS // DUAL_DEPTH):
+        for _ in range(POLISH_SWEEPS // DUAL_DEPTH):
             scores = [(self.Z.copy(), self.M.copy())]
             for _ in range(DUAL_DEPTH):
                 _, largest = self._sweep(True)
