@@ -75,7 +75,8 @@ def solve_block(block, slopes, values, l1, l2, lower, upper, limit, shift_classe
             steps[k] += step
             change = max(change, curvature * step * step)
         if shift_classes:
-            steps += best_shift(values + steps, l1, l2)
+            shift = best_shift(values + steps, l1, l2)
+            steps += min(max(shift, np.max(lower - values - steps)), np.min(upper - values - steps))
         if cycle == 0:
             first = change
         if change <= BLOCK_RTOL * first:
@@ -125,9 +126,11 @@ def sweep(
     for f, j in enumerate(features):
         values = coef[j] + direction[j]
         fixed = grad[j] + l2[j] * direction[j]
+        trust_lower = np.maximum(lower[j], coef[j] - limits[j])  # the trust region around coef
+        trust_upper = np.minimum(upper[j], coef[j] + limits[j])
         direction[j] += visit(
-            X[:, j], row_weights, proba, Z, M, fixed, blocks[f], values, l1[j], l2[j], lower[j], upper[j],
-            limits[j], shift_classes, fresh,
+            X[:, j], row_weights, proba, Z, M, fixed, blocks[f], values, l1[j], l2[j], trust_lower,
+            trust_upper, limits[j], shift_classes, fresh,
         )  # fmt: skip
     if fit_intercept:
         n_free = proba.shape[1]

@@ -19,7 +19,10 @@ pytest.importorskip("threadpoolctl")
 
 import l1  # noqa: E402
 import real_text  # noqa: E402
+from test_newton_cd import kkt_violation  # noqa: E402
 from text_data import make_text_data, make_text_twin  # noqa: E402
+
+from sklearn_maxent import MaxEntClassifier  # noqa: E402
 
 
 def test_text_data_is_seeded_sparse_and_normalized():
@@ -209,6 +212,16 @@ def test_gpu_benchmark_runs_where_it_can(tmp_path):
         str(tmp_path),
     )
     assert "| dense (" in (tmp_path / "GPU.md").read_text()
+
+
+def test_newton_cd_certifies_weak_l1_on_text_with_rare_words():
+    """A word of one document once had its weight run off to where its class's probability rounds
+    to 1 (a score of 120), no curvature: the weight never came back, the fit stalled at a gap of 0.1."""
+    X, y = make_text_data(n_docs=1200, n_features=4096, n_classes=5, nnz_per_row=30, seed=0)
+    alpha = l1.alpha_max(X, y, 1.0) / 1000
+    clf = MaxEntClassifier(alpha=alpha, l1_ratio=1.0, solver="newton-cd", max_iter=100).fit(X, y)
+    assert kkt_violation(clf, X, y, alpha, 1.0) <= 1e-3  # it ran to precision: no certificate this small
+    assert np.abs(clf.coef_ * abs(X).max(axis=0).toarray()).max() < 30
 
 
 def test_l1_benchmark_rows_and_section(tmp_path, monkeypatch):

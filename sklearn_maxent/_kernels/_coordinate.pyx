@@ -155,13 +155,15 @@ cdef double solve_block(
     ``B`` (``n_free`` x ``n_free``) is the feature's block of the data Hessian, ``s`` the
     model's slopes at ``t = 0`` and ``u`` the weights before: cyclic coordinate descent over
     the classes, each cycle ended by the best common shift (with ``shift_classes``: ``B``
-    has no curvature along it, so the classes alone crawl along it). A move of one weight is at
-    most ``limit``: where a class's probabilities are near 0 on the column the model has next to no
-    curvature, and would send the weight (and the scores) off by orders of magnitude. Returns the
-    largest ``curvature * step^2`` of the result's entries.
+    has no curvature along it, so the classes alone crawl along it, and the shift is kept within
+    ``[lower, upper]`` too). A move of one weight is at most ``limit``: where a class's
+    probabilities are near 0 on the column the model has next to no curvature, and would send the
+    weight (and the scores) off by orders of magnitude. Returns the largest ``curvature * step^2``
+    of the result's entries.
     """
     cdef Py_ssize_t k, m, cycle
     cdef double slope, curvature, value, new_value, step, change, first = 0.0, largest = 0.0, shift
+    cdef double lowest_shift, highest_shift
     for k in range(n_free):
         steps[k] = 0.0
     for cycle in range(MAX_BLOCK_CYCLES):
@@ -180,9 +182,12 @@ cdef double solve_block(
             if curvature * step * step > change:
                 change = curvature * step * step
         if shift_classes:
+            lowest_shift, highest_shift = -INFINITY, INFINITY
             for k in range(n_free):
                 work[k] = values[k] + steps[k]
-            shift = best_shift(work, n_free, l1, l2)
+                lowest_shift = max(lowest_shift, lower[k] - work[k])
+                highest_shift = min(highest_shift, upper[k] - work[k])
+            shift = min(max(best_shift(work, n_free, l1, l2), lowest_shift), highest_shift)
             for k in range(n_free):
                 steps[k] += shift
         if cycle == 0:
@@ -300,7 +305,10 @@ cdef double sweeps(
 ) noexcept nogil:
     """Sweeps until the largest ``curvature * step^2`` of one is within ``tol``; returns that largest.
 
-    ``buffers`` has room for ``7 * n_free`` values.
+    Each weight stays within ``limits[j]`` of ``coef`` (and within its bounds) over all the sweeps:
+    a trust region, without which a weight whose class is near certain on the column's few
+    rows (no curvature) ran off to where its probability rounds to 1 and never came back.
+    ``buffers`` has room for ``9 * n_free`` values.
     """
     cdef int sweep
     cdef Py_ssize_t f, j, k, start, end
@@ -313,6 +321,8 @@ cdef double sweeps(
     cdef double* work = buffers + 4 * n_free
     cdef double* below = buffers + 5 * n_free
     cdef double* above = buffers + 6 * n_free
+    cdef double* trust_lower = buffers + 7 * n_free
+    cdef double* trust_upper = buffers + 8 * n_free
     for k in range(n_free):
         below[k] = -INFINITY
         above[k] = INFINITY
@@ -331,9 +341,11 @@ cdef double sweeps(
             for k in range(n_free):
                 values[k] = coef[j * n_free + k] + direction[j * n_free + k]
                 fixed[k] = grad[j * n_free + k] + l2[j] * direction[j * n_free + k]
+                trust_lower[k] = max(lower[j * n_free + k], coef[j * n_free + k] - limits[j])
+                trust_upper[k] = min(upper[j * n_free + k], coef[j * n_free + k] + limits[j])
             moved = visit(
                 data, indices, dense, False, start, end, n_free, row_weights, proba, Z, M, fixed,
-                blocks + f * n_free * n_free, values, l1[j], l2[j], lower + j * n_free, upper + j * n_free,
+                blocks + f * n_free * n_free, values, l1[j], l2[j], trust_lower, trust_upper,
                 limits[j], shift_classes, fresh, slopes, steps, work,
             )
             for k in range(n_free):
@@ -405,8 +417,8 @@ def dense_sweeps(
     lower, upper : ndarray of shape (n_features, n_free)
         Bounds on the weights (``-inf``, ``inf`` for none).
     limits : ndarray of shape (n_features + 1,)
-        The largest move of one of a feature's weights in one coordinate step, the
-        intercepts' last (:func:`solve_block`).
+        The largest move of one of a feature's weights in one coordinate step and from ``coef``
+        over the sweeps, the intercepts' last (their move in one step only) (:func:`solve_block`).
     features : ndarray of int32
         The working set, swept in this order.
     grad_intercept : ndarray of shape (n_free,)
@@ -434,7 +446,7 @@ def dense_sweeps(
     """
     cdef double largest
     cdef int n_sweeps = 0
-    cdef double[::1] buffers = np.empty(7 * Z.shape[1])
+    cdef double[::1] buffers = np.empty(9 * Z.shape[1])
     with nogil:
         largest = sweeps(
             &X[0, 0], <int*>NULL, <int*>NULL, True, X.shape[0], Z.shape[1], &row_weights[0], &proba[0, 0],
@@ -477,7 +489,7 @@ def csc_sweeps(
     """:func:`dense_sweeps` on CSC ``X = (data, indices, indptr)`` (float32 or float64 data)."""
     cdef double largest
     cdef int n_sweeps = 0
-    cdef double[::1] buffers = np.empty(7 * Z.shape[1])
+    cdef double[::1] buffers = np.empty(9 * Z.shape[1])
     with nogil:
         largest = sweeps(
             &data[0], &indices[0], &indptr[0], False, Z.shape[0], Z.shape[1], &row_weights[0], &proba[0, 0],

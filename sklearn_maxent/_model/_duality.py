@@ -37,7 +37,7 @@ exactly (for an L2 penalty): the bound is the gradient-norm bound of an
 
 Everything here is a pure function of arrays, in float64 (the caller converts
 the scores) but for the product ``X^T V``, made in the data's dtype. The
-row-wise steps of :func:`dual_from_gradient` (:func:`balance`,
+row-wise steps of :func:`dual_point_from_gradient` (:func:`balance`,
 :func:`balanced`, :func:`entropy`) work in the namespace of the
 probabilities they are given, so that device data (:mod:`~sklearn_maxent._array_api._device`)
 is reduced where it lives; only per-class sums cross to NumPy
@@ -173,10 +173,20 @@ def data_conjugate_sum(expected, targets, row_weights, offset=None):
     return total
 
 
-def dual_from_gradient(
-    proba, targets, row_weights, gradient, column_means, observed_moments, penalty, fit_intercept, offset=None
+def dual_point_from_gradient(
+    proba,
+    targets,
+    row_weights,
+    gradient,
+    column_means,
+    observed_moments,
+    penalty,
+    fit_intercept,
+    offset=None,
+    screened=None,
 ):
-    """``D(Q)`` as :func:`primal_dual` builds it, with ``X^T V`` from the gradient instead of a product.
+    """``D(Q)`` as :func:`primal_dual` builds it, with ``X^T V`` from the gradient instead of a product,
+    and the point's correlations ``X^T V`` (float64).
 
     ``Q = (1 - t) (P - d) + t ybar`` is affine in ``P``, so
     ``X^T w (Q - Y) = (1 - t) (X^T w (P - Y) - xbar d^T) + t (xbar ybar^T - X^T w Y)``:
@@ -197,15 +207,23 @@ def dual_from_gradient(
     fit_intercept : bool
     offset : ndarray of shape (n_samples, n_free) or None
         The scores' offset (:func:`data_conjugate_sum`).
+    screened : ndarray of bool of shape (n_features,) or None
+        Features proved zero at the optimum (:func:`screened_features`): the dual of the
+        problem without them, whose optimum is the same, drops their constraints, so their
+        rows of ``gradient`` are ignored (taken as 0, whatever they hold).
 
     Returns
     -------
-    float
+    value : float
         nan without a penalty.
+    correlations : ndarray of shape (n_features, n_free)
+        ``X^T V`` of the point whose value it is (the best scale's); 0 on screened rows.
     """
     free = slice(proba.shape[1] - gradient.shape[1], None)  # the reference class's column is not free
     # In place: on text data the arrays of coef_'s size (2**18 x 20) cost as much as the products.
     expected, gap = proba, np.array(gradient, dtype=np.float64)
+    if screened is not None:
+        gap[screened] = 0
     if fit_intercept:
         observed, shift, share = balance(proba, targets, row_weights)
         expected = balanced(proba, observed, shift, share)
@@ -214,15 +232,23 @@ def dual_from_gradient(
         if share > 0:
             gap *= 1.0 - share
             gap += share * (np.outer(column_means, observed[free]) - observed_moments)
-    return best_scaled_dual(expected, targets, row_weights, gap, penalty, offset)
+        if screened is not None:
+            gap[screened] = 0
+    value, scale = best_scaled_dual(expected, targets, row_weights, gap, penalty, offset, with_scale=True)
+    gap *= scale
+    return value, gap
 
 
-def best_scaled_dual(expected, targets, row_weights, expectation_gap, penalty, offset=None):
-    """The best dual value on the segment ``c Q + (1 - c) Y``, ``0 < c <= 1`` (:func:`scaled_dual`)."""
+def best_scaled_dual(expected, targets, row_weights, expectation_gap, penalty, offset=None, with_scale=False):
+    """The best dual value on the segment ``c Q + (1 - c) Y``, ``0 < c <= 1`` (:func:`scaled_dual`).
+
+    With ``with_scale``, ``(value, c)``: the point's ``X^T V`` is ``c * expectation_gap``.
+    """
     return scaled_dual(
         lambda c: data_conjugate_sum(mixed(expected, targets, c), targets, row_weights, offset),
         expectation_gap,
         penalty,
+        with_scale,
     )
 
 
@@ -231,7 +257,7 @@ def mixed(expected, targets, c):
     return expected if c == 1 else c * expected + (1.0 - c) * targets
 
 
-def scaled_dual(entropy_at, expectation_gap, penalty):
+def scaled_dual(entropy_at, expectation_gap, penalty, with_scale=False):
     """``max_c D(c)`` over the segment ``Q(c) = c Q + (1 - c) Y``, ``0 < c <= 1``, or nan.
 
     ``entropy_at(c)`` is :func:`data_conjugate_sum` at ``Q(c)``, and ``X^T V`` scales with
@@ -241,19 +267,22 @@ def scaled_dual(entropy_at, expectation_gap, penalty):
     ``D(1) = H - ||X^T V||^2 / (2 l2)`` is negative (no certificate at all), while a small
     ``c`` keeps most of the entropy at a fraction of the price: the bound is finite from the
     first epoch. Near the optimum ``c = 1`` is best, found in two evaluations. nan without a
-    penalty (no feasible point but ``Y``'s own).
+    penalty (no feasible point but ``Y``'s own). With ``with_scale``, ``(value, c)`` (c nan
+    with the value).
     """
     upper = penalty.feasible_scale(expectation_gap)
     if upper == 0:
-        return np.nan
+        return (np.nan, np.nan) if with_scale else np.nan
     if penalty.quadratic:  # conjugate(c z) = c^2 conjugate(z): one pass over coef's size, not one a point
         price = penalty.conjugate(-expectation_gap)
-        return _concave_maximum(lambda c: entropy_at(c) - c * c * price, upper)
-    return _concave_maximum(lambda c: dual_value(entropy_at(c), c * expectation_gap, penalty), upper)
+        best = _concave_maximum(lambda c: entropy_at(c) - c * c * price, upper)
+    else:
+        best = _concave_maximum(lambda c: dual_value(entropy_at(c), c * expectation_gap, penalty), upper)
+    return best if with_scale else best[0]
 
 
 def _concave_maximum(function, upper):
-    """The largest value of a concave ``function`` on ``(0, upper]``, found by golden-section search.
+    """The largest value of a concave ``function`` on ``(0, upper]``, and where, by golden-section search.
 
     Where ``function`` does not grow towards ``upper`` over its last ``_SEARCH_TOL`` of the
     interval, concavity puts the maximum at ``upper``: two evaluations, the usual case near an
@@ -261,7 +290,7 @@ def _concave_maximum(function, upper):
     """
     at_upper = function(upper)
     if at_upper >= function(upper * (1.0 - _SEARCH_TOL)):
-        return at_upper
+        return at_upper, upper
     low, high = 0.0, upper
     left, right = high - _GOLDEN * high, low + _GOLDEN * high
     at_left, at_right = function(left), function(right)
@@ -274,7 +303,7 @@ def _concave_maximum(function, upper):
             high, right, at_right = right, left, at_left
             left = high - _GOLDEN * (high - low)
             at_left = function(left)
-    return max(at_upper, at_left, at_right)
+    return max((at_upper, upper), (at_left, left), (at_right, right), key=lambda pair: pair[0])
 
 
 def relative_gap(primal, dual):
@@ -284,3 +313,51 @@ def relative_gap(primal, dual):
     if not dual > 0:
         return np.inf
     return max(primal - dual, 0.0) / dual
+
+
+def screened_features(correlations, l1, column_norms, gap, n_classes):
+    """Gap-safe screening: the features whose weights are all zero at the optimum, proved from a dual point.
+
+    Ndiaye, Fercoq, Gramfort and Salmon (2017), for the weighted multinomial problem. With
+    ``Q_i = Y_i + V_i / w_i`` the data part of ``D`` is ``-sum_i w_i (-H(Q_i))``, and negative
+    entropy's Bregman divergence on the simplex, ``KL``, is at least ``||q - p||_1^2 / 2``
+    (Pinsker) ``>= ||q - p||_2^2`` (the entries of ``q - p`` sum to zero). So for the dual
+    optimum ``V*`` (unique) and any feasible ``V``, concavity of the rest and the optimality
+    of ``V*`` over the feasible set give
+
+        sum_i ||V_i - V*_i||^2 / w_i  <=  D(V*) - D(V)  <=  J(W) - D(V) = gap,
+
+    and per class ``(V_i - V*_i)_k^2 <= (K - 1) / K ||V_i - V*_i||^2`` (entries summing to
+    zero; with one free column of a binary model the same with ``K = 2``). Cauchy-Schwarz
+    with weights ``w_i`` bounds ``|x_j^T (V - V*)_k|`` by ``||x_j||_w r``,
+    ``||x_j||_w^2 = sum_i w_i x_ij^2``, ``r = sqrt((K - 1) / K * gap)``. The optimality
+    conditions (``-X^T V* in`` the penalty's subdifferential at ``W*``: ``l1_j sign(W*_jk) +
+    l2_j W*_jk`` where non-zero, ``[-l1_j, l1_j]`` at zero) then put every ``W*_jk`` at 0
+    where ``|x_j^T V*_k| < l1_j``, with or without an L2 part, with an offset or a prior
+    model (linear terms of ``D``), and within bounds where they hold 0 (the caller's to
+    check). Feature ``j`` is zero in every class if
+
+        max_k |x_j^T V_k| + r ||x_j||_w < l1_j.
+
+    Parameters
+    ----------
+    correlations : ndarray of shape (n_features, n_free)
+        ``X^T V`` of a feasible dual point (:func:`dual_point_from_gradient`).
+    l1 : ndarray of shape (n_features,)
+        Each feature's L1 strength (0: never screened).
+    column_norms : ndarray of shape (n_features,)
+        ``||x_j||_w``.
+    gap : float
+        ``J(W) - D(V)`` for any ``W``: the absolute gap, in ``J``'s units (a weighted mean).
+    n_classes : int
+        ``K``, the reference class included.
+
+    Returns
+    -------
+    ndarray of bool of shape (n_features,)
+        Nothing where ``gap`` is not finite (no dual point).
+    """
+    if not np.isfinite(gap):
+        return np.zeros(l1.shape, dtype=bool)
+    radius = np.sqrt((n_classes - 1) / n_classes * max(gap, 0.0))
+    return np.abs(correlations).max(axis=1, initial=0.0) + radius * column_norms < l1

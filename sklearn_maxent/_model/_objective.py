@@ -100,7 +100,7 @@ class CertifiedPart(SmoothPart):
         one probability pass
         (in the data's dtype; the dual's own arithmetic in float64). ``X^T V``
         comes from the gradient and two fixed moments of the data
-        (:func:`~sklearn_maxent._model._duality.dual_from_gradient`), made at the
+        (:func:`~sklearn_maxent._model._duality.dual_point_from_gradient`), made at the
         first call: no product of its own.
 
         Returns
@@ -130,13 +130,20 @@ class CertifiedPart(SmoothPart):
         ``expected`` (n_samples, n_classes), float64, has rows summing to one, and
         ``gradient = X^T w (expected - Y)`` (free columns); entries below 0 are allowed
         (a linearized step of the probabilities), the intercept's balancing mixes them away
-        (:func:`~sklearn_maxent._model._duality.dual_from_gradient`). ``targets`` and
+        (:func:`~sklearn_maxent._model._duality.dual_point_from_gradient`). ``targets`` and
         ``row_weights`` in float64, if at hand. A lower bound of ``J*`` (nan without a penalty).
+        """
+        return self.dual_point_of(expected, gradient, targets, row_weights)[0]
+
+    def dual_point_of(self, expected, gradient, targets=None, row_weights=None, screened=None):
+        """:meth:`dual_of`'s value and the point's ``X^T V``, ignoring the ``screened`` features.
+
+        See :func:`~sklearn_maxent._model._duality.dual_point_from_gradient`.
         """
         if targets is None:
             targets, row_weights = self.targets.astype(np.float64), self.row_weights.astype(np.float64)
         column_means, observed_moments = self._moments
-        return _duality.dual_from_gradient(
+        return _duality.dual_point_from_gradient(
             expected,
             targets,
             row_weights,
@@ -146,6 +153,7 @@ class CertifiedPart(SmoothPart):
             self.penalty,
             self.fit_intercept,
             self.offset,
+            screened,
         )
 
 

@@ -16,17 +16,24 @@ the optimality conditions at zero (``max_k |G_jk| > l1_j``), the most violating 
 most twice the non-zero features (and ``WORKING_SET_MIN`` at least) at a time: it grows as
 celer's does, while features that meet the conditions at the current point stay out. Every
 iteration rebuilds it from the full gradient, so a fit ends only where all features meet
-them. The fit stops on the certified gap with the best dual value met so far (every dual
-value is a lower bound of ``J*``): that of the current point
-(:meth:`~sklearn_maxent._model._objective.CertifiedPart.primal_dual`) and that of the
-probabilities the step predicts (:meth:`NewtonCDSolver.predicted_dual`).
+them. The fit stops on the certified gap with the best dual point met so far (every dual
+value is a lower bound of ``J*``): that of the current point, and those of the
+probabilities the step predicts, as they are and extrapolated over the last sweeps (celer's
+dual extrapolation, :meth:`NewtonCDSolver.predicted_dual`), which certify the current point
+itself where its model says it is near the optimum. The best point also screens
+(:func:`~sklearn_maxent._model._duality.screened_features`, gap-safe): features proved zero
+at the optimum leave the working set, the dual's constraints and its products for the rest
+of the fit; the gradient pass stays whole (it is threaded, the solver's own products not).
+Not where a bound keeps a weight from 0 (zero is then not the weight's optimum).
 """
+
+import itertools
 
 import numpy as np
 from scipy import sparse
 
 from .._kernels import csc_sweeps, dense_sweeps
-from .._model._duality import relative_gap
+from .._model._duality import relative_gap, screened_features
 from .._model._softmax import cross_entropy, linear_scores, softmax
 from ._monitor import SILENT
 from ._newton import NewtonLoop, _largest_gradient
@@ -41,8 +48,13 @@ MAX_SWEEPS = 100
 ANDERSON_DEPTH = 5
 # The fewest features a working set grows to.
 WORKING_SET_MIN = 100
-# A coordinate step moves no score by more than this (a factor e^5 on an odds ratio): where a
-# class's probabilities are near 0 on a column the model has next to no curvature there.
+# Inner iterates whose probabilities are extrapolated into a dual point, at most (celer's K).
+DUAL_DEPTH = 5
+# Sweeps a step may spend, past its own tolerance, on certifying the current point (_polish).
+POLISH_SWEEPS = 100
+# A Newton step moves no weight by more than this over its column's largest entry (a factor e^5 on
+# an odds ratio): where a class's probabilities are near 0 on a column the model has next to no
+# curvature there.
 MAX_SCORE_STEP = 5.0
 # Armijo's constant: the step must gain this share of the model's predicted decrease.
 ARMIJO = 1e-4
@@ -82,6 +94,8 @@ class NewtonCDSolver(NewtonLoop):
         The largest dual value met: a lower bound of ``J*``.
     n_sweeps : int
         Coordinate-descent sweeps made over all steps.
+    screened : ndarray of bool of shape (n_features,)
+        Features proved zero at the optimum (gap-safe screening, see the module).
     converged : bool
     """
 
@@ -110,6 +124,14 @@ class NewtonCDSolver(NewtonLoop):
         self.upper = _bound(penalty.upper, np.inf, (n_features, n_free))
         self.row_weights = objective.row_weights.astype(np.float64)
         self.targets = objective.targets.astype(np.float64)
+        self.column_norms = np.sqrt(_squared_column_sums(X, self.row_weights))
+        # Zero is optimal below the threshold only where the bounds allow it; the margin covers
+        # the rounding of X^T V in the data's dtype.
+        self.screen_l1 = self.l1 * (1.0 - np.sqrt(np.finfo(objective.dtype).eps))
+        self.screen_l1[((self.lower > 0) | (self.upper < 0)).any(axis=1)] = 0.0
+        self.screened = np.zeros(n_features, dtype=bool)
+        self.kept_columns = X
+        self.best_correlations = None
         self.coef64 = self.coef.astype(np.float64)
         self.intercept64 = self.intercept.astype(np.float64)
         # A shift common to a feature's weights in all classes changes no probability: only
@@ -118,7 +140,7 @@ class NewtonCDSolver(NewtonLoop):
         self.shift_classes = not objective.reference_class and not penalty.bounded
         self.n_iter, self.n_sweeps, self.loss_curve = 0, 0, []
         self.gap, self.best_dual = np.nan, -np.inf
-        self.converged = False
+        self.converged = self.certified_here = False
         self._evaluate()
 
     def update_gradient_hessian(self):
@@ -135,8 +157,13 @@ class NewtonCDSolver(NewtonLoop):
 
         Every ``ANDERSON_DEPTH`` sweeps the last iterates are extrapolated (Anderson, as skglm
         does on its working sets) and the extrapolation kept where the model is lower there:
-        on correlated text columns plain sweeps gain a few percent each. Then the dual value
-        of the probabilities the step predicts (:meth:`predicted_dual`).
+        on correlated text columns plain sweeps gain a few percent each. Then the dual values
+        of the probabilities the step predicts and of their extrapolation over the last
+        ``DUAL_DEPTH`` sweeps (:meth:`predicted_dual`). Where they do not certify the current
+        point but the model puts it within ``gap_tol`` (:meth:`_near_optimum`), the sweeps go on
+        until they do (:meth:`_polish`): the step's own accuracy is enough there, but the dual
+        point's error is first order in the inner solve's, and would cost further Newton steps
+        to certify.
         """
         n_samples, n_free = self.proba.shape
         self.direction = np.zeros_like(self.coef64)
@@ -146,18 +173,57 @@ class NewtonCDSolver(NewtonLoop):
         _, first = self._sweep(False)
         self.n_sweeps += 1
         history = [self._inner_state()]
+        scores = [history[0][2:]]
         for _ in range(MAX_SWEEPS - 1):
             if not first > 0:
                 break
             _, largest = self._sweep(True)
             self.n_sweeps += 1
+            scores = [*scores[-DUAL_DEPTH:], (self.Z.copy(), self.M.copy())]
             if largest <= INNER_RTOL * first:
                 break
             history.append(self._inner_state())
             if len(history) > ANDERSON_DEPTH:
-                self._extrapolate(history)
+                if self._extrapolate(history):  # a jump: the iterates before it are another sequence
+                    scores = [(self.Z.copy(), self.M.copy())]
                 history = [self._inner_state()]
-        self.predicted_dual()
+        self._predicted_duals(scores)
+        if not self._certifies_here() and self._near_optimum():
+            self._polish()
+
+    def _polish(self):
+        """Sweeps ``DUAL_DEPTH`` at a time, each time with the extrapolated dual point, until it certifies.
+
+        At most ``POLISH_SWEEPS`` of them; the step improves as they go.
+        """
+        for _ in range(POLISH_SWEEPS // DUAL_DEPTH):
+            scores = [(self.Z.copy(), self.M.copy())]
+            for _ in range(DUAL_DEPTH):
+                _, largest = self._sweep(True)
+                self.n_sweeps += 1
+                scores.append((self.Z.copy(), self.M.copy()))
+            self._predicted_duals(scores)
+            if self._certifies_here() or not largest > 0:
+                return
+
+    def _near_optimum(self):
+        """Whether the model puts the current point within ``gap_tol``: it predicts a smaller decrease."""
+        if self.gap_tol is None:
+            return False
+        return -self._model_value(*self._inner_state()) <= self.gap_tol * self.loss
+
+    def _predicted_duals(self, scores):
+        """Dual points of the step's predicted probabilities and of their extrapolation over ``scores``."""
+        self.predicted_dual(self.Z, self.M)
+        extrapolated = _extrapolated_scores(scores)
+        if extrapolated is not None:
+            self.predicted_dual(*extrapolated)
+
+    def _certifies_here(self):
+        """Whether the best dual value certifies the current point within ``gap_tol``."""
+        gap = relative_gap(self.loss, self.best_dual)
+        self.certified_here = self.gap_tol is not None and gap <= self.gap_tol
+        return self.certified_here
 
     def _sweep(self, curvatures_known):
         """One sweep of the compiled kernel over the working set and the intercepts."""
@@ -178,26 +244,32 @@ class NewtonCDSolver(NewtonLoop):
         )
 
     def _extrapolate(self, history):
-        """Replace the step by the Anderson extrapolation of ``history`` where the model is lower there."""
+        """Replace the step by the Anderson extrapolation of ``history`` where the model is lower there.
+
+        Returns whether it did.
+        """
         if self.bounded:  # an extrapolation may leave the bounds
-            return
+            return False
         flat = np.array([np.concatenate([state[0].ravel(), state[1]]) for state in history])
         differences = np.diff(flat, axis=0)
         try:
             weights = np.linalg.solve(differences @ differences.T, np.ones(len(differences)))
         except np.linalg.LinAlgError:
-            return
+            return False
         if not (np.isfinite(weights).all() and weights.sum() != 0):
-            return
+            return False
         weights /= weights.sum()
         candidate = [
             sum(c * state[part] for c, state in zip(weights, history[1:], strict=True)) for part in range(4)
         ]
-        if self._model_value(*candidate) < self._model_value(*history[-1]):
+        within_trust = (np.abs(candidate[0]) <= self.limits[self.working_set, None]).all()
+        if within_trust and self._model_value(*candidate) < self._model_value(*history[-1]):
             self.direction[self.working_set] = candidate[0]
             self.intercept_direction[...] = candidate[1]
             self.Z[...] = candidate[2]
             self.M[...] = candidate[3]
+            return True
+        return False
 
     def _model_value(self, direction, intercept_direction, Z, M):
         """The model plus the penalty's change at a step on the working set (see :meth:`inner_solve`)."""
@@ -210,38 +282,49 @@ class NewtonCDSolver(NewtonLoop):
             + float(self.l1[ws] @ (np.abs(coef + direction) - np.abs(coef)).sum(axis=1))
         )
 
-    def predicted_dual(self):
-        """Raise the best dual value with the point built from the probabilities the step predicts.
+    def predicted_dual(self, Z, M):
+        """Raise the best dual value with the point built from the probabilities a step predicts.
 
-        The model's probabilities after the step, ``P + P * (Z - M)`` (the softmax linearized),
-        have the model's gradient as data gradient, which the inner solve made nearly
-        optimal: the point's error is the linearization's, second order in the step, plus the
-        inner solve's residual, first order, which is what limits it in practice (on issue
-        21's problem it certified 1.7e-7 where the step reached a true gap of 1e-16). It takes
-        one product ``X^T R``. Skipped where the linearization leaves the simplex and no
-        intercept balances it back.
+        The model's probabilities after the step ``Z = X D + d``, ``P + P * (Z - M)`` (the
+        softmax linearized), have the model's gradient as data gradient, which the inner solve
+        made nearly optimal: the point's error is the linearization's, second order in the
+        step, plus the inner solve's residual, first order, which is what limits it in
+        practice. It takes one product ``X^T R`` over the features not screened. Skipped where
+        the linearization leaves the simplex and no intercept balances it back.
         """
         if self.gap_tol is None:
             return
         reference = self.objective.reference_class
         expected = self.scores_proba.copy()
-        expected[:, reference:] += self.proba * (self.Z - self.M[:, None])
+        expected[:, reference:] += self.proba * (Z - M[:, None])
         if reference:
-            expected[:, 0] -= expected[:, 0] * self.M
+            expected[:, 0] -= expected[:, 0] * M
         if not self.objective.fit_intercept and (expected < 0).any():
             return
         residual = self.row_weights[:, None] * (expected[:, reference:] - self.targets[:, reference:])
-        gradient = np.asarray(self.columns.T @ residual.astype(self.objective.dtype), dtype=np.float64)
-        dual = self.objective.dual_of(expected, gradient, self.targets, self.row_weights)
-        self.best_dual = max(self.best_dual, dual)
+        gradient = np.zeros_like(self.coef64)
+        gradient[~self.screened] = self.kept_columns.T @ residual.astype(self.objective.dtype)
+        self._offer_dual(expected, gradient)
+
+    def _offer_dual(self, expected, gradient):
+        """Keep the dual point of rows ``expected`` (data gradient ``gradient``) if it is the best yet."""
+        dual, correlations = self.objective.dual_point_of(
+            expected, gradient, self.targets, self.row_weights, self.screened
+        )
+        if dual > self.best_dual:
+            self.best_dual, self.best_correlations = dual, correlations
 
     def line_search(self):
         """Move to the first step ``t (D, d)``, t = 1, 1/2, ..., gaining ``ARMIJO`` of the model's decrease.
 
         The predicted decrease (Tseng and Yun's) is ``<G, D> + <g, d>`` plus the change of the L1
         term; scores move along ``Z`` at no pass's cost. False where the model predicts no decrease
-        or no step gains: the arithmetic's precision is reached.
+        or no step gains: the arithmetic's precision is reached. A point certified by its own
+        model's dual stays: its step would go far below ``gap_tol`` and leave the certificate,
+        that of the point before, orders of magnitude behind.
         """
+        if self.certified_here:
+            return True
         predicted = (
             float(np.vdot(self.grad, self.direction) + self.intercept_direction @ self.grad_intercept)
             + self._l1_value(self.coef64 + self.direction)
@@ -294,12 +377,27 @@ class NewtonCDSolver(NewtonLoop):
             _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
             self.converged = criterion <= self.tol
             return
-        primal, dual = self.objective.primal_dual(self.coef, self.intercept)
-        self.best_dual = max(self.best_dual, dual)
-        self.gap = relative_gap(primal, self.best_dual)
+        self._offer_dual(self.scores_proba, self.data_grad)
+        self.gap = relative_gap(self.loss, self.best_dual)
         if self.verbose:
-            print(f"-- Newton-CD step {self.n_iter}, loss: {primal:.10g}, certified gap: {self.gap:.3g}")
+            print(f"-- Newton-CD step {self.n_iter}, loss: {self.loss:.10g}, certified gap: {self.gap:.3g}")
         self.converged = self.gap <= self.gap_tol
+        self._screen()
+
+    def _screen(self):
+        """Add the features the best dual point proves zero (gap-safe) to ``screened``."""
+        if self.best_correlations is None:
+            return
+        proved = screened_features(
+            self.best_correlations,
+            self.screen_l1,
+            self.column_norms,
+            self.loss - self.best_dual,
+            self.targets.shape[1],
+        )
+        if (proved & ~self.screened).any():
+            self.screened |= proved
+            self.kept_columns = self.columns[:, np.flatnonzero(~self.screened)]
 
     def finalize(self):
         """How the run ended.
@@ -331,14 +429,16 @@ class NewtonCDSolver(NewtonLoop):
         self.scores_proba = softmax(self.scores)
         data_loss = cross_entropy(self.scores, self.targets, self.row_weights)
         self.loss = data_loss + self._penalty_value(self.coef64)
-        self.grad = np.ascontiguousarray(grad_coef, dtype=np.float64) + self.l2[:, None] * self.coef64
+        self.data_grad = np.asarray(grad_coef, dtype=np.float64)
+        self.grad = self.data_grad + self.l2[:, None] * self.coef64
         self.grad_intercept = np.asarray(grad_intercept, dtype=np.float64)
 
     def _working_set(self):
-        """Features to sweep: the non-zero ones and the most violating of the rest (see the module)."""
+        """Features to sweep: the non-zero ones and the most violating unscreened others (see the module)."""
         nonzero = np.flatnonzero(self.coef64.any(axis=1))
         violation = np.abs(self.grad).max(axis=1) - self.l1
         violation[nonzero] = -np.inf
+        violation[self.screened] = -np.inf
         candidates = np.flatnonzero(violation > 0)
         room = max(WORKING_SET_MIN, 2 * nonzero.size)
         if candidates.size > room:
@@ -360,6 +460,36 @@ def _dense_sweeps(X):
 def _csc_sweeps(X):
     """The kernel on CSC ``X``'s arrays, as a function of the rest of its arguments."""
     return lambda *arguments: csc_sweeps(X.data, X.indices, X.indptr, *arguments)
+
+
+def _extrapolated_scores(scores):
+    """celer's dual extrapolation of the last inner iterates ``(Z, M)``, or None where it cannot be made.
+
+    Once the signs settle, cyclic coordinate descent on the quadratic model is an affine
+    iteration, so a combination of its last iterates, weights summing to one and chosen to
+    cancel their differences (Massias, Gramfort and Salmon 2018), lands much nearer its
+    limit than the last one does.
+    """
+    if len(scores) < 3:  # two differences at least
+        return None
+    differences = np.array([(b[0] - a[0]).ravel() for a, b in itertools.pairwise(scores)])
+    try:
+        weights = np.linalg.solve(differences @ differences.T, np.ones(len(differences)))
+    except np.linalg.LinAlgError:
+        return None
+    if not (np.isfinite(weights).all() and weights.sum() != 0):
+        return None
+    weights /= weights.sum()
+    Z = sum(c * state[0] for c, state in zip(weights, scores[1:], strict=True))
+    M = sum(c * state[1] for c, state in zip(weights, scores[1:], strict=True))
+    return Z, M
+
+
+def _squared_column_sums(X, row_weights):
+    """``sum_i w_i x_ij^2`` for each column of CSC or dense ``X``, in float64."""
+    if sparse.issparse(X):
+        return np.asarray(X.multiply(X).T @ row_weights, dtype=np.float64).ravel()
+    return np.square(X, dtype=np.float64).T @ row_weights
 
 
 def _largest_entries(X):
