@@ -508,3 +508,31 @@ def test_auto_runs_saga_on_a_float32_twin_and_certifies_on_the_float64_data(monk
         problem.X.toarray(), problem.targets, np.ones(300), 1e-3, 0.0, None, None, None, None, False
     )
     np.testing.assert_allclose(clf.coef_.T, ref_coef, atol=1e-5)
+
+
+def test_lbfgs_hands_over_where_the_gradients_share_of_the_gap_is_small():
+    """With ``newton_gap`` L-BFGS stops at an iterate whose ``||g||^2 / (2 l2 |J|)`` is within
+    it, earlier than it does to ``tol`` alone."""
+    objective = wine_objective(alpha=1e-2)
+    runs = {}
+    for newton_gap in (None, 1e-3):
+        coef, intercept = zeros(objective)
+        result = lbfgs(objective, coef, intercept, max_iter=500, tol=1e-10, newton_gap=newton_gap)
+        loss, grad_coef, _ = objective.smooth_value_gradient(coef, intercept)
+        runs[newton_gap] = (result.n_iter, float(np.vdot(grad_coef, grad_coef)) / (2 * 1e-2 * loss))
+    assert runs[1e-3][1] <= 1e-3
+    assert runs[1e-3][0] < runs[None][0]
+    assert runs[None][1] < 1e-3  # to tol alone it goes further
+
+
+@pytest.mark.parametrize(("tol", "converged"), [(1e-6, True), (1e-14, False)])
+def test_a_final_gap_within_tol_is_convergence_whatever_stopped_the_solver(monkeypatch, tol, converged):
+    """A solver that stopped on another rule (a stalled line search) with a certified gap of
+    1e-12 has converged at tol=1e-6, not at 1e-14 (MaxEntClassifierCV's newton-cd paths warned
+    "certified relative gap of 3.14e-12, above tol=1e-06")."""
+    from sklearn_maxent._optim import _minimize
+    from sklearn_maxent._optim._state import Result
+
+    monkeypatch.setattr(_minimize, "_minimize", lambda *args, **options: Result(3, False, [], 1e-12))
+    objective = wine_objective()
+    assert minimize(objective, *zeros(objective), solver="auto", max_iter=10, tol=tol).converged is converged

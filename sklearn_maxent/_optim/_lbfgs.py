@@ -9,7 +9,9 @@ from ._newton import _largest_gradient
 from ._state import Result
 
 
-def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SILENT, verbose=0):
+def lbfgs(
+    objective, coef, intercept, *, max_iter, tol, gap_tol=None, newton_gap=None, monitor=SILENT, verbose=0
+):
     """Full-batch L-BFGS-B on ``objective``, updating ``coef`` and ``intercept`` in place.
 
     The L1 part of the penalty is not differentiable at 0; it is handled
@@ -26,6 +28,10 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
         Iterations at most.
     tol : float
         Stop when the largest entry of the projected gradient is below it.
+    newton_gap : float or None
+        Also stop (not converged) once the gradient's share of the certified gap,
+        ``||grad_W J||^2 / (2 l2 |J|)`` (:mod:`~sklearn_maxent._optim._certify`), is at most
+        this: near enough for Newton's steps, where only an L2 penalty says so.
     gap_tol : float or None
         Also stop, as converged, once the certified relative duality gap
         (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`) is at
@@ -42,12 +48,19 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
     """
     # A start within tol (where a SAGA phase ended): no L-BFGS-B setup, whose copies of the
     # model cost more than the pass (the gradient there is usually the objective's cached one).
-    if _largest_gradient(objective, coef, intercept)[1] <= tol:
-        return Result(0, True, [], np.nan)
+    penalty = objective.penalty
+
+    def near_newton(gradient_norm2, loss):
+        if newton_gap is None or penalty.has_l1 or penalty.bounded or penalty.smallest_l2 == 0:
+            return False
+        return gradient_norm2 / (2 * penalty.smallest_l2) <= newton_gap * abs(loss)
+
+    (loss, grad_coef, _), largest = _largest_gradient(objective, coef, intercept)
+    if largest <= tol or near_newton(float(np.vdot(grad_coef, grad_coef)), loss):
+        return Result(0, largest <= tol, [], np.nan)
     shape = coef.shape
     size = coef.size
     dtype = objective.dtype
-    penalty = objective.penalty
     split = penalty.has_l1
     l1 = np.broadcast_to(penalty.l1_weights, shape).ravel() if split else 0.0
     fit_intercept = objective.fit_intercept
@@ -87,7 +100,9 @@ def lbfgs(objective, coef, intercept, *, max_iter, tol, gap_tol=None, monitor=SI
             if verbose:
                 print(f"-- L-BFGS iteration {len(curve)}, certified gap: {certificate['gap']:.3g}")
         stop = monitor.end(lambda: tuple(np.copy(part) for part in unpack(intermediate_result.x)))
-        if stop or certificate["certified"]:
+        evaluated = last["theta"] is not None and np.array_equal(intermediate_result.x, last["theta"])
+        handed_over = evaluated and near_newton(last["gradient_norm2"], intermediate_result.fun)
+        if stop or certificate["certified"] or handed_over:
             raise StopIteration
 
     start = penalty.project(np.array(coef, dtype=np.float64))
