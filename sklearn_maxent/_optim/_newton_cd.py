@@ -251,14 +251,9 @@ class NewtonCDSolver(NewtonLoop):
         if self.bounded:  # an extrapolation may leave the bounds
             return False
         flat = np.array([np.concatenate([state[0].ravel(), state[1]]) for state in history])
-        differences = np.diff(flat, axis=0)
-        try:
-            weights = np.linalg.solve(differences @ differences.T, np.ones(len(differences)))
-        except np.linalg.LinAlgError:
+        weights = _extrapolation_weights(np.diff(flat, axis=0))
+        if weights is None:
             return False
-        if not (np.isfinite(weights).all() and weights.sum() != 0):
-            return False
-        weights /= weights.sum()
         candidate = [
             sum(c * state[part] for c, state in zip(weights, history[1:], strict=True)) for part in range(4)
         ]
@@ -472,14 +467,9 @@ def _extrapolated_scores(scores):
     """
     if len(scores) < 3:  # two differences at least
         return None
-    differences = np.array([(b[0] - a[0]).ravel() for a, b in itertools.pairwise(scores)])
-    try:
-        weights = np.linalg.solve(differences @ differences.T, np.ones(len(differences)))
-    except np.linalg.LinAlgError:
+    weights = _extrapolation_weights(np.array([(b[0] - a[0]).ravel() for a, b in itertools.pairwise(scores)]))
+    if weights is None:
         return None
-    if not (np.isfinite(weights).all() and weights.sum() != 0):
-        return None
-    weights /= weights.sum()
     Z = sum(c * state[0] for c, state in zip(weights, scores[1:], strict=True))
     M = sum(c * state[1] for c, state in zip(weights, scores[1:], strict=True))
     return Z, M
@@ -525,3 +515,15 @@ def newton_cd(objective, coef, intercept, *, tol, max_iter, gap_tol=None, monito
         monitor=monitor,
         verbose=verbose,
     ).solve()
+
+
+def _extrapolation_weights(differences):
+    """Anderson's weights on the last iterates from their ``differences`` (rows), summing to one;
+    None where the system is singular or the weights are not finite."""
+    try:
+        weights = np.linalg.solve(differences @ differences.T, np.ones(len(differences)))
+    except np.linalg.LinAlgError:
+        return None
+    if not (np.isfinite(weights).all() and weights.sum() != 0):
+        return None
+    return weights / weights.sum()
