@@ -25,13 +25,11 @@ import argparse
 import json
 import statistics
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from run import load_dataset, machine, write_section
+from run import load_dataset, machine, timed_fit, write_section
 from scipy.special import log_softmax
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from text_data import make_text_data
 
@@ -67,14 +65,6 @@ def objective(estimator, X, y, alpha, l1_ratio):
     return float(loss + alpha * (l1_ratio * np.abs(coef).sum() + 0.5 * (1 - l1_ratio) * np.vdot(coef, coef)))
 
 
-def timed(estimator, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        start = time.perf_counter()
-        estimator.fit(X, y)
-        return time.perf_counter() - start
-
-
 def saga_sweep(X, y, alpha, l1_ratio, j_star_bound):
     """LogisticRegression(saga) fits along a 1.5x grid of max_iter until the gap is within TARGET.
 
@@ -85,7 +75,7 @@ def saga_sweep(X, y, alpha, l1_ratio, j_star_bound):
         lr = LogisticRegression(
             C=1.0 / (alpha * len(y)), l1_ratio=l1_ratio, solver="saga", tol=1e-12, max_iter=max_iter
         )
-        seconds = timed(lr, X, y)
+        seconds = timed_fit(lr, X, y)
         spent += seconds
         value = objective(lr, X, y, alpha, l1_ratio)
         points.append(
@@ -141,7 +131,7 @@ def time_to_true_gap(X, y, alpha, l1_ratio, j_star):
     """Seconds into a default fit (its steps' models kept) to its first step within TARGET of ``J*``."""
     clock = StepClock()
     clf = MaxEntClassifier(alpha=alpha, l1_ratio=l1_ratio).set_callbacks(clock)
-    timed(clf, X, y)
+    timed_fit(clf, X, y)
     for elapsed, clf.coef_, clf.intercept_ in clock.steps:
         if (objective(clf, X, y, alpha, l1_ratio) - j_star) / j_star <= TARGET:
             return elapsed
@@ -152,14 +142,14 @@ def compare(X, y, l1_ratio, repeats):
     """One row of the table (see the module)."""
     alpha = ALPHA_TIMES_N / len(y)
     tight = MaxEntClassifier(alpha=alpha, l1_ratio=l1_ratio, tol=1e-10, max_iter=60)
-    timed(tight, X, y)
+    timed_fit(tight, X, y)
     points = saga_sweep(X, y, alpha, l1_ratio, objective(tight, X, y, alpha, l1_ratio))
     j_star = min(objective(tight, X, y, alpha, l1_ratio), points[-1]["objective"])
     times, ours = [], None
     for _ in range(repeats):
         ours = MaxEntClassifier(alpha=alpha, l1_ratio=l1_ratio)
         with ScreenedCount() as screened:
-            times.append(timed(ours, X, y))
+            times.append(timed_fit(ours, X, y))
     reached = [p for p in points if (p["objective"] - j_star) / j_star <= TARGET]
     support, reference_support = ours.coef_ != 0, tight.coef_ != 0
     return {
@@ -197,11 +187,11 @@ def regularization_path(X, y, l1_ratio):
     path_time, steps, gaps = 0.0, 0, []
     with ScreenedCount() as screened:
         for alpha in alphas:
-            path_time += timed(clf.set_params(alpha=alpha), X, y)
+            path_time += timed_fit(clf.set_params(alpha=alpha), X, y)
             steps += int(np.max(clf.n_iter_))
             gaps.append(float(clf.duality_gap_))
     cold = MaxEntClassifier(alpha=alphas[-1], l1_ratio=l1_ratio)
-    cold_time = timed(cold, X, y)
+    cold_time = timed_fit(cold, X, y)
     return {
         "l1_ratio": l1_ratio,
         "path_time": path_time,

@@ -19,13 +19,7 @@ import numpy as np
 
 from libc.math cimport INFINITY
 
-ctypedef fused floating:
-    float
-    double
-
-ctypedef fused index:
-    int
-    long long
+from ._shared cimport floating, index
 
 
 cdef inline double coordinate_minimum(

@@ -19,13 +19,7 @@ cdef extern from *:
     """
     void prefetch "SKLEARN_MAXENT_PREFETCH"(const void* address) nogil
 
-ctypedef fused floating:
-    float
-    double
-
-ctypedef fused index:
-    int
-    long long
+from ._shared cimport floating, index
 
 
 def csr_dense_product(

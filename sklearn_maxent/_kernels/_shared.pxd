@@ -1,4 +1,4 @@
-# Declarations the compiled kernels share: the fused float type, the epoch's contract (its
+# Declarations the compiled kernels share: the fused float and sparse-index types, the epoch's contract (its
 # settings and counters by name, with its step schedule and divergence test), and the one
 # row cross-entropy of the softmax.
 
@@ -7,6 +7,11 @@ from libc.math cimport exp, isfinite, log, pow
 ctypedef fused floating:
     float
     double
+
+# scipy.sparse's index arrays: int32, or int64 for large matrices.
+ctypedef fused index:
+    int
+    long long
 
 
 # The epoch's settings and counters: float64 arrays on the Python side, read through these
