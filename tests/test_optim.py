@@ -387,6 +387,23 @@ def test_conjugate_gradients_follows_scipy_cg_and_solves_the_system(n_iter):
         np.testing.assert_allclose(ours, np.linalg.solve(A, rhs), atol=1e-9)
 
 
+def test_conjugate_gradients_in_float32_solve_to_float32_precision():
+    """The iteration runs in the system's dtype (a Newton system with float32 products)."""
+    rng = np.random.RandomState(0)
+    factor = rng.standard_normal((40, 40))
+    A = factor @ factor.T + np.diag(rng.uniform(0.1, 10.0, 40))
+    rhs = rng.standard_normal(40)
+    A32 = A.astype(np.float32)
+
+    def matvec(vector, out):
+        out[:] = A32 @ vector
+
+    x = conjugate_gradients(matvec, rhs.astype(np.float32), 1.0 / np.diag(A32), rtol=1e-5, maxiter=200)
+    assert x.dtype == np.float32
+    exact = np.linalg.solve(A, rhs)
+    assert np.linalg.norm(x - exact) <= 1e-3 * np.linalg.norm(exact)
+
+
 def test_conjugate_gradients_stops_on_a_zero_rhs_and_on_zero_curvature():
     def zero(vector, out):
         out[:] = 0

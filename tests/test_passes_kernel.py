@@ -14,7 +14,7 @@ import pytest
 from scipy import sparse, special
 from threadpoolctl import threadpool_limits
 
-from sklearn_maxent._kernels import csr_dense_product, jacobian_product
+from sklearn_maxent._kernels import cg, csr_dense_product, jacobian_product
 from sklearn_maxent._model._softmax import (
     ThreadedCSR,
     linear_hessian_diagonal,
@@ -258,3 +258,29 @@ def test_threaded_csr_keeps_one_canonical_transpose():
     assert X.transpose is X.transpose
     assert X.transpose.has_canonical_format
     np.testing.assert_array_equal(X.transpose.toarray(), X.csr.toarray().T)
+
+
+def test_conjugate_gradient_updates_match_numpy_and_do_not_depend_on_threads():
+    """The fused CG passes against their NumPy statements, over several chunks and a partial one."""
+    rng = np.random.default_rng(0)
+    n = 3 * cg.CHUNK + 17
+    direction, product, x, residual = (rng.standard_normal(n) for _ in range(4))
+    inverse_diagonal = rng.uniform(0.1, 10.0, n)
+    assert cg.dot(direction, product, 1) == pytest.approx(np.dot(direction, product), rel=1e-12)
+
+    results = []
+    for threads in (1, 2):
+        new_x, new_residual, new_direction = x.copy(), residual.copy(), direction.copy()
+        rho, squared = cg.advance(0.3, direction, product, new_x, new_residual, inverse_diagonal, threads)
+        cg.next_direction(0.7, new_direction, new_residual, inverse_diagonal, threads)
+        results.append((new_x, new_residual, new_direction, rho, squared, cg.dot(x, residual, threads)))
+
+    expected_residual = residual - 0.3 * product
+    np.testing.assert_allclose(results[0][0], x + 0.3 * direction, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(results[0][1], expected_residual, rtol=1e-15, atol=1e-15)
+    expected_direction = inverse_diagonal * expected_residual + 0.7 * direction
+    np.testing.assert_allclose(results[0][2], expected_direction, rtol=1e-14)
+    assert results[0][3] == pytest.approx(np.sum(expected_residual**2 * inverse_diagonal), rel=1e-12)
+    assert results[0][4] == pytest.approx(np.sum(expected_residual**2), rel=1e-12)
+    for one, two in zip(*results, strict=True):
+        assert np.array_equal(one, two)

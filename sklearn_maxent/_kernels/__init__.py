@@ -6,6 +6,7 @@ They do one pass or one epoch on plain arrays and return; every decision
 """
 
 try:
+    from . import _cg as cg
     from . import _epoch as epoch
     from ._coordinate import csc_sweeps, dense_sweeps
     from ._csr import csr_dense_product
@@ -28,6 +29,7 @@ except ImportError as error:  # a source checkout that was never built
     ) from error
 
 __all__ = [
+    "cg",
     "cross_entropy_residual",
     "csc_sweeps",
     "csr_dense_product",

@@ -351,7 +351,7 @@ class Objective(CertifiedPart):
             hess_coef, hess_intercept = linear_hessian_product(
                 X, proba_h, row_weights_h, coef_dir, intercept_dir, self.reference_class
             )
-            hess_coef += penalty.smooth_gradient(coef_dir)
+            penalty.add_smooth_gradient(coef_dir, hess_coef)
             if not self.fit_intercept:
                 hess_intercept[:] = 0
             return hess_coef, hess_intercept

@@ -8,6 +8,7 @@ canonical shift and keeps ``W`` within its bounds (:func:`clip_into`).
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import get_blas_funcs
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +143,15 @@ class ElasticNet:
     def smooth_gradient(self, coef):
         """Gradient of the squared-L2 part: ``l2_weights * coef``."""
         return self.l2_weights * coef
+
+    def add_smooth_gradient(self, coef, out):
+        """``out += l2_weights * coef`` in place, without the temporary (a Hessian product's share)."""
+        in_place = coef.flags.c_contiguous and out.flags.c_contiguous and coef.dtype == out.dtype
+        if self.factor is None and in_place:
+            axpy = get_blas_funcs("axpy", (out,))
+            axpy(coef.ravel(), out.ravel(), a=self.l2)
+        else:
+            out += self.smooth_gradient(coef)
 
     def conjugate(self, dual):
         """The conjugate of the penalty with its bounds at ``dual`` (an array of ``coef``'s shape).

@@ -3,11 +3,13 @@
 ``scipy.sparse.linalg.cg`` allocates a new vector at every operation; with a model of
 200,000 features x 46 classes (73 MB a vector) its own arithmetic cost as much as the
 Hessian products it waits on (benchmarks/results/CONSTANTS.md). Here every vector is
-updated in its buffer and the operator writes into one.
+updated in its buffer, by the fused, threaded passes of the compiled kernel, and the
+operator writes into one.
 """
 
 import numpy as np
-from scipy.linalg.blas import daxpy
+
+from .._kernels import cg, effective_n_threads
 
 
 def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter):
@@ -16,10 +18,11 @@ def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter):
     Parameters
     ----------
     matvec : callable
-        ``matvec(vector, out)`` writes ``A @ vector`` into ``out`` (float64 vectors);
+        ``matvec(vector, out)`` writes ``A @ vector`` into ``out`` (vectors of ``rhs``'s dtype);
         ``A`` symmetric positive definite.
-    rhs : ndarray of shape (n,), float64
-    inverse_diagonal : ndarray of shape (n,), float64
+    rhs : ndarray of shape (n,), float32 or float64
+        Its dtype is that of every vector of the iteration (their dot products are float64).
+    inverse_diagonal : ndarray of shape (n,)
         The preconditioner ``M^-1``, the inverse of ``A``'s diagonal.
     rtol : float
         Stop once the residual's norm is at most ``rtol * ||rhs||``, as ``scipy.sparse.linalg.cg``.
@@ -27,29 +30,29 @@ def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter):
 
     Returns
     -------
-    x : ndarray of shape (n,), float64
+    x : ndarray of shape (n,), ``rhs``'s dtype
         Also where a direction of no positive curvature ends the iteration early (rounding
         error on a singular ``A``): the last iterate, a descent direction whenever one step was taken.
     """
+    threads = effective_n_threads(rhs.size)
+    inverse_diagonal = np.ascontiguousarray(inverse_diagonal, dtype=rhs.dtype)
     x = np.zeros_like(rhs)
     residual = rhs.copy()
-    preconditioned = residual * inverse_diagonal
-    direction = preconditioned.copy()
+    direction = residual * inverse_diagonal
     product = np.empty_like(rhs)
-    rho = float(np.dot(residual, preconditioned))
-    target = rtol * float(np.sqrt(np.dot(rhs, rhs)))
+    rho = cg.dot(residual, direction, threads)
+    squared_residual = cg.dot(residual, residual, threads)
+    target = rtol * float(np.sqrt(squared_residual))
     for _ in range(maxiter):
-        if np.sqrt(np.dot(residual, residual)) <= target:
+        if np.sqrt(squared_residual) <= target:
             break
         matvec(direction, product)
-        curvature = float(np.dot(direction, product))
+        curvature = cg.dot(direction, product, threads)
         if not curvature > 0:
             break
-        step = rho / curvature
-        daxpy(direction, x, a=step)
-        daxpy(product, residual, a=-step)
-        np.multiply(residual, inverse_diagonal, out=preconditioned)
-        rho, previous = float(np.dot(residual, preconditioned)), rho
-        direction *= rho / previous
-        direction += preconditioned
+        new_rho, squared_residual = cg.advance(
+            rho / curvature, direction, product, x, residual, inverse_diagonal, threads
+        )
+        cg.next_direction(new_rho / rho, direction, residual, inverse_diagonal, threads)
+        rho = new_rho
     return x

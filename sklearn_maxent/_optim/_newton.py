@@ -220,40 +220,51 @@ class NewtonSolver(NewtonLoop):
         which weights are free, the Hessian-vector product, its diagonal (the
         preconditioner), the right-hand side ``-g`` and the damping.
         """
-        objective, coef, grad_coef = self.objective, self.coef, self.grad_coef
-        # The orthant each weight may move in (OWL-QN's choice): its own sign,
-        # or for a weight at zero whose gradient beats the L1 term, against
-        # that gradient. Weights at zero with no such pull stay fixed.
-        orthant = np.sign(coef)
-        penalty = objective.penalty
-        if penalty.has_l1:
-            released = (coef == 0) & (grad_coef != 0)
-            orthant[released] = -np.sign(grad_coef[released])
-            free = (orthant != 0).ravel()
-        else:
-            free = np.ones(coef.size, dtype=bool)
-        if penalty.bounded:
-            # Projected Newton: a weight on a bound whose projected gradient is 0 (pushed
-            # outwards) stays there; one pulled inwards is free.
-            free &= ~(penalty.at_bound(coef) & (grad_coef == 0)).ravel()
+        objective, coef = self.objective, self.coef
+        self.orthant, free = self._free_weights()
         self.hessian, diag_coef, diag_intercept = objective.hessian_product_and_diagonal(coef, self.intercept)
         # Jacobi preconditioner: on unscaled features the Hessian's diagonal
         # spans orders of magnitude, and plain CG then runs out of iterations.
-        diagonal = np.concatenate([np.where(free, diag_coef.ravel(), 1.0), diag_intercept]).astype(np.float64)
+        diag_coef, grad_coef = diag_coef.ravel(), self.grad_coef.ravel()
+        if free is not None:
+            diag_coef, grad_coef = np.where(free, diag_coef, 1.0), np.where(free, grad_coef, 0)
+        # CG runs in the Hessian products' dtype: float32 ones make its solution no more precise.
+        dtype = objective.hessian_dtype
+        diagonal = np.concatenate([diag_coef, diag_intercept]).astype(dtype, copy=False)
         diagonal[~(diagonal > 0)] = 1.0
-        rhs = -np.concatenate([np.where(free, grad_coef.ravel(), 0), self._centered(self.grad_intercept)])
+        rhs = np.concatenate([grad_coef, self._centered(self.grad_intercept)]).astype(dtype, copy=False)
+        np.negative(rhs, out=rhs)
         # With an L2 part on every weight the Hessian is positive definite: no damping needed.
-        self.damping = _damping(rhs, diagonal) if penalty.smallest_l2 == 0 else None
-        self.orthant, self.inverse_diagonal, self.rhs = orthant, 1.0 / diagonal, rhs
-        # None: every weight free, and the products need no mask.
-        self.free = None if free.all() else free
+        self.damping = _damping(rhs, diagonal) if objective.penalty.smallest_l2 == 0 else None
+        self.inverse_diagonal, self.rhs, self.free = np.reciprocal(diagonal, out=diagonal), rhs, free
+
+    def _free_weights(self):
+        """The orthant each weight may move in (None without L1), and which weights are free (None: all).
+
+        The orthant is OWL-QN's choice: a weight's own sign, or for a weight at
+        zero whose gradient beats the L1 term, against that gradient; weights
+        at zero with no such pull stay fixed.
+        """
+        coef, grad_coef, penalty = self.coef, self.grad_coef, self.objective.penalty
+        orthant, free = None, None
+        if penalty.has_l1:
+            orthant = np.sign(coef)
+            released = (coef == 0) & (grad_coef != 0)
+            orthant[released] = -np.sign(grad_coef[released])
+            free = (orthant != 0).ravel()
+        if penalty.bounded:
+            # Projected Newton: a weight on a bound whose projected gradient is 0 (pushed
+            # outwards) stays there; one pulled inwards is free.
+            pinned = (penalty.at_bound(coef) & (grad_coef == 0)).ravel()
+            free = ~pinned if free is None else free & ~pinned
+        return orthant, None if free is None or free.all() else free
 
     def inner_solve(self):
         """The Newton direction: preconditioned conjugate gradients on the system, to the forcing term."""
         n_parameters = self.coef.size + self.coef.shape[1]
         self.direction = conjugate_gradients(
             self._matvec,
-            self.rhs.astype(np.float64),
+            self.rhs,
             self.inverse_diagonal,
             rtol=self._forcing_term(),
             maxiter=min(10 * n_parameters, 500),
@@ -317,12 +328,13 @@ class NewtonSolver(NewtonLoop):
         return intercept_part - intercept_part.mean()
 
     def _matvec(self, vector, out):
-        """The damped Hessian of the free weights and intercepts times ``vector``, into ``out`` (float64)."""
-        size, free, dtype = self.coef.size, self.free, self.objective.hessian_dtype
+        """The damped Hessian of the free weights and intercepts times ``vector``, into ``out``.
+
+        Both vectors are of the Hessian products' dtype, as conjugate gradients run in it.
+        """
+        size, free = self.coef.size, self.free
         step = vector[:size] if free is None else np.where(free, vector[:size], 0)
-        hess_coef, hess_intercept = self.hessian(
-            step.reshape(self.coef.shape).astype(dtype, copy=False), vector[size:].astype(dtype, copy=False)
-        )
+        hess_coef, hess_intercept = self.hessian(step.reshape(self.coef.shape), vector[size:])
         out[:size] = hess_coef.ravel()
         if free is not None:
             out[:size] *= free
