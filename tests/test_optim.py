@@ -414,6 +414,53 @@ def test_conjugate_gradients_stops_on_a_zero_rhs_and_on_zero_curvature():
     assert np.all(conjugate_gradients(zero, np.array([1.0, 2.0, 3.0]), ones, 1e-12, 10) == 0)
 
 
+def test_a_saga_phase_pays_no_certificate_pass_its_memory_says_must_fail(monkeypatch):
+    """In a phase that a stall ratio ends (auto's), the gradient SAGA's memory holds gates the
+    certificate's passes: fewer passes than without the gate, the same certified stop within a few
+    epochs, and no pass at all where tol is out of the phase's reach."""
+
+    def run(gated, tol, max_iter=500):
+        if not gated:
+            monkeypatch.setattr(_sgd_stopping.EpochJudge, "_may_be_certified", lambda self, coef: True)
+        objective = wine_objective(alpha=1e-2)
+        checked = []
+        certified_gap = objective.certified_gap
+
+        def spy(coef, intercept):
+            checked.append(certified_gap(coef, intercept)[1])
+            return objective.value(coef, intercept), checked[-1]
+
+        objective.certified_gap = spy
+        coef, intercept = zeros(objective)
+        result = sgd(
+            objective,
+            coef,
+            intercept,
+            SGDState(StepSchedule("constant", 0.5)),
+            batch_size=16,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=1000,
+            shuffle=True,
+            rng=np.random.RandomState(0),
+            stall_ratio=1e-15,
+            stall_patience=1000,
+            certify_below=None,
+            variance_reduced=True,
+        )
+        monkeypatch.undo()
+        return result, checked
+
+    gated, gated_gaps = run(True, 1e-8)
+    ungated, ungated_gaps = run(False, 1e-8)
+    assert gated.converged
+    assert gated_gaps[-1] <= 1e-8
+    assert len(gated_gaps) < len(ungated_gaps)
+    assert ungated.n_iter <= gated.n_iter <= ungated.n_iter + 3
+    _, early_gaps = run(True, 1e-12, max_iter=3)
+    assert early_gaps == []
+
+
 @pytest.mark.parametrize("tol", [1e-3, 1e-8])
 def test_saga_spaces_its_certificate_passes_by_the_rate_of_the_gap(monkeypatch, tol):
     """Checking when the gap's rate says it may succeed costs fewer passes than checking every

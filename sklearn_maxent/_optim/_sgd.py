@@ -48,7 +48,8 @@ def sgd(
       (:meth:`~sklearn_maxent._model._objective.Objective.certified_gap`, one pass)
       is at most ``tol``. Not checked with ``validation``, nor before the epoch at which
       the last two passes' rate says it may succeed (half the epochs that rate needs, at
-      most twice the last spacing).
+      most twice the last spacing), nor, with ``stall_ratio``, while the gradient SAGA's
+      memory holds says it cannot (:func:`~._certify.may_be_certified`).
     * **stalled**: ``n_iter_no_change`` epochs in a row without improvement,
       as in ``SGDClassifier``. Plain SGD judges its epoch loss (improved:
       below the best minus ``tol``); SAGA the objective ``J`` measured by

@@ -4,6 +4,8 @@ import time
 
 import numpy as np
 
+from ._certify import may_be_certified
+
 # Below this base step 'adaptive' gives up, as SGDClassifier does.
 _MIN_ADAPTIVE_STEP = 1e-6
 # SAGA's calibrated step is halved when its epoch loss swings up by more than _SAGA_SWING of
@@ -71,6 +73,7 @@ class EpochJudge:
             self.certifiable
             and (self.certify_below is None or gain < self.certify_below * abs(self.loss))
             and epoch >= self._next_check()
+            and self._may_be_certified(coef)
         )
         if self.checked:
             self.value, self.gap = self.objective.certified_gap(*model())
@@ -140,6 +143,23 @@ class EpochJudge:
             return last + (1 if not gap > self.tol else most)
         needed = np.log(gap / self.tol) / (np.log(earlier_gap / gap) / (last - before))
         return last + int(min(max(1, needed / 2), most))
+
+    def _may_be_certified(self, coef):
+        """Whether the gap may be within ``tol`` by the gradient SAGA's memory holds, as the
+        full-batch solvers judge by theirs (:func:`~._certify.may_be_certified`).
+
+        The memory's mean of the rows' stored gradients is exact at the optimum, and costs no
+        pass, where a certificate's pass costs more than an epoch. Only in a phase that
+        ``stall_ratio`` ends (``"auto"``'s, whose next solver checks at once): elsewhere the passes
+        also feed the stall rule, which must still see a SAGA stuck far from the optimum.
+        """
+        memory = self.state.memory
+        if self.stall_ratio is None or memory is None or not isinstance(memory.average, np.ndarray):
+            return True
+        gradient = self.objective.penalty.smooth_gradient(coef)
+        gradient += memory.average
+        norm2 = float(np.vdot(gradient, gradient))
+        return may_be_certified(self.objective.penalty, norm2, self.loss, self.tol)
 
     def _damp_swings(self, rise):
         """Halve SAGA's own step when its loss ``rise`` (relative) is a swing that does not damp."""
