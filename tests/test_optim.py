@@ -13,6 +13,7 @@ from scipy import sparse
 from scipy.sparse.linalg import cg
 from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
+from text_like import text_like
 
 from sklearn_maxent._model import _objective
 from sklearn_maxent._model._objective import Objective
@@ -532,6 +533,30 @@ def test_hessian_products_run_in_float32_on_large_sparse_float64_data(monkeypatc
     minus = objective.smooth_value_gradient(coef - h * direction, intercept - h * intercept_direction)
     np.testing.assert_allclose(hess_coef, (plus[1] - minus[1]) / (2 * h), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(hess_intercept, (plus[2] - minus[2]) / (2 * h), rtol=1e-4, atol=1e-6)
+
+
+def test_newton_lowers_the_loss_at_every_step_from_a_confidently_wrong_model():
+    """From the optimum's weight rows permuted among the words (weakly penalized text), every
+    Newton step lowers ``J``, and the run ends at scipy's optimum. A line search on the gradient's
+    norm alone raised ``J`` by 0.08 here (and by 3 % on the docstring corpus at C = 100)."""
+    X, y = text_like(300, n_words=800, n_classes=5, seed=0)
+    n = X.shape[0]
+    targets = np.eye(5)[y]
+    alpha = 1 / (1000 * n)
+    objective = Objective(X, targets, np.full(n, 1 / n), ElasticNet(alpha, 0.0), True, False)
+    expected_coef, expected_intercept = scipy_optimum(
+        X.toarray(), targets, np.ones(n), alpha, 0.0, None, None, None, None, False
+    )
+    coef = np.random.default_rng(0).permutation(expected_coef)
+    intercept = expected_intercept.copy()
+    start = objective.value(coef, intercept)
+    result = newton(objective, coef, intercept, tol=1e-10, max_iter=100)
+    curve = np.array([start, *result.loss_curve])
+    assert np.all(np.diff(curve) <= 1e-12 * curve[:-1])
+    np.testing.assert_allclose(
+        objective.value(coef, intercept), objective.value(expected_coef, expected_intercept), rtol=1e-9
+    )
+    np.testing.assert_allclose(coef, expected_coef, atol=1e-4)
 
 
 def test_newton_with_float32_products_reaches_the_scipy_optimum(monkeypatch):
