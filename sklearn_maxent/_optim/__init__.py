@@ -11,7 +11,7 @@ Four methods on the same ``E_est - E_obs`` gradient:
 * :func:`newton_cd` - proximal Newton steps with compiled coordinate descent inside
   (glmnet's scheme), for the L1 and elastic-net penalty: exact zeros as it goes, a
   certificate that closes. A :class:`~._newton_cd.NewtonCDSolver` with the same named steps.
-* :func:`newton` - Newton-CG steps judged by the gradient alone: from there
+* :func:`newton` - Newton-CG steps judged by the gradient near the optimum: from there
   to the precision of the arithmetic, past the point where the loss stops
   changing in floating point. It runs a :class:`~._newton.NewtonSolver`,
   whose named steps (setup, Newton system, inner solve, line search,

@@ -1,4 +1,4 @@
-"""Newton-CG steps judged by the gradient alone, to the precision of the arithmetic.
+"""Newton-CG steps, judged by the gradient near the optimum, to the precision of the arithmetic.
 
 :class:`NewtonSolver` names the parts of an iteration as scikit-learn's
 Newton solver for GLMs does (``sklearn/linear_model/_glm/_newton_solver.py``):
@@ -8,9 +8,10 @@ Newton solver for GLMs does (``sklearn/linear_model/_glm/_newton_solver.py``):
 :meth:`~NewtonSolver.line_search` damps the step and moves,
 :meth:`~NewtonSolver.check_convergence` decides whether to go on, and
 :meth:`~NewtonSolver.finalize` reports; :meth:`~NewtonSolver.solve` runs
-them. Unlike scikit-learn's, the line search judges the gradient's norm, not
-the loss, and no fallback solver follows a failed one: a step that lowers no
-gradient means the arithmetic's precision is reached. :func:`newton` is the
+them. As scikit-learn's, the line search judges the loss far from the optimum;
+where the loss's rounding error would hide a step's gain it judges the gradient's
+norm instead, and no fallback solver follows a failed one: a step that lowers
+no gradient means the arithmetic's precision is reached. :func:`newton` is the
 entry point the solver chain (:mod:`~sklearn_maxent._optim._minimize`) calls.
 """
 
@@ -140,13 +141,14 @@ class NewtonLoop:
 
 
 class NewtonSolver(NewtonLoop):
-    """Newton-CG steps that trust the gradient alone, updating ``coef`` and ``intercept`` in place.
+    """Newton-CG steps that trust the gradient near the optimum, updating ``coef`` and ``intercept`` in place.
 
     Near the optimum the objective's value changes by less than its rounding
     error, so a line search on it (as in L-BFGS) stops short; the gradient is
     still accurate there. Each step solves ``H d = -g`` by conjugate
     gradients with Hessian-vector products (the softmax Jacobian of equation
-    7); the step is halved until it lowers the gradient's norm, and the
+    7); the step is halved until it lowers the loss enough, or near the
+    optimum the gradient's norm (:meth:`line_search`), and the
     iteration ends when no step does: at the precision the arithmetic allows.
     With an L1 part the step is taken within an orthant (as in OWL-QN): the
     L1 term is linear there, so Newton applies to the pseudo-gradient.
@@ -423,7 +425,7 @@ class NewtonSolver(NewtonLoop):
 
 
 def newton(objective, coef, intercept, *, tol, max_iter, gap_tol=None, monitor=SILENT, verbose=0):
-    """Newton-CG steps that trust the gradient alone, updating in place: :class:`NewtonSolver`, solved.
+    """Newton-CG steps that trust the gradient near the optimum, in place: :class:`NewtonSolver`, solved.
 
     Parameters are those of :class:`NewtonSolver`.
 
