@@ -599,6 +599,34 @@ def test_auto_runs_saga_on_a_float32_twin_and_certifies_on_the_float64_data(monk
     np.testing.assert_allclose(clf.coef_.T, ref_coef, atol=1e-5)
 
 
+@pytest.mark.parametrize("dense", [False, True])
+def test_auto_goes_from_saga_to_newton_without_lbfgs_on_sparse_rows(monkeypatch, dense):
+    """On sparse rows with an L2 penalty the SAGA phase hands straight over to Newton; dense rows
+    (wine) keep the L-BFGS phase. Both end certified at scipy's optimum."""
+    from sklearn_maxent import MaxEntClassifier
+    from sklearn_maxent._optim import _minimize
+
+    calls = []
+    real_lbfgs = _minimize.lbfgs
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["max_iter"])
+        return real_lbfgs(*args, **kwargs)
+
+    monkeypatch.setattr(_minimize, "lbfgs", spy)
+    problem = wine_objective(alpha=1e-3) if dense else sparse_text_objective(alpha=1e-3)
+    X = problem.X
+    y = problem.targets.argmax(axis=1)
+    clf = MaxEntClassifier(alpha=1e-3, batch_size=16, tol=1e-8, random_state=0).fit(X, y)
+    assert len(calls) == int(dense)
+    assert clf.duality_gap_ <= 1e-8
+    dense_X = X if dense else X.toarray()
+    ref_coef, _ = scipy_optimum(
+        dense_X, problem.targets, np.ones(len(y)), 1e-3, 0.0, None, None, None, None, False
+    )
+    np.testing.assert_allclose(clf.coef_.T, ref_coef, atol=1e-5)
+
+
 def test_lbfgs_hands_over_where_the_gradients_share_of_the_gap_is_small():
     """With ``newton_gap`` L-BFGS stops at an iterate whose ``||g||^2 / (2 l2 |J|)`` is within
     it, earlier than it does to ``tol`` alone."""

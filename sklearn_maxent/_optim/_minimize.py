@@ -78,7 +78,8 @@ def _minimize(
     epochs while each lowers the best loss by at least ``AUTO_STALL_RATIO``
     per pass's cost (when the data make at least ``AUTO_MIN_BATCHES``
     minibatches), then does as
-    ``"lbfgs"``. All share the budget of ``max_iter`` iterations, of which the
+    ``"lbfgs"`` (on sparse rows with an L2 penalty alone, goes straight on to
+    :func:`newton`). All share the budget of ``max_iter`` iterations, of which the
     SAGA phase takes at most ``AUTO_SAGA_SHARE``.
 
     Where no certificate exists (no penalty, or unpenalized weights without
@@ -135,7 +136,8 @@ def _minimize(
         return _with_gap(objective, coef, intercept, result)
     gap_tol, gradient_tol = _stopping_rules(objective, tol)
     n_iter, curve = 0, []
-    if solver == "auto" and objective.n_samples >= AUTO_MIN_BATCHES * batch_size:
+    saga_phase = solver == "auto" and objective.n_samples >= AUTO_MIN_BATCHES * batch_size
+    if saga_phase:
         # On large sparse float64 data SAGA runs on float32 copies, twice as fast; the chain
         # then certifies on the data as given.
         twin = objective.float32_twin()
@@ -164,21 +166,25 @@ def _minimize(
         if _certified(result, gap_tol) or n_iter >= max_iter or monitor.stop_requested:
             return _with_gap(objective, coef, intercept, _ended(result, n_iter, curve, gap_tol))
     # L-BFGS is the cheaper way down to a moderate gradient; from there
-    # Newton's quadratic convergence reaches a tight tol in a few steps.
-    result = lbfgs(
-        objective,
-        coef,
-        intercept,
-        max_iter=max_iter - n_iter,
-        tol=max(gradient_tol, NEWTON_HANDOFF),
-        gap_tol=gap_tol,
-        newton_gap=NEWTON_GAP_HANDOFF,
-        monitor=monitor,
-        verbose=verbose,
-    )
-    n_iter, curve = n_iter + result.n_iter, curve + result.loss_curve
-    if _certified(result, gap_tol) or n_iter >= max_iter or monitor.stop_requested:
-        return _with_gap(objective, coef, intercept, _ended(result, n_iter, curve, gap_tol))
+    # Newton's quadratic convergence reaches a tight tol in a few steps. Not after SAGA
+    # on sparse rows with an L2 penalty: there the model is as large as the data, and
+    # L-BFGS's iterations, each working on m copies of it, cost more than the Newton steps
+    # they save (benchmarks/results/CONSTANTS.md).
+    if not (saga_phase and objective.sparse_rows and objective.penalty.quadratic):
+        result = lbfgs(
+            objective,
+            coef,
+            intercept,
+            max_iter=max_iter - n_iter,
+            tol=max(gradient_tol, NEWTON_HANDOFF),
+            gap_tol=gap_tol,
+            newton_gap=NEWTON_GAP_HANDOFF,
+            monitor=monitor,
+            verbose=verbose,
+        )
+        n_iter, curve = n_iter + result.n_iter, curve + result.loss_curve
+        if _certified(result, gap_tol) or n_iter >= max_iter or monitor.stop_requested:
+            return _with_gap(objective, coef, intercept, _ended(result, n_iter, curve, gap_tol))
     result = newton(
         objective,
         coef,
