@@ -20,9 +20,10 @@ them. The fit stops on the certified gap with the best dual point met so far (ev
 value is a lower bound of ``J*``): that of the current point, those of the probabilities
 the step predicts, as they are and extrapolated over the last sweeps (celer's dual
 extrapolation, :meth:`NewtonCDSolver.predicted_dual`), and, where the model says the current
-point is near the optimum but these lag its estimate of the gap, those of Newton steps on the
-step's support and signs (:mod:`~sklearn_maxent._optim._support_newton`), which certify the
-current point itself to about its true gap. The best point also screens
+point is near the optimum but these lag its estimate of the gap, or where the point's own
+certificate is near ``gap_tol``, those of Newton steps on the support and signs of the step or
+the point (:mod:`~sklearn_maxent._optim._support_newton`), which certify the current point
+itself to about its true gap. The best point also screens
 (:func:`~sklearn_maxent._model._duality.screened_features`, gap-safe): features proved zero
 at the optimum leave the working set, the dual's constraints and its products for the rest
 of the fit; the gradient pass stays whole (it is threaded, the solver's own products not).
@@ -56,6 +57,9 @@ DUAL_DEPTH = 5
 # Near the optimum the certificate should be within this factor of the gap the model predicts,
 # else Newton steps on the step's support look for a better dual point.
 TRACKING = 2.0
+# A point whose own certificate is above gap_tol by at most this factor tries Newton steps on its
+# support before another inner solve.
+ATTEMPT = 100.0
 # A relative gap no dual value resolves: the rounding of its sums over the rows.
 ROUNDING_GAP = 1e3 * np.finfo(np.float64).eps
 # A Newton step moves no weight by more than this over its column's largest entry (a factor e^5 on
@@ -198,26 +202,26 @@ class NewtonCDSolver(NewtonLoop):
         if self.gap_tol is not None:
             predicted = self._model_gap()
             if predicted <= self.gap_tol and self._lags(predicted):
-                self._certify_on_support(predicted)
+                landing = self.scores.copy()  # where the step lands: scores S + Z, weights W + D
+                landing[:, self.objective.reference_class :] += self.Z
+                self._certify_on_support(self.coef64 + self.direction, landing, predicted)
         self._certifies_here()
 
-    def _certify_on_support(self, predicted):
-        """Offer the dual points of Newton steps on the step's support and signs (:func:`support_newton`)
-        until the certificate is within ``TRACKING`` times the gap: the ``predicted`` one, or the
-        restricted steps' own decrease from the current point where that is larger.
+    def _certify_on_support(self, coef, scores, predicted):
+        """Offer the dual points of Newton steps on the support and signs of ``coef`` (its ``scores``,
+        :func:`support_newton`) until the certificate is within ``TRACKING`` times the gap estimate:
+        the ``predicted`` gap, or the steps' own decrease from the current point where larger.
 
-        They start where the step lands: scores ``S + Z``, weights ``W + D``.
+        They stop early where that estimate is above ``gap_tol``: no certificate is near.
         """
-        reference = self.objective.reference_class
-        scores = self.scores.copy()
-        scores[:, reference:] += self.Z
         problem = SupportProblem(
-            self.columns, self.targets, self.row_weights, self.coef64 + self.direction, self.l1, self.l2,
-            self.lower, self.upper, self.objective.fit_intercept, reference,
+            self.columns, self.targets, self.row_weights, coef, self.l1, self.l2, self.lower, self.upper,
+            self.objective.fit_intercept, self.objective.reference_class,
         )  # fmt: skip
         for stepped, value in support_newton(problem, scores):
             self._offer_expected(softmax(stepped))
-            if not self._lags(max(predicted, (self.loss - value) / self.loss)):
+            estimate = max(predicted, (self.loss - value) / self.loss)
+            if estimate > self.gap_tol or not self._lags(estimate):
                 return
 
     def _model_gap(self):
@@ -389,12 +393,23 @@ class NewtonCDSolver(NewtonLoop):
         return False
 
     def check_convergence(self):
-        """Whether to stop: the gap certified within ``gap_tol`` (else the subgradient within ``tol``)."""
+        """Whether to stop: the gap certified within ``gap_tol`` (else the subgradient within ``tol``).
+
+        A point whose own certificate is within ``ATTEMPT`` times ``gap_tol`` first offers the dual
+        points of Newton steps on its support (:meth:`_certify_on_support`): where its true gap is
+        already within ``gap_tol`` they certify it without another inner solve.
+        """
         if self.gap_tol is None:
             _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
             self.converged = criterion <= self.tol
             return
         self._offer_dual(self.scores_proba, self.data_grad)
+        if (
+            not self.certified_here
+            and self.gap_tol < relative_gap(self.loss, self.best_dual) <= ATTEMPT * self.gap_tol
+        ):
+            # Near: Newton steps on the point's support may certify it without another inner solve.
+            self._certify_on_support(self.coef64, self.scores, 0.0)
         self.gap = relative_gap(self.loss, self.best_dual)
         if self.verbose:
             print(f"-- Newton-CD step {self.n_iter}, loss: {self.loss:.10g}, certified gap: {self.gap:.3g}")
