@@ -172,7 +172,7 @@ class NewtonCDSolver(NewtonLoop):
         ``DUAL_DEPTH`` sweeps (:meth:`predicted_dual`). Where the model puts the current point
         within ``gap_tol`` but the certificate is more than ``TRACKING`` times the gap the model
         predicts (:meth:`_lags`), Newton steps on the step's support look for a better dual
-        point (:meth:`_certify_on_support`): the step's own accuracy is enough there, but a dual
+        point (:meth:`_certify_landing`): the step's own accuracy is enough there, but a dual
         point's error is first order in its residual's, and would cost further Newton steps
         to certify.
         """
@@ -199,13 +199,19 @@ class NewtonCDSolver(NewtonLoop):
                     scores = [(self.Z.copy(), self.M.copy())]
                 history = [self._inner_state()]
         self._predicted_duals(scores)
-        if self.gap_tol is not None:
-            predicted = self._model_gap()
-            if predicted <= self.gap_tol and self._lags(predicted):
-                landing = self.scores.copy()  # where the step lands: scores S + Z, weights W + D
-                landing[:, self.objective.reference_class :] += self.Z
-                self._certify_on_support(self.coef64 + self.direction, landing, predicted)
+        self._certify_landing()
         self._certifies_here()
+
+    def _certify_landing(self):
+        """Newton steps on the step's support from where it lands (scores ``S + Z``, weights ``W + D``),
+        where the model puts the current point within ``gap_tol`` but the certificate lags (:meth:`_lags`)."""
+        if self.gap_tol is None:
+            return
+        predicted = self._model_gap()
+        if predicted <= self.gap_tol and self._lags(predicted):
+            landing = self.scores.copy()
+            landing[:, self.objective.reference_class :] += self.Z
+            self._certify_on_support(self.coef64 + self.direction, landing, predicted)
 
     def _certify_on_support(self, coef, scores, predicted):
         """Offer the dual points of Newton steps on the support and signs of ``coef`` (its ``scores``,
@@ -228,9 +234,9 @@ class NewtonCDSolver(NewtonLoop):
         """The relative decrease the model predicts from the current point: its estimate of the gap."""
         return -self._model_value(*self._inner_state()) / self.loss
 
-    def _lags(self, predicted):
-        """Whether the certificate is more than ``TRACKING`` times the ``predicted`` gap (and rounding's)."""
-        floor = max(TRACKING * predicted, ROUNDING_GAP)
+    def _lags(self, estimate):
+        """Whether the certificate is above ``TRACKING`` times the gap ``estimate`` (and rounding's)."""
+        floor = max(TRACKING * estimate, ROUNDING_GAP)
         return relative_gap(self.loss, self.best_dual) > floor
 
     def _predicted_duals(self, scores):
