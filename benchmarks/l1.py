@@ -301,6 +301,9 @@ def main(argv=None):
     parser.add_argument("--problems", nargs="+", help="only the problems whose names start with these")
     parser.add_argument("--l1-ratios", nargs="+", type=float, default=L1_RATIOS)
     args = parser.parse_args(argv)
+    partial = args.problems or tuple(args.l1_ratios) != L1_RATIOS
+    if partial and args.out == parser.get_default("out"):
+        parser.error("a part of the benchmark goes elsewhere than results/: give --out")
     if args.from_json:
         report = json.loads((args.out / "l1.json").read_text())
         write_section(args.out / "RESULTS.md", BEGIN, END, markdown(report))
