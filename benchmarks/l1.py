@@ -18,6 +18,7 @@ Usage, from the repository root::
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/l1.py   # RESULTS.md's "l1" section
     PYTHONPATH=. python benchmarks/l1.py --out /tmp/l1       # elsewhere
+    PYTHONPATH=. python benchmarks/l1.py --problems issue --l1-ratios 1 --out /tmp/l1   # a part of it
     PYTHONPATH=. python benchmarks/l1.py --from-json         # the section again from results/l1.json
 """
 
@@ -297,7 +298,12 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--from-json", action="store_true", help="rewrite the section from --out's l1.json")
+    parser.add_argument("--problems", nargs="+", help="only the problems whose names start with these")
+    parser.add_argument("--l1-ratios", nargs="+", type=float, default=L1_RATIOS)
     args = parser.parse_args(argv)
+    partial = args.problems or tuple(args.l1_ratios) != L1_RATIOS
+    if partial and args.out == parser.get_default("out"):
+        parser.error("a part of the benchmark goes elsewhere than results/: give --out")
     if args.from_json:
         report = json.loads((args.out / "l1.json").read_text())
         write_section(args.out / "RESULTS.md", BEGIN, END, markdown(report))
@@ -305,8 +311,10 @@ def main(argv=None):
     start = time.perf_counter()
     report = {"machine": machine(), "problems": {}}
     for name, (X, y) in problems().items():
+        if args.problems and not name.startswith(tuple(args.problems)):
+            continue
         rows = {"compare": [], "path": []}
-        for l1_ratio in L1_RATIOS:
+        for l1_ratio in args.l1_ratios:
             rows["compare"].append(compare(X, y, l1_ratio, args.repeats))
             print(
                 name,

@@ -201,10 +201,10 @@ def test_no_screening_where_bounds_exclude_zero(screening_record):
     assert (clf.coef_ >= 0.01).all()
 
 
-@pytest.mark.parametrize(("l1_ratio", "ratio"), [(0.5, 10.0), (1.0, 1000.0)])
-def test_certified_gap_tracks_the_true_gap_at_the_end(l1_ratio, ratio, screening_record):
-    """Within 10x of the true gap with an L2 part; pure L1 lags more (see RESULTS.md), but no
-    longer by the orders of magnitude of a certificate that only closes steps later."""
+@pytest.mark.parametrize("l1_ratio", [0.5, 1.0])
+def test_certified_gap_tracks_the_true_gap_at_the_end(l1_ratio, screening_record):
+    """Within 10x of the true gap, pure L1 too: the dual point of the support solved to
+    precision (``_support_newton``) is not limited by its own residual's rescaling."""
     for seed in range(2):
         X, y = text_like(400, n_words=500, n_classes=5, seed=seed)
         alpha = 0.2 / len(y)
@@ -213,4 +213,4 @@ def test_certified_gap_tracks_the_true_gap_at_the_end(l1_ratio, ratio, screening
         clf = MaxEntClassifier(alpha=alpha, l1_ratio=l1_ratio, solver="newton-cd", tol=1e-6).fit(X, y)
         true_gap = (objective(clf, X, y, alpha, l1_ratio) - optimum) / optimum
         assert true_gap <= clf.duality_gap_ <= 1e-6
-        assert clf.duality_gap_ <= ratio * true_gap
+        assert clf.duality_gap_ <= 10 * true_gap

@@ -17,10 +17,13 @@ most twice the non-zero features (and ``WORKING_SET_MIN`` at least) at a time: i
 celer's does, while features that meet the conditions at the current point stay out. Every
 iteration rebuilds it from the full gradient, so a fit ends only where all features meet
 them. The fit stops on the certified gap with the best dual point met so far (every dual
-value is a lower bound of ``J*``): that of the current point, and those of the
-probabilities the step predicts, as they are and extrapolated over the last sweeps (celer's
-dual extrapolation, :meth:`NewtonCDSolver.predicted_dual`), which certify the current point
-itself where its model says it is near the optimum. The best point also screens
+value is a lower bound of ``J*``): that of the current point, those of the probabilities
+the step predicts, as they are and extrapolated over the last sweeps (celer's dual
+extrapolation, :meth:`NewtonCDSolver.predicted_dual`), and, where the model says the current
+point is near the optimum but these lag its estimate of the gap, or where the point's own
+certificate is near ``gap_tol``, those of Newton steps on the support and signs of the step or
+the point (:mod:`~sklearn_maxent._optim._support_newton`), which certify the current point
+itself to about its true gap. The best point also screens
 (:func:`~sklearn_maxent._model._duality.screened_features`, gap-safe): features proved zero
 at the optimum leave the working set, the dual's constraints and its products for the rest
 of the fit; the gradient pass stays whole (it is threaded, the solver's own products not).
@@ -38,6 +41,7 @@ from .._model._softmax import cross_entropy, linear_scores, softmax
 from ._monitor import SILENT
 from ._newton import NewtonLoop, _largest_gradient
 from ._state import Result
+from ._support_newton import SupportProblem, support_newton
 
 # Coordinate descent stops once a sweep's largest model decrease (curvature * step^2) is
 # this share of the first sweep's ...
@@ -50,8 +54,14 @@ ANDERSON_DEPTH = 5
 WORKING_SET_MIN = 100
 # Inner iterates whose probabilities are extrapolated into a dual point, at most (celer's K).
 DUAL_DEPTH = 5
-# Sweeps a step may spend, past its own tolerance, on certifying the current point (_polish).
-POLISH_SWEEPS = 100
+# Near the optimum the certificate should be within this factor of the gap the model predicts,
+# else Newton steps on the step's support look for a better dual point.
+TRACKING = 2.0
+# A point whose own certificate is above gap_tol by at most this factor tries Newton steps on its
+# support before another inner solve.
+ATTEMPT = 100.0
+# A relative gap no dual value resolves: the rounding of its sums over the rows.
+ROUNDING_GAP = 1e3 * np.finfo(np.float64).eps
 # A Newton step moves no weight by more than this over its column's largest entry (a factor e^5 on
 # an odds ratio): where a class's probabilities are near 0 on a column the model has next to no
 # curvature there.
@@ -159,10 +169,11 @@ class NewtonCDSolver(NewtonLoop):
         does on its working sets) and the extrapolation kept where the model is lower there:
         on correlated text columns plain sweeps gain a few percent each. Then the dual values
         of the probabilities the step predicts and of their extrapolation over the last
-        ``DUAL_DEPTH`` sweeps (:meth:`predicted_dual`). Where they do not certify the current
-        point but the model puts it within ``gap_tol`` (:meth:`_near_optimum`), the sweeps go on
-        until they do (:meth:`_polish`): the step's own accuracy is enough there, but the dual
-        point's error is first order in the inner solve's, and would cost further Newton steps
+        ``DUAL_DEPTH`` sweeps (:meth:`predicted_dual`). Where the model puts the current point
+        within ``gap_tol`` but the certificate is more than ``TRACKING`` times the gap the model
+        predicts (:meth:`_lags`), Newton steps on the step's support look for a better dual
+        point (:meth:`_certify_landing`): the step's own accuracy is enough there, but a dual
+        point's error is first order in its residual's, and would cost further Newton steps
         to certify.
         """
         n_samples, n_free = self.proba.shape
@@ -188,29 +199,45 @@ class NewtonCDSolver(NewtonLoop):
                     scores = [(self.Z.copy(), self.M.copy())]
                 history = [self._inner_state()]
         self._predicted_duals(scores)
-        if not self._certifies_here() and self._near_optimum():
-            self._polish()
+        self._certify_landing()
+        self._certifies_here()
 
-    def _polish(self):
-        """Sweeps ``DUAL_DEPTH`` at a time, each time with the extrapolated dual point, until it certifies.
+    def _certify_landing(self):
+        """Newton steps on the step's support from where it lands (scores ``S + Z``, weights ``W + D``),
+        where the model puts the current point within ``gap_tol`` but the certificate lags (:meth:`_lags`)."""
+        if self.gap_tol is None:
+            return
+        predicted = self._model_gap()
+        if predicted <= self.gap_tol and self._lags(predicted):
+            landing = self.scores.copy()
+            landing[:, self.objective.reference_class :] += self.Z
+            self._certify_on_support(self.coef64 + self.direction, landing, predicted)
 
-        At most ``POLISH_SWEEPS`` of them; the step improves as they go.
+    def _certify_on_support(self, coef, scores, predicted):
+        """Offer the dual points of Newton steps on the support and signs of ``coef`` (its ``scores``,
+        :func:`support_newton`) until the certificate is within ``TRACKING`` times the gap estimate:
+        the ``predicted`` gap, or the steps' own decrease from the current point where larger.
+
+        They stop early where that estimate is above ``gap_tol``: no certificate is near.
         """
-        for _ in range(POLISH_SWEEPS // DUAL_DEPTH):
-            scores = [(self.Z.copy(), self.M.copy())]
-            for _ in range(DUAL_DEPTH):
-                _, largest = self._sweep(True)
-                self.n_sweeps += 1
-                scores.append((self.Z.copy(), self.M.copy()))
-            self._predicted_duals(scores)
-            if self._certifies_here() or not largest > 0:
+        problem = SupportProblem(
+            self.columns, self.targets, self.row_weights, coef, self.l1, self.l2, self.lower, self.upper,
+            self.objective.fit_intercept, self.objective.reference_class,
+        )  # fmt: skip
+        for stepped, value in support_newton(problem, scores):
+            self._offer_expected(softmax(stepped))
+            estimate = max(predicted, (self.loss - value) / self.loss)
+            if estimate > self.gap_tol or not self._lags(estimate):
                 return
 
-    def _near_optimum(self):
-        """Whether the model puts the current point within ``gap_tol``: it predicts a smaller decrease."""
-        if self.gap_tol is None:
-            return False
-        return -self._model_value(*self._inner_state()) <= self.gap_tol * self.loss
+    def _model_gap(self):
+        """The relative decrease the model predicts from the current point: its estimate of the gap."""
+        return -self._model_value(*self._inner_state()) / self.loss
+
+    def _lags(self, estimate):
+        """Whether the certificate is above ``TRACKING`` times the gap ``estimate`` (and rounding's)."""
+        floor = max(TRACKING * estimate, ROUNDING_GAP)
+        return relative_gap(self.loss, self.best_dual) > floor
 
     def _predicted_duals(self, scores):
         """Dual points of the step's predicted probabilities and of their extrapolation over ``scores``."""
@@ -296,6 +323,11 @@ class NewtonCDSolver(NewtonLoop):
             expected[:, 0] -= expected[:, 0] * M
         if not self.objective.fit_intercept and (expected < 0).any():
             return
+        self._offer_expected(expected)
+
+    def _offer_expected(self, expected):
+        """Offer the dual point of rows ``expected``: one product ``X^T R`` over the features not screened."""
+        reference = self.objective.reference_class
         residual = self.row_weights[:, None] * (expected[:, reference:] - self.targets[:, reference:])
         gradient = np.zeros_like(self.coef64)
         gradient[~self.screened] = self.kept_columns.T @ residual.astype(self.objective.dtype)
@@ -367,12 +399,23 @@ class NewtonCDSolver(NewtonLoop):
         return False
 
     def check_convergence(self):
-        """Whether to stop: the gap certified within ``gap_tol`` (else the subgradient within ``tol``)."""
+        """Whether to stop: the gap certified within ``gap_tol`` (else the subgradient within ``tol``).
+
+        A point whose own certificate is within ``ATTEMPT`` times ``gap_tol`` first offers the dual
+        points of Newton steps on its support (:meth:`_certify_on_support`): where its true gap is
+        already within ``gap_tol`` they certify it without another inner solve.
+        """
         if self.gap_tol is None:
             _, criterion = _largest_gradient(self.objective, self.coef, self.intercept)
             self.converged = criterion <= self.tol
             return
         self._offer_dual(self.scores_proba, self.data_grad)
+        if (
+            not self.certified_here
+            and self.gap_tol < relative_gap(self.loss, self.best_dual) <= ATTEMPT * self.gap_tol
+        ):
+            # Near: Newton steps on the point's support may certify it without another inner solve.
+            self._certify_on_support(self.coef64, self.scores, 0.0)
         self.gap = relative_gap(self.loss, self.best_dual)
         if self.verbose:
             print(f"-- Newton-CD step {self.n_iter}, loss: {self.loss:.10g}, certified gap: {self.gap:.3g}")
