@@ -49,6 +49,7 @@ and of that product, about 1e-7 of them: ten times below the default tol.
 """
 
 import numpy as np
+from scipy.linalg import get_blas_funcs
 from scipy.special import xlogy
 from sklearn.externals.array_api_compat import array_namespace
 from sklearn.utils._array_api import _xlogy
@@ -221,22 +222,31 @@ def dual_point_from_gradient(
     """
     free = slice(proba.shape[1] - gradient.shape[1], None)  # the reference class's column is not free
     # In place: on text data the arrays of coef_'s size (2**18 x 20) cost as much as the products.
-    expected, gap = proba, np.array(gradient, dtype=np.float64)
+    expected, gap = proba, np.array(gradient, dtype=np.float64, order="C")
     if screened is not None:
         gap[screened] = 0
     if fit_intercept:
         observed, shift, share = balance(proba, targets, row_weights)
         expected = balanced(proba, observed, shift, share)
         observed, shift = to_numpy(observed), to_numpy(shift)
-        gap -= np.outer(column_means, shift[free])
+        column_means = np.asarray(column_means, dtype=np.float64)
+        _add_outer(gap, -1.0, column_means, shift[free])
         if share > 0:
             gap *= 1.0 - share
-            gap += share * (np.outer(column_means, observed[free]) - observed_moments)
+            _add_outer(gap, share, column_means, observed[free])
+            gap -= share * observed_moments
         if screened is not None:
             gap[screened] = 0
     value, scale = best_scaled_dual(expected, targets, row_weights, gap, penalty, offset, with_scale=True)
     gap *= scale
     return value, gap
+
+
+def _add_outer(matrix, scale, column, row):
+    """``matrix += scale * outer(column, row)`` in place (C-ordered float64 ``matrix``): BLAS's rank-one
+    update, where NumPy's ``outer`` makes a temporary of a text model's size (200,000 x 45)."""
+    ger = get_blas_funcs("ger", (matrix,))
+    ger(scale, np.asarray(row, dtype=np.float64), column, a=matrix.T, overwrite_a=True)
 
 
 def best_scaled_dual(expected, targets, row_weights, expectation_gap, penalty, offset=None, with_scale=False):
