@@ -269,6 +269,47 @@ def test_sgd_hands_over_after_stall_patience_epochs_in_a_row(patience):
     assert result.converged
 
 
+@pytest.mark.parametrize("tol", [5e-2, 1e-12])
+def test_a_stalling_phase_goes_on_while_its_certificate_reaches_tol_within_a_few_epochs(monkeypatch, tol):
+    """With a stall ratio no epoch meets, the phase still goes on to a certified stop where the
+    last two certificate passes' rate reaches ``tol`` within ``REACH_EPOCHS`` (and would have
+    stopped uncertified without that rule); where ``tol`` is out of reach it hands over as before."""
+
+    def run(reach):
+        monkeypatch.setattr(_sgd_stopping, "REACH_EPOCHS", reach)
+        objective = wine_objective(alpha=0.1)
+        coef, intercept = zeros(objective)
+        result = sgd(
+            objective,
+            coef,
+            intercept,
+            SGDState(StepSchedule("constant", 0.3)),
+            batch_size=16,
+            max_iter=50,
+            tol=tol,
+            n_iter_no_change=1000,
+            shuffle=True,
+            rng=np.random.RandomState(0),
+            stall_ratio=10.0,
+            stall_patience=1,
+            certify_below=None,
+            variance_reduced=True,
+        )
+        gap = objective.certified_gap(coef, intercept)[1]
+        monkeypatch.undo()
+        return result, gap
+
+    without, without_gap = run(0)
+    assert without.n_iter == 2
+    assert without_gap > tol
+    within, within_gap = run(_sgd_stopping.REACH_EPOCHS)
+    if tol == 5e-2:
+        assert within.n_iter > 2
+        assert within_gap <= tol
+    else:
+        assert within.n_iter == 2
+
+
 def generalized_problem(case, n=120, d=6, seed=0):
     """A small dense problem with what ``case`` names of issue 14's objective (offset, factors, bounds)."""
     rng = np.random.default_rng(seed)
