@@ -14,7 +14,7 @@ from sklearn.metrics import log_loss
 from text_like import text_like
 
 from sklearn_maxent import MaxEntClassifier
-from sklearn_maxent._optim import _sgd
+from sklearn_maxent._optim import _sgd, _sgd_stopping
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,30 @@ def test_the_default_fit_hands_over_and_converges_where_saga_oscillated(many_cla
     saga_epochs = len(clf.loss_curve_) - (clf.n_iter_ - len(clf.loss_curve_))
     assert clf.n_iter_ < clf.max_iter
     assert saga_epochs <= clf.max_iter // 10
+
+
+@pytest.fixture(scope="module")
+def weakly_penalized():
+    X, y = text_like(3_000, n_words=5_000, n_classes=20, seed=0)
+    return X, y, 1 / X.shape[0]  # C = 1
+
+
+@pytest.mark.parametrize("overshoot", [1, 4])
+def test_saga_halves_a_step_at_which_its_gradient_grows(weakly_penalized, monkeypatch, overshoot):
+    """At 4 x the calibrated step SAGA hovers: its memory's gradient grows from an epoch to the next
+    and J stays far above the optimum (2.03 after 15 epochs against 1.39). The step is halved there,
+    and J ends lower than with the step kept; at the calibrated step the rule leaves it alone."""
+    X, y, alpha = weakly_penalized
+    params = {"alpha": alpha, "solver": "saga", "tol": None, "random_state": 0, "max_iter": 15}
+    calibrate = _sgd.calibrated_step
+    monkeypatch.setattr(_sgd, "calibrated_step", lambda *args: overshoot * calibrate(*args))
+    start = MaxEntClassifier(**(params | {"max_iter": 1})).fit(X, y)._sgd_state_.schedule.eta0
+    ruled = MaxEntClassifier(**params).fit(X, y)
+    monkeypatch.setattr(_sgd_stopping.EpochJudge, "_hovering", lambda self, gradient: False)
+    kept = MaxEntClassifier(**params).fit(X, y)
+    if overshoot == 1:
+        assert ruled._sgd_state_.schedule.eta0 == start
+        assert objective(ruled, X, y, alpha) == objective(kept, X, y, alpha)
+    else:
+        assert ruled._sgd_state_.schedule.eta0 <= start / 2
+        assert objective(ruled, X, y, alpha) < objective(kept, X, y, alpha) - 0.1
