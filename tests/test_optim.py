@@ -269,6 +269,36 @@ def test_sgd_hands_over_after_stall_patience_epochs_in_a_row(patience):
     assert result.converged
 
 
+def checked_saga_run(tol, max_iter=500, alpha=1e-2, step=0.5, **options):
+    """SAGA on wine (seeded) to ``tol``: its Result, its certificate passes' gaps, the final gap."""
+    objective = wine_objective(alpha=alpha)
+    checked = []
+    certified_gap = objective.certified_gap
+
+    def spy(coef, intercept):
+        checked.append(certified_gap(coef, intercept)[1])
+        return objective.value(coef, intercept), checked[-1]
+
+    objective.certified_gap = spy
+    coef, intercept = zeros(objective)
+    result = sgd(
+        objective,
+        coef,
+        intercept,
+        SGDState(StepSchedule("constant", step)),
+        batch_size=16,
+        max_iter=max_iter,
+        tol=tol,
+        n_iter_no_change=1000,
+        shuffle=True,
+        rng=np.random.RandomState(0),
+        certify_below=None,
+        variance_reduced=True,
+        **options,
+    )
+    return result, checked, certified_gap(coef, intercept)[1]
+
+
 @pytest.mark.parametrize("tol", [5e-2, 1e-12])
 def test_a_stalling_phase_goes_on_while_its_certificate_reaches_tol_within_a_few_epochs(monkeypatch, tol):
     """With a stall ratio no epoch meets, the phase still goes on to a certified stop where the
@@ -277,25 +307,7 @@ def test_a_stalling_phase_goes_on_while_its_certificate_reaches_tol_within_a_few
 
     def run(reach):
         monkeypatch.setattr(_sgd_stopping, "REACH_EPOCHS", reach)
-        objective = wine_objective(alpha=0.1)
-        coef, intercept = zeros(objective)
-        result = sgd(
-            objective,
-            coef,
-            intercept,
-            SGDState(StepSchedule("constant", 0.3)),
-            batch_size=16,
-            max_iter=50,
-            tol=tol,
-            n_iter_no_change=1000,
-            shuffle=True,
-            rng=np.random.RandomState(0),
-            stall_ratio=10.0,
-            stall_patience=1,
-            certify_below=None,
-            variance_reduced=True,
-        )
-        gap = objective.certified_gap(coef, intercept)[1]
+        result, _, gap = checked_saga_run(tol, 50, alpha=0.1, step=0.3, stall_ratio=10.0, stall_patience=1)
         monkeypatch.undo()
         return result, gap
 
@@ -463,33 +475,8 @@ def test_a_saga_phase_pays_no_certificate_pass_its_memory_says_must_fail(monkeyp
 
     def run(gated, tol, max_iter=500):
         if not gated:
-            monkeypatch.setattr(_sgd_stopping.EpochJudge, "_may_be_certified", lambda self, coef: True)
-        objective = wine_objective(alpha=1e-2)
-        checked = []
-        certified_gap = objective.certified_gap
-
-        def spy(coef, intercept):
-            checked.append(certified_gap(coef, intercept)[1])
-            return objective.value(coef, intercept), checked[-1]
-
-        objective.certified_gap = spy
-        coef, intercept = zeros(objective)
-        result = sgd(
-            objective,
-            coef,
-            intercept,
-            SGDState(StepSchedule("constant", 0.5)),
-            batch_size=16,
-            max_iter=max_iter,
-            tol=tol,
-            n_iter_no_change=1000,
-            shuffle=True,
-            rng=np.random.RandomState(0),
-            stall_ratio=1e-15,
-            stall_patience=1000,
-            certify_below=None,
-            variance_reduced=True,
-        )
+            monkeypatch.setattr(_sgd_stopping.EpochJudge, "_may_be_certified", lambda self, gradient: True)
+        result, checked, _ = checked_saga_run(tol, max_iter, stall_ratio=1e-15, stall_patience=1000)
         monkeypatch.undo()
         return result, checked
 
@@ -511,30 +498,7 @@ def test_saga_spaces_its_certificate_passes_by_the_rate_of_the_gap(monkeypatch, 
     def run(every_epoch):
         if every_epoch:
             monkeypatch.setattr(_sgd_stopping.EpochJudge, "_next_check", lambda self: 0)
-        objective = wine_objective(alpha=1e-2)
-        checked = []
-        certified_gap = objective.certified_gap
-
-        def spy(coef, intercept):
-            checked.append(certified_gap(coef, intercept)[1])
-            return objective.value(coef, intercept), checked[-1]
-
-        objective.certified_gap = spy
-        coef, intercept = zeros(objective)
-        result = sgd(
-            objective,
-            coef,
-            intercept,
-            SGDState(StepSchedule("constant", 0.5)),
-            batch_size=16,
-            max_iter=500,
-            tol=tol,
-            n_iter_no_change=1000,
-            shuffle=True,
-            rng=np.random.RandomState(0),
-            certify_below=None,
-            variance_reduced=True,
-        )
+        result, checked, _ = checked_saga_run(tol)
         monkeypatch.undo()
         return result, checked
 
