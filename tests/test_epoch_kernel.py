@@ -3,7 +3,8 @@
 ``_optim._epochs`` runs each epoch as one call of the Cython kernel;
 ``tests/reference_epochs.py`` keeps the NumPy epochs it replaced. Both run
 several epochs in a row from the same state, and everything they carry must
-agree: float64 to 1e-12 (relative to the largest entry), float32 to 1e-5.
+agree: float64 to 1e-12 (relative to the largest entry), float32 to 1e-5,
+on one thread and on two.
 With per-feature penalty factors and AdaGrad the reference steps every weight
 row at every step, so there the tests also check the kernel's lazy catch-up
 of the rows a minibatch does not touch.
@@ -19,7 +20,7 @@ from sklearn_maxent._kernels import epoch as kernel
 from sklearn_maxent._kernels.contract import EpochCounters, EpochSettings
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
-from sklearn_maxent._optim import SGDState, StepSchedule
+from sklearn_maxent._optim import SGDState, StepSchedule, _epochs
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
 from sklearn_maxent._optim._sgd import _model
 
@@ -36,6 +37,14 @@ PENALTIES = {
     "scale-folds": ElasticNet(1.0, 0.0),
 }
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+@pytest.fixture(autouse=True, params=[1, 2], ids=["1-thread", "2-threads"])
+def n_threads(request, monkeypatch):
+    """Every test here on one thread and on two, whatever the minibatch's size (the kernel splits
+    rows and features between its threads; ``test_epoch_threads.py`` checks the bits)."""
+    monkeypatch.setattr(_epochs, "_n_threads", lambda objective, batch_size: request.param)
+    return request.param
 
 
 def make_objective(
