@@ -171,6 +171,15 @@ cdef inline floating charge_l1(
     return charged / scale
 
 
+cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Ask for the cache lines of ``x[:n]`` ahead of use."""
+    cdef Py_ssize_t p = 0
+    while p < n:
+        prefetch(x + p)
+        p += 64 // sizeof(floating)  # entries per 64-byte cache line
+    prefetch(x + n - 1)  # the last line, when x is not aligned to one
+
+
 cdef void sparse_row_scores(
     const floating[::1] data,
     const index_t[::1] indices,
@@ -189,21 +198,14 @@ cdef void sparse_row_scores(
     for k in range(n_free):
         scores[k] = 0
     for p in range(indptr[row], indptr[row + 1]):
+        if p + PREFETCH_AHEAD < indptr[row + 1]:
+            prefetch_row(&coef[indices[p + PREFETCH_AHEAD], 0], n_free)  # the row's weight rows are scattered
         x = data[p]
         values = &coef[indices[p], 0]
         for k in range(n_free):
             scores[k] += x * values[k]
     for k in range(n_free):
         scores[k] = scores[k] * scale + intercept[k]
-
-
-cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Ask for the cache lines of ``x[:n]`` ahead of use."""
-    cdef Py_ssize_t p = 0
-    while p < n:
-        prefetch(x + p)
-        p += 64 // sizeof(floating)  # entries per 64-byte cache line
-    prefetch(x + n - 1)  # the last line, when x is not aligned to one
 
 
 cdef void gradient_block(
@@ -674,11 +676,11 @@ cdef void catch_up_rows(
         if features != NULL and f + PREFETCH_AHEAD < last:
             # A minibatch's weight rows are scattered: the hardware cannot guess them.
             ahead = features[f + PREFETCH_AHEAD]
-            prefetch(&coef[ahead, 0])
+            prefetch_row(&coef[ahead, 0], n_free)
             if plan.lazy:
                 prefetch(&caught_up[ahead])
             if plan.lazy and plan.saga:
-                prefetch(&saga_average[ahead, 0])
+                prefetch_row(&saga_average[ahead, 0], n_free)
         if plan.lazy and plan.per_feature:
             catch_up_decay(
                 j, to_step, missed_steps(j, to_step, cumulative, caught_up, adagrad_sums, plan.eta0, plan.max_step),
@@ -787,13 +789,13 @@ cdef void step_block(
             # The batch's weight rows no longer fit in cache (measured: a quarter of
             # the sparse epoch waited on them here).
             ahead = features[f + PREFETCH_AHEAD]
-            prefetch(&coef[ahead, 0])
+            prefetch_row(&coef[ahead, 0], n_free)
             if plan.saga:
-                prefetch(&saga_average[ahead, 0])
+                prefetch_row(&saga_average[ahead, 0], n_free)
             if plan.cumulative_l1_charge:
-                prefetch(&applied[ahead, 0])
+                prefetch_row(&applied[ahead, 0], n_free)
             if averaging:
-                prefetch(&correction[ahead, 0])
+                prefetch_row(&correction[ahead, 0], n_free)
         if plan.saga:
             saga_direction(&grad[f, 0], &saga_average[j, 0], n_free, b, n_)
         if plan.adagrad:
