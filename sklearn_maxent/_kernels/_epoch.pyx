@@ -69,13 +69,15 @@ thread walks all the minibatch's rows, in order, adding to its own gradient rows
 serial stays on one thread: marking the minibatch's features, the sums over its rows (the loss,
 the intercept's gradient, in row order), SAGA's stored residuals, the schedule. Each row and each
 weight row is computed whole, by one thread, in the one-thread order: the results are bitwise
-those of one thread (``tests/test_epoch_threads.py``).
+those of one thread (``tests/test_epoch_threads.py``), so the number of threads may change from
+one minibatch to the next; it does, to one thread where a timed probe finds that faster.
 
 Layering: the bottom layer. Only ``sklearn_maxent._optim._epochs`` calls
 this; it imports nothing of the package.
 """
 
 from cython.parallel cimport prange
+from openmp cimport omp_get_wtime
 from libc.math cimport ceil, exp, expm1, fabs, log, log1p, pow, sqrt
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -124,6 +126,13 @@ cdef Py_ssize_t PREFETCH_AHEAD = 4
 # A minibatch of fewer entries (its non-zeros times the free classes) per thread runs on fewer
 # threads: each minibatch forks and joins them four times (benchmarks/results/CONSTANTS.md).
 MIN_ENTRIES_PER_THREAD = 400_000
+
+# The threads of a minibatch, chosen by timing: every PROBE_PERIOD minibatches, PROBE_BATCHES run
+# on all the threads, as many on one, and the rest on whichever took less time per non-zero. A
+# second thread pays only while a second core is free: with other processes on the cores each
+# fork and join waits on the scheduler (benchmarks/results/CONSTANTS.md).
+cdef Py_ssize_t PROBE_PERIOD = 48
+cdef Py_ssize_t PROBE_BATCHES = 2
 
 # Below this the L2 scale is folded into V, before V's entries lose precision.
 cdef double MIN_SCALE = 1e-9
@@ -582,6 +591,40 @@ cdef inline double missed_steps(
     return cumulative[to_step] - cumulative[caught_up[feature]]
 
 
+cdef struct ThreadProbe:
+    # Seconds and work (non-zeros; rows on dense data) of the probe minibatches: on all the threads
+    # [0], on one [1]; and the threads chosen from them.
+    double seconds[2]
+    double work[2]
+    int chosen
+
+
+cdef int probe_threads(ThreadProbe* probe, Py_ssize_t batch, int n_threads) noexcept nogil:
+    """The threads of minibatch ``batch`` (from 1): all, one (the probes), or the faster of them."""
+    cdef Py_ssize_t position = (batch - 1) % PROBE_PERIOD
+    cdef bint faster
+    if n_threads == 1:
+        return 1
+    if position == 0:
+        probe.seconds[0] = probe.seconds[1] = probe.work[0] = probe.work[1] = 0.0
+    if position < PROBE_BATCHES:
+        return n_threads
+    if position < 2 * PROBE_BATCHES:
+        return 1
+    if position == 2 * PROBE_BATCHES:
+        faster = probe.seconds[0] * probe.work[1] <= probe.seconds[1] * probe.work[0]
+        probe.chosen = n_threads if faster else 1
+    return probe.chosen
+
+
+cdef void probe_record(ThreadProbe* probe, Py_ssize_t batch, double seconds, double work) noexcept nogil:
+    """Minibatch ``batch`` took ``seconds`` for ``work``: kept if it was a probe."""
+    cdef Py_ssize_t position = (batch - 1) % PROBE_PERIOD
+    if position < 2 * PROBE_BATCHES:
+        probe.seconds[position // PROBE_BATCHES] += seconds
+        probe.work[position // PROBE_BATCHES] += work
+
+
 cdef void split(const Py_ssize_t* weights, Py_ssize_t n, int n_threads, Py_ssize_t[::1] bounds) noexcept nogil:
     """Thread ``t``'s share of items ``0 .. n`` is ``bounds[t] .. bounds[t + 1]``: contiguous, of about
     equal total ``weights`` (equal counts if NULL)."""
@@ -931,7 +974,7 @@ def run_epoch(
         SAGA's memory (empty for SGD; ``caught_up`` also for SGD with
         ``factor``); ``caught_up`` must be all zeros.
     n_threads : int
-        OpenMP threads of each minibatch's phases: the rows' scores and
+        The most OpenMP threads of a minibatch's phases: the rows' scores and
         residuals (split by rows), the gradient rows (split by features:
         each thread walks the minibatch's rows in order and adds to its own
         gradient rows only), the catch-up and the step (split by features).
@@ -939,7 +982,12 @@ def run_epoch(
         computed whole by one thread, in the one-thread order, and sums
         over rows (the loss, the intercept's gradient) run on one thread in
         row order: the results are bitwise the same on any number of
-        threads. A dense minibatch's products are BLAS's, on its threads.
+        threads. So the number can change between minibatches: of every
+        ``PROBE_PERIOD`` (48), the first ``PROBE_BATCHES`` (2) run on
+        ``n_threads``, as many on one, and the rest on whichever took less
+        time per non-zero (a second thread loses when other processes keep
+        the cores busy). A dense minibatch's products are BLAS's, on its
+        threads.
 
     Returns
     -------
@@ -1020,6 +1068,9 @@ def run_epoch(
     cdef double total = 0.0
 
     cdef Py_ssize_t batch, start, stop, b, i, j, k, row, n_touched, thread
+    cdef int team = n_threads
+    cdef ThreadProbe probe
+    cdef double started, work
     cdef const Py_ssize_t* rows
     cdef double loss, weight_sum, batch_loss, step, base_step
     cdef floating row_scale, stored
@@ -1029,6 +1080,7 @@ def run_epoch(
     # The epoch's first averaged step (none yet: past the last).
     cdef Py_ssize_t averaged_from = n_batches + 1
     cdef int status = STATUS_OK
+    probe.chosen = n_threads
 
     if is_sparse and plan.proximal_l1 and not plan.per_feature:
         raise ValueError("Proximal L1 steps on sparse data need the per-row path: pass factor.")
@@ -1041,14 +1093,16 @@ def run_epoch(
             b_ = <floating>b
             n_ = <floating>n_samples
             rows = &order[start]
+            team = probe_threads(&probe, batch, n_threads)
+            started = omp_get_wtime()
 
             # The rows' features (every feature on dense data), caught up on SAGA's mean term.
             n_touched = n_features
             if is_sparse:
                 n_touched = mark_features(indices, indptr, rows, b, batch, mark, slot, features, occurrences, row_nnz)
                 if lazy or bounded:
-                    split(NULL, n_touched, n_threads, bounds)
-                    for thread in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+                    split(NULL, n_touched, team, bounds)
+                    for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
                         catch_up_rows(
                             bounds[thread], bounds[thread + 1], &features[0], batch - 1, bounded, scale,
                             scale_sum, averaged_from, &plan, coef, saga_average, caught_up, cumulative,
@@ -1061,8 +1115,8 @@ def run_epoch(
                 gemm(b"N", b"N", n_free, b, n_features, <floating>scale, &coef[0, 0], n_free,
                      rows_block, n_features, 0, &scores[0, rc], n_classes)
             row_scale = <floating>(n_samples / <double>b)
-            split(&row_nnz[0] if is_sparse else NULL, b, n_threads, bounds)
-            for thread in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            split(&row_nnz[0] if is_sparse else NULL, b, team, bounds)
+            for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
                 scores_block(
                     bounds[thread], bounds[thread + 1], rows, data, indices, indptr, is_sparse, coef, intercept,
                     <floating>scale, offset, targets, sample_weights, row_scale, residuals, scores, rc, losses,
@@ -1070,9 +1124,11 @@ def run_epoch(
             # Summed in row order, whatever the threads: the loss is the same on any number.
             loss = 0.0
             weight_sum = 0.0
+            work = 0.0
             for i in range(b):
                 weight_sum += sample_weights[rows[i]] * row_scale
                 loss += losses[i]
+                work += row_nnz[i] if is_sparse else 1
             batch_loss = loss / weight_sum if weight_sum > 0 else 0.0
             if batch == 1:
                 if reference != reference:  # NaN: none given
@@ -1098,8 +1154,8 @@ def run_epoch(
                     grad_intercept[k] += scores[i, rc + k]
             if is_sparse:
                 # Each thread its own gradient rows, of about equal non-zeros.
-                split(&occurrences[0], n_touched, n_threads, bounds)
-                for thread in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+                split(&occurrences[0], n_touched, team, bounds)
+                for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
                     gradient_block(data, indices, indptr, rows, b, &scores[0, rc], n_classes, slot,
                                    bounds[thread], bounds[thread + 1], grad)
             else:
@@ -1119,8 +1175,8 @@ def run_epoch(
             averaging = average_start >= 0 and samples_seen + b >= average_start
             if averaging and averaged_from > batch:
                 averaged_from = batch
-            split(NULL, n_touched, n_threads, bounds)
-            for thread in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            split(NULL, n_touched, team, bounds)
+            for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
                 step_block(
                     bounds[thread], bounds[thread + 1], &features[0], batch, step, base_step, scale, scale_sum,
                     cumulative_l1, averaging, b_, &plan, grad, coef, saga_average, applied, caught_up, factor,
@@ -1150,6 +1206,7 @@ def run_epoch(
             if not saga:  # the count only serves averaging, which SAGA does not do
                 samples_seen += b
             total += loss * b
+            probe_record(&probe, batch, omp_get_wtime() - started, work)
 
             if scale < MIN_SCALE:
                 if lazy:
@@ -1164,8 +1221,8 @@ def run_epoch(
                     for j in range(n_features):
                         clip_row(&coef[j, 0], &lower[j, 0], &upper[j, 0], n_free, 1.0, NULL, 0.0)
         if lazy and status == STATUS_OK:
-            split(NULL, n_features, n_threads, bounds)
-            for thread in prange(n_threads, num_threads=n_threads, schedule="static", chunksize=1):
+            split(NULL, n_features, team, bounds)
+            for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
                 catch_up_rows(
                     bounds[thread], bounds[thread + 1], NULL, n_batches, False, scale, scale_sum, averaged_from,
                     &plan, coef, saga_average, caught_up, cumulative, average_weights, factor, adagrad_sums,
