@@ -127,11 +127,13 @@ cdef Py_ssize_t PREFETCH_AHEAD = 4
 # threads: each minibatch forks and joins them four times (benchmarks/results/CONSTANTS.md).
 MIN_ENTRIES_PER_THREAD = 400_000
 
-# The threads of a minibatch, chosen by timing: every PROBE_PERIOD minibatches, PROBE_BATCHES run
-# on all the threads, as many on one, and the rest on whichever took less time per non-zero. A
-# second thread pays only while a second core is free: with other processes on the cores each
-# fork and join waits on the scheduler (benchmarks/results/CONSTANTS.md).
+# The threads of a minibatch, chosen by timing: every PROBE_PERIOD minibatches (up to
+# MAX_PROBE_PERIOD while one thread wins), PROBE_BATCHES run on all the threads and as many on one,
+# in turns, and the rest on whichever took less time per non-zero. A second thread pays only
+# while a second core is free: with other processes on the cores each fork and join waits on the
+# scheduler (benchmarks/results/CONSTANTS.md).
 cdef Py_ssize_t PROBE_PERIOD = 48
+cdef Py_ssize_t MAX_PROBE_PERIOD = 8 * PROBE_PERIOD
 cdef Py_ssize_t PROBE_BATCHES = 2
 
 # Below this the L2 scale is folded into V, before V's entries lose precision.
@@ -592,37 +594,52 @@ cdef inline double missed_steps(
 
 
 cdef struct ThreadProbe:
-    # Seconds and work (non-zeros; rows on dense data) of the probe minibatches: on all the threads
-    # [0], on one [1]; and the threads chosen from them.
+    # Seconds and work (non-zeros; rows on dense data) of the probe's minibatches on all the
+    # threads [0] and on one [1]; the probe's first minibatch, the minibatches to the next probe,
+    # and the threads chosen.
     double seconds[2]
     double work[2]
+    Py_ssize_t start
+    Py_ssize_t period
     int chosen
 
 
+cdef void start_probes(ThreadProbe* probe, int n_threads) noexcept nogil:
+    """The first probe at minibatch 1."""
+    probe.start = 1 - PROBE_PERIOD
+    probe.period = PROBE_PERIOD
+    probe.chosen = n_threads
+
+
 cdef int probe_threads(ThreadProbe* probe, Py_ssize_t batch, int n_threads) noexcept nogil:
-    """The threads of minibatch ``batch`` (from 1): all, one (the probes), or the faster of them."""
-    cdef Py_ssize_t position = (batch - 1) % PROBE_PERIOD
+    """The threads of minibatch ``batch`` (from 1): all and one in turns (a probe), or the faster.
+
+    Where one thread was faster the next probe waits twice as long (up to ``MAX_PROBE_PERIOD``):
+    a busy machine pays for fewer probes.
+    """
+    cdef Py_ssize_t position
     cdef bint faster
     if n_threads == 1:
         return 1
-    if position == 0:
+    if batch == probe.start + probe.period:
+        probe.start = batch
         probe.seconds[0] = probe.seconds[1] = probe.work[0] = probe.work[1] = 0.0
-    if position < PROBE_BATCHES:
-        return n_threads
+    position = batch - probe.start
     if position < 2 * PROBE_BATCHES:
-        return 1
+        return n_threads if position % 2 == 0 else 1
     if position == 2 * PROBE_BATCHES:
         faster = probe.seconds[0] * probe.work[1] <= probe.seconds[1] * probe.work[0]
         probe.chosen = n_threads if faster else 1
+        probe.period = PROBE_PERIOD if faster else min(2 * probe.period, MAX_PROBE_PERIOD)
     return probe.chosen
 
 
 cdef void probe_record(ThreadProbe* probe, Py_ssize_t batch, double seconds, double work) noexcept nogil:
-    """Minibatch ``batch`` took ``seconds`` for ``work``: kept if it was a probe."""
-    cdef Py_ssize_t position = (batch - 1) % PROBE_PERIOD
+    """Minibatch ``batch`` took ``seconds`` for ``work``: kept if it was a probe's."""
+    cdef Py_ssize_t position = batch - probe.start
     if position < 2 * PROBE_BATCHES:
-        probe.seconds[position // PROBE_BATCHES] += seconds
-        probe.work[position // PROBE_BATCHES] += work
+        probe.seconds[position % 2] += seconds
+        probe.work[position % 2] += work
 
 
 cdef void split(const Py_ssize_t* weights, Py_ssize_t n, int n_threads, Py_ssize_t[::1] bounds) noexcept nogil:
@@ -983,10 +1000,11 @@ def run_epoch(
         over rows (the loss, the intercept's gradient) run on one thread in
         row order: the results are bitwise the same on any number of
         threads. So the number can change between minibatches: of every
-        ``PROBE_PERIOD`` (48), the first ``PROBE_BATCHES`` (2) run on
-        ``n_threads``, as many on one, and the rest on whichever took less
-        time per non-zero (a second thread loses when other processes keep
-        the cores busy). A dense minibatch's products are BLAS's, on its
+        ``PROBE_PERIOD`` (48; up to 8 times that while one thread wins),
+        the first ``PROBE_BATCHES`` (2) run on ``n_threads`` and as many on
+        one, in turns, and the rest on whichever took less time per
+        non-zero (a second thread loses when other processes keep the
+        cores busy). A dense minibatch's products are BLAS's, on its
         threads.
 
     Returns
@@ -1080,7 +1098,7 @@ def run_epoch(
     # The epoch's first averaged step (none yet: past the last).
     cdef Py_ssize_t averaged_from = n_batches + 1
     cdef int status = STATUS_OK
-    probe.chosen = n_threads
+    start_probes(&probe, n_threads)
 
     if is_sparse and plan.proximal_l1 and not plan.per_feature:
         raise ValueError("Proximal L1 steps on sparse data need the per-row path: pass factor.")
