@@ -605,8 +605,9 @@ cdef struct ThreadProbe:
 
 
 cdef void start_probes(ThreadProbe* probe, int n_threads) noexcept nogil:
-    """The first probe at minibatch 1."""
-    probe.start = 1 - PROBE_PERIOD
+    """The first probe at minibatch 2: the first, after the Python between epochs, also wakes the
+    threads, on all of them."""
+    probe.start = 2 - PROBE_PERIOD
     probe.period = PROBE_PERIOD
     probe.chosen = n_threads
 
