@@ -129,12 +129,14 @@ MIN_ENTRIES_PER_THREAD = 400_000
 
 # The threads of a minibatch, chosen by timing: every PROBE_PERIOD minibatches (up to
 # MAX_PROBE_PERIOD while one thread wins), PROBE_BATCHES run on all the threads and as many on one,
-# in turns, and the rest on whichever took less time per non-zero. A second thread pays only
+# in turns, and the rest on whichever took less time per non-zero; a minibatch on all the threads
+# PROBE_SLOWDOWN times slower than their probe calls the next probe at once. A second thread pays only
 # while a second core is free: with other processes on the cores each fork and join waits on the
 # scheduler (benchmarks/results/CONSTANTS.md).
 cdef Py_ssize_t PROBE_PERIOD = 48
 cdef Py_ssize_t MAX_PROBE_PERIOD = 8 * PROBE_PERIOD
 cdef Py_ssize_t PROBE_BATCHES = 2
+cdef double PROBE_SLOWDOWN = 2.0
 
 # Below this the L2 scale is folded into V, before V's entries lose precision.
 cdef double MIN_SCALE = 1e-9
@@ -604,12 +606,12 @@ cdef struct ThreadProbe:
     int chosen
 
 
-cdef void start_probes(ThreadProbe* probe, int n_threads) noexcept nogil:
-    """The first probe at minibatch 2: the first, after the Python between epochs, also wakes the
-    threads, on all of them."""
+cdef void start_probes(ThreadProbe* probe) noexcept nogil:
+    """The first probe at minibatch 2; the first runs on one thread, untimed (the threads, asleep
+    after the Python between epochs, cost a loaded machine a wait at each join)."""
     probe.start = 2 - PROBE_PERIOD
     probe.period = PROBE_PERIOD
-    probe.chosen = n_threads
+    probe.chosen = 1
 
 
 cdef int probe_threads(ThreadProbe* probe, Py_ssize_t batch, int n_threads) noexcept nogil:
@@ -635,12 +637,18 @@ cdef int probe_threads(ThreadProbe* probe, Py_ssize_t batch, int n_threads) noex
     return probe.chosen
 
 
-cdef void probe_record(ThreadProbe* probe, Py_ssize_t batch, double seconds, double work) noexcept nogil:
-    """Minibatch ``batch`` took ``seconds`` for ``work``: kept if it was a probe's."""
+cdef void probe_record(
+    ThreadProbe* probe, Py_ssize_t batch, int team, double seconds, double work
+) noexcept nogil:
+    """Minibatch ``batch`` took ``seconds`` for ``work`` on ``team`` threads: kept if it was a probe's;
+    if it ran on several threads ``PROBE_SLOWDOWN`` times slower than their probe, the next probes
+    at once (the cores got busy)."""
     cdef Py_ssize_t position = batch - probe.start
     if position < 2 * PROBE_BATCHES:
         probe.seconds[position % 2] += seconds
         probe.work[position % 2] += work
+    elif team > 1 and seconds * probe.work[0] > PROBE_SLOWDOWN * probe.seconds[0] * work:
+        probe.period = batch + 1 - probe.start
 
 
 cdef void split(const Py_ssize_t* weights, Py_ssize_t n, int n_threads, Py_ssize_t[::1] bounds) noexcept nogil:
@@ -1005,7 +1013,8 @@ def run_epoch(
         the first ``PROBE_BATCHES`` (2) run on ``n_threads`` and as many on
         one, in turns, and the rest on whichever took less time per
         non-zero (a second thread loses when other processes keep the
-        cores busy). A dense minibatch's products are BLAS's, on its
+        cores busy); a minibatch on ``n_threads`` twice as slow as their
+        probe calls the next probe at once. A dense minibatch's products are BLAS's, on its
         threads.
 
     Returns
@@ -1099,7 +1108,7 @@ def run_epoch(
     # The epoch's first averaged step (none yet: past the last).
     cdef Py_ssize_t averaged_from = n_batches + 1
     cdef int status = STATUS_OK
-    start_probes(&probe, n_threads)
+    start_probes(&probe)
 
     if is_sparse and plan.proximal_l1 and not plan.per_feature:
         raise ValueError("Proximal L1 steps on sparse data need the per-row path: pass factor.")
@@ -1225,7 +1234,7 @@ def run_epoch(
             if not saga:  # the count only serves averaging, which SAGA does not do
                 samples_seen += b
             total += loss * b
-            probe_record(&probe, batch, omp_get_wtime() - started, work)
+            probe_record(&probe, batch, team, omp_get_wtime() - started, work)
 
             if scale < MIN_SCALE:
                 if lazy:
