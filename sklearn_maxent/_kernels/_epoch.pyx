@@ -135,7 +135,7 @@ MIN_ENTRIES_PER_THREAD = 400_000
 # scheduler (benchmarks/results/CONSTANTS.md).
 cdef Py_ssize_t PROBE_PERIOD = 48
 cdef Py_ssize_t MAX_PROBE_PERIOD = 8 * PROBE_PERIOD
-cdef Py_ssize_t PROBE_BATCHES = 2
+cdef Py_ssize_t PROBE_BATCHES = 1
 cdef double PROBE_SLOWDOWN = 2.0
 
 # Below this the L2 scale is folded into V, before V's entries lose precision.
@@ -1010,7 +1010,7 @@ def run_epoch(
         row order: the results are bitwise the same on any number of
         threads. So the number can change between minibatches: of every
         ``PROBE_PERIOD`` (48; up to 8 times that while one thread wins),
-        the first ``PROBE_BATCHES`` (2) run on ``n_threads`` and as many on
+        the first ``PROBE_BATCHES`` (1) runs on ``n_threads`` and as many on
         one, in turns, and the rest on whichever took less time per
         non-zero (a second thread loses when other processes keep the
         cores busy); a minibatch on ``n_threads`` twice as slow as their
