@@ -3,7 +3,8 @@
 ``_optim._epochs`` runs each epoch as one call of the Cython kernel;
 ``tests/reference_epochs.py`` keeps the NumPy epochs it replaced. Both run
 several epochs in a row from the same state, and everything they carry must
-agree: float64 to 1e-12 (relative to the largest entry), float32 to 1e-5.
+agree: float64 to 1e-12 (relative to the largest entry), float32 to 1e-5;
+the main comparisons on one thread and on two.
 With per-feature penalty factors and AdaGrad the reference steps every weight
 row at every step, so there the tests also check the kernel's lazy catch-up
 of the rows a minibatch does not touch.
@@ -19,7 +20,7 @@ from sklearn_maxent._kernels import epoch as kernel
 from sklearn_maxent._kernels.contract import EpochCounters, EpochSettings
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
-from sklearn_maxent._optim import SGDState, StepSchedule
+from sklearn_maxent._optim import SGDState, StepSchedule, _epochs
 from sklearn_maxent._optim._epochs import _saga_epoch, _sgd_epoch
 from sklearn_maxent._optim._sgd import _model
 
@@ -36,6 +37,14 @@ PENALTIES = {
     "scale-folds": ElasticNet(1.0, 0.0),
 }
 TOLERANCE = {np.float64: 1e-12, np.float32: 1e-5}
+
+
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def n_threads(request, monkeypatch):
+    """The test on one thread and on two, whatever the minibatch's size (the kernel splits rows and
+    features between its threads; ``test_epoch_threads.py`` checks the bits in every configuration)."""
+    monkeypatch.setattr(_epochs, "_n_threads", lambda objective, batch_size: request.param)
+    return request.param
 
 
 def make_objective(
@@ -73,6 +82,7 @@ def assert_same_run(objective, make_state, method, n_epochs=3, batch_size=8):
     return (kernel_state, coef, intercept), (reference_state, *expected[:2])
 
 
+@pytest.mark.usefixtures("n_threads")
 @pytest.mark.parametrize("n_classes", [2, 4], ids=["binary", "multiclass"])
 @pytest.mark.parametrize("penalty", PENALTIES)
 @pytest.mark.parametrize("method", EPOCHS)
@@ -84,6 +94,7 @@ def test_kernel_epochs_equal_the_reference(dtype, container, method, penalty, n_
     assert_same_run(objective, lambda: SGDState(StepSchedule("invscaling", eta0, power_t=0.3)), method)
 
 
+@pytest.mark.usefixtures("n_threads")
 @pytest.mark.parametrize("average_start", [1, 150], ids=["from-the-start", "mid-epoch"])
 @pytest.mark.parametrize("penalty", ["l2", "elastic-net", "scale-folds"])
 @pytest.mark.parametrize("container", [np.asarray, sparse.csr_matrix], ids=["dense", "csr"])
@@ -228,6 +239,7 @@ def with_factor(penalty, n_features=30, seed=3):
     return ElasticNet(penalty.alpha, penalty.l1_ratio, factor, penalty.lower, penalty.upper)
 
 
+@pytest.mark.usefixtures("n_threads")
 @pytest.mark.parametrize("bounded", [False, True], ids=["free", "bounded"])
 @pytest.mark.parametrize("n_classes", [2, 4], ids=["binary", "multiclass"])
 @pytest.mark.parametrize("penalty", ["l2", "elastic-net", "l1", "scale-folds"])
@@ -279,6 +291,7 @@ def test_kernel_per_feature_factors_with_a_changing_step(container, method):
     assert np.abs(coef - expected).max() > 0
 
 
+@pytest.mark.usefixtures("n_threads")
 @pytest.mark.parametrize("bounded", [False, True], ids=["free", "bounded"])
 @pytest.mark.parametrize("factor", [False, True], ids=["uniform", "factors"])
 @pytest.mark.parametrize("n_classes", [2, 4], ids=["binary", "multiclass"])

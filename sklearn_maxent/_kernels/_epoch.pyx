@@ -62,10 +62,22 @@ memory and the two products read the block from cache
 row reads at random places (its features, targets, weight, stored residual;
 a minibatch's scattered weight rows) is prefetched a few rows ahead.
 
+Threads (``run_epoch``'s ``n_threads``): a minibatch's phases run on OpenMP threads, forked and
+joined per phase: the catch-up of its weight rows and the step (split by weight rows), the rows'
+scores, residuals and losses (split by rows), and the gradient rows (split by weight rows: each
+thread walks all the minibatch's rows, in order, adding to its own gradient rows only). What is
+serial stays on one thread: marking the minibatch's features, the sums over its rows (the loss,
+the intercept's gradient, in row order), SAGA's stored residuals, the schedule. Each row and each
+weight row is computed whole, by one thread, in the one-thread order: the results are bitwise
+those of one thread (``tests/test_epoch_threads.py``), so the number of threads may change from
+one minibatch to the next; it does, to one thread where a timed probe finds that faster.
+
 Layering: the bottom layer. Only ``sklearn_maxent._optim._epochs`` calls
 this; it imports nothing of the package.
 """
 
+from cython.parallel cimport prange
+from openmp cimport omp_get_wtime
 from libc.math cimport ceil, exp, expm1, fabs, log, log1p, pow, sqrt
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -111,6 +123,21 @@ OK, DIVERGED, STALE_REFERENCE = STATUS_OK, STATUS_DIVERGED, STATUS_STALE_REFEREN
 # order, or a minibatch's scattered features, the hardware cannot guess them.
 cdef Py_ssize_t PREFETCH_AHEAD = 4
 
+# A minibatch of fewer entries (its non-zeros times the free classes) per thread runs on fewer
+# threads: each minibatch forks and joins them four times (benchmarks/results/CONSTANTS.md).
+MIN_ENTRIES_PER_THREAD = 400_000
+
+# The threads of a minibatch, chosen by timing: every PROBE_PERIOD minibatches (up to
+# MAX_PROBE_PERIOD while one thread wins), PROBE_BATCHES run on all the threads and as many on one,
+# in turns, and the rest on whichever took less time per non-zero; a minibatch on all the threads
+# PROBE_SLOWDOWN times slower than their probe calls the next probe at once. A second thread pays only
+# while a second core is free: with other processes on the cores each fork and join waits on the
+# scheduler (benchmarks/results/CONSTANTS.md).
+cdef Py_ssize_t PROBE_PERIOD = 48
+cdef Py_ssize_t MAX_PROBE_PERIOD = 8 * PROBE_PERIOD
+cdef Py_ssize_t PROBE_BATCHES = 1
+cdef double PROBE_SLOWDOWN = 2.0
+
 # Below this the L2 scale is folded into V, before V's entries lose precision.
 cdef double MIN_SCALE = 1e-9
 
@@ -118,6 +145,25 @@ cdef double MIN_SCALE = 1e-9
 # gradients: the epsilon only keeps a row without any gradient yet finite (its step is capped).
 cdef double ADAGRAD_EPS = 1e-8
 ADAGRAD_EPSILON = ADAGRAD_EPS  # for Python (the tests' reference)
+
+# What an epoch does, fixed for the whole epoch: what the threads' phases read (see run_epoch).
+cdef struct EpochPlan:
+    bint saga
+    bint adagrad
+    bint per_feature
+    # Weight rows owe the steps they missed: SAGA's mean term, per-feature L2 decay.
+    bint lazy
+    bint bounded
+    bint has_l1
+    # The L1 term as a proximal step (soft-thresholding) instead of Tsuruoka's cumulative charge.
+    bint proximal_l1
+    bint cumulative_l1_charge
+    bint has_average
+    double eta0
+    double max_step
+    double l2
+    double l1
+    double n_samples
 
 
 cdef inline floating charge_l1(
@@ -138,6 +184,15 @@ cdef inline floating charge_l1(
     return charged / scale
 
 
+cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Ask for the cache lines of ``x[:n]`` ahead of use."""
+    cdef Py_ssize_t p = 0
+    while p < n:
+        prefetch(x + p)
+        p += 64 // sizeof(floating)  # entries per 64-byte cache line
+    prefetch(x + n - 1)  # the last line, when x is not aligned to one
+
+
 cdef void sparse_row_scores(
     const floating[::1] data,
     const index_t[::1] indices,
@@ -156,6 +211,8 @@ cdef void sparse_row_scores(
     for k in range(n_free):
         scores[k] = 0
     for p in range(indptr[row], indptr[row + 1]):
+        if p + PREFETCH_AHEAD < indptr[row + 1]:
+            prefetch_row(&coef[indices[p + PREFETCH_AHEAD], 0], n_free)  # the row's weight rows are scattered
         x = data[p]
         values = &coef[indices[p], 0]
         for k in range(n_free):
@@ -164,34 +221,41 @@ cdef void sparse_row_scores(
         scores[k] = scores[k] * scale + intercept[k]
 
 
-cdef inline void prefetch_row(const floating* x, Py_ssize_t n) noexcept nogil:
-    """Ask for the cache lines of ``x[:n]`` ahead of use."""
-    cdef Py_ssize_t p = 0
-    while p < n:
-        prefetch(x + p)
-        p += 64 // sizeof(floating)  # entries per 64-byte cache line
-    prefetch(x + n - 1)  # the last line, when x is not aligned to one
-
-
-cdef void sparse_gradient(
+cdef void gradient_block(
     const floating[::1] data,
     const index_t[::1] indices,
     const index_t[::1] indptr,
-    Py_ssize_t row,
-    const floating* residual,
+    const Py_ssize_t* rows,
+    Py_ssize_t n_rows,
+    const floating* residuals,
+    Py_ssize_t stride,
     const Py_ssize_t[::1] slot,
+    Py_ssize_t first,
+    Py_ssize_t last,
     floating[:, ::1] grad,
 ) noexcept nogil:
-    """``grad[slot[j]] += x_row[j] * residual`` over the row's non-zeros."""
-    cdef Py_ssize_t p, k
+    """``grad[slot[j]] += x_i[j] * residual_i`` over the rows' non-zeros whose slot is in ``[first, last)``.
+
+    ``residual_i`` is ``residuals[i * stride:]``. Each thread walks all the rows, in order, and adds
+    to its own gradient rows only: every gradient row gets the same additions in the same order on
+    any number of threads.
+    """
+    cdef Py_ssize_t i, p, s, k, row
     cdef Py_ssize_t n_free = grad.shape[1]
     cdef floating x
     cdef floating* target
-    for p in range(indptr[row], indptr[row + 1]):
-        x = data[p]
-        target = &grad[slot[indices[p]], 0]
-        for k in range(n_free):
-            target[k] += x * residual[k]
+    cdef const floating* residual
+    for i in range(n_rows):
+        row = rows[i]
+        residual = residuals + i * stride
+        for p in range(indptr[row], indptr[row + 1]):
+            s = slot[indices[p]]
+            if s < first or s >= last:
+                continue
+            x = data[p]
+            target = &grad[s, 0]
+            for k in range(n_free):
+                target[k] += x * residual[k]
 
 
 cdef inline void gemm(
@@ -329,16 +393,6 @@ cdef inline void penalized_step_row(
             correction[k] -= scale_sum * (value - before)
 
 
-cdef void catch_up(
-    Py_ssize_t feature, double owed, floating[:, ::1] coef, floating[:, ::1] saga_average
-) noexcept nogil:
-    """SAGA's mean-gradient term owed by a weight row since it was last touched."""
-    cdef Py_ssize_t k
-    cdef floating amount = <floating>owed
-    for k in range(coef.shape[1]):
-        coef[feature, k] -= saga_average[feature, k] * amount
-
-
 cdef void fold_scale(
     floating[:, ::1] coef, double scale, bint averaging, double[:, ::1] correction, double scale_sum
 ) noexcept nogil:
@@ -349,20 +403,6 @@ cdef void fold_scale(
             if averaging:
                 correction[j, k] += scale_sum * coef[j, k]
             coef[j, k] *= <floating>scale
-
-
-cdef void catch_up_all(
-    Py_ssize_t batch,
-    const double[::1] cumulative,
-    floating[:, ::1] coef,
-    floating[:, ::1] saga_average,
-    Py_ssize_t[::1] caught_up,
-) noexcept nogil:
-    """Every weight row caught up on SAGA's mean term to step ``batch``."""
-    cdef Py_ssize_t j
-    for j in range(coef.shape[0]):
-        catch_up(j, cumulative[batch] - cumulative[caught_up[j]], coef, saga_average)
-        caught_up[j] = batch
 
 
 cdef void catch_up_decay(
@@ -555,6 +595,305 @@ cdef inline double missed_steps(
     return cumulative[to_step] - cumulative[caught_up[feature]]
 
 
+cdef struct ThreadProbe:
+    # Seconds and work (non-zeros; rows on dense data) of the probe's minibatches on all the
+    # threads [0] and on one [1]; the probe's first minibatch, the minibatches to the next probe,
+    # and the threads chosen.
+    double seconds[2]
+    double work[2]
+    Py_ssize_t start
+    Py_ssize_t period
+    int chosen
+
+
+cdef void start_probes(ThreadProbe* probe) noexcept nogil:
+    """The first probe at minibatch 2; the first runs on one thread, untimed (the threads, asleep
+    after the Python between epochs, cost a loaded machine a wait at each join)."""
+    probe.start = 2 - PROBE_PERIOD
+    probe.period = PROBE_PERIOD
+    probe.chosen = 1
+
+
+cdef int probe_threads(ThreadProbe* probe, Py_ssize_t batch, int n_threads) noexcept nogil:
+    """The threads of minibatch ``batch`` (from 1): all and one in turns (a probe), or the faster.
+
+    Where one thread was faster the next probe waits twice as long (up to ``MAX_PROBE_PERIOD``):
+    a busy machine pays for fewer probes.
+    """
+    cdef Py_ssize_t position
+    cdef bint faster
+    if n_threads == 1:
+        return 1
+    if batch == probe.start + probe.period:
+        probe.start = batch
+        probe.seconds[0] = probe.seconds[1] = probe.work[0] = probe.work[1] = 0.0
+    position = batch - probe.start
+    if position < 2 * PROBE_BATCHES:
+        return n_threads if position % 2 == 0 else 1
+    if position == 2 * PROBE_BATCHES:
+        faster = probe.seconds[0] * probe.work[1] <= probe.seconds[1] * probe.work[0]
+        probe.chosen = n_threads if faster else 1
+        probe.period = PROBE_PERIOD if faster else min(2 * probe.period, MAX_PROBE_PERIOD)
+    return probe.chosen
+
+
+cdef void probe_record(
+    ThreadProbe* probe, Py_ssize_t batch, int team, double seconds, double work
+) noexcept nogil:
+    """Minibatch ``batch`` took ``seconds`` for ``work`` on ``team`` threads: kept if it was a probe's;
+    if it ran on several threads ``PROBE_SLOWDOWN`` times slower than their probe, the next probes
+    at once (the cores got busy)."""
+    cdef Py_ssize_t position = batch - probe.start
+    if position < 2 * PROBE_BATCHES:
+        probe.seconds[position % 2] += seconds
+        probe.work[position % 2] += work
+    elif team > 1 and seconds * probe.work[0] > PROBE_SLOWDOWN * probe.seconds[0] * work:
+        probe.period = batch + 1 - probe.start
+
+
+cdef void split(const Py_ssize_t* weights, Py_ssize_t n, int n_threads, Py_ssize_t[::1] bounds) noexcept nogil:
+    """Thread ``t``'s share of items ``0 .. n`` is ``bounds[t] .. bounds[t + 1]``: contiguous, of about
+    equal total ``weights`` (equal counts if NULL)."""
+    cdef Py_ssize_t i, t = 1, total = 0, so_far = 0
+    bounds[0] = 0
+    if weights == NULL:
+        for t in range(1, n_threads + 1):
+            bounds[t] = n * t // n_threads
+        return
+    for i in range(n):
+        total += weights[i]
+    for i in range(n):
+        while t < n_threads and so_far * n_threads >= total * t:
+            bounds[t] = i
+            t += 1
+        so_far += weights[i]
+    while t <= n_threads:
+        bounds[t] = n
+        t += 1
+
+
+cdef Py_ssize_t mark_features(
+    const index_t[::1] indices,
+    const index_t[::1] indptr,
+    const Py_ssize_t* rows,
+    Py_ssize_t n_rows,
+    Py_ssize_t batch,
+    Py_ssize_t[::1] mark,
+    Py_ssize_t[::1] slot,
+    Py_ssize_t[::1] features,
+    Py_ssize_t[::1] occurrences,
+    Py_ssize_t[::1] row_nnz,
+) noexcept nogil:
+    """The minibatch's distinct features in order of first use, ``features[:n]``; returns ``n``.
+
+    ``slot[j]`` is feature ``j``'s index in ``features``, ``mark[j]`` becomes ``batch``; the counts
+    of each feature (``occurrences``) and each row's non-zeros (``row_nnz``) split the work between
+    the threads.
+    """
+    cdef Py_ssize_t i, p, j, ahead, row, n_touched = 0
+    for i in range(n_rows):
+        row = rows[i]
+        row_nnz[i] = indptr[row + 1] - indptr[row]
+        for p in range(indptr[row], indptr[row + 1]):
+            j = indices[p]
+            if p + PREFETCH_AHEAD < indptr[row + 1]:
+                ahead = indices[p + PREFETCH_AHEAD]
+                prefetch(&mark[ahead])
+                prefetch(&slot[ahead])
+            if mark[j] != batch:
+                mark[j] = batch
+                slot[j] = n_touched
+                features[n_touched] = j
+                occurrences[n_touched] = 0
+                n_touched += 1
+            occurrences[slot[j]] += 1
+    return n_touched
+
+
+cdef void catch_up_rows(
+    Py_ssize_t first,
+    Py_ssize_t last,
+    const Py_ssize_t* features,
+    Py_ssize_t to_step,
+    bint clip,
+    double scale,
+    double scale_sum,
+    Py_ssize_t averaged_from,
+    const EpochPlan* plan,
+    floating[:, ::1] coef,
+    floating[:, ::1] saga_average,
+    Py_ssize_t[::1] caught_up,
+    const double[::1] cumulative,
+    const double[::1] average_weights,
+    const double[::1] factor,
+    const double[::1] adagrad_sums,
+    double[:, ::1] correction,
+    const double[:, ::1] lower,
+    const double[:, ::1] upper,
+) noexcept nogil:
+    """Weight rows ``features[first:last]`` (rows ``first:last`` if NULL) brought to step ``to_step``.
+
+    The steps they missed (``plan.lazy``): SAGA's mean term, or on the per-row path
+    :func:`catch_up_decay`; then with ``clip`` the bounds. Each row on its own: any split of the
+    rows between threads gives the same result.
+    """
+    cdef Py_ssize_t f, j, k, ahead
+    cdef Py_ssize_t n_free = coef.shape[1]
+    cdef floating amount
+    for f in range(first, last):
+        j = f if features == NULL else features[f]
+        if features != NULL and f + PREFETCH_AHEAD < last:
+            # A minibatch's weight rows are scattered: the hardware cannot guess them.
+            ahead = features[f + PREFETCH_AHEAD]
+            prefetch_row(&coef[ahead, 0], n_free)
+            if plan.lazy:
+                prefetch(&caught_up[ahead])
+            if plan.lazy and plan.saga:
+                prefetch_row(&saga_average[ahead, 0], n_free)
+        if plan.lazy and plan.per_feature:
+            catch_up_decay(
+                j, to_step, missed_steps(j, to_step, cumulative, caught_up, adagrad_sums, plan.eta0, plan.max_step),
+                plan.l2 * factor[j], plan.l1 * factor[j] if plan.proximal_l1 else 0.0, coef, plan.saga,
+                saga_average, caught_up, &correction[j, 0] if plan.has_average else NULL, scale_sum,
+                averaged_from, average_weights,
+            )
+        elif plan.lazy:
+            amount = <floating>(cumulative[to_step] - cumulative[caught_up[j]])
+            for k in range(n_free):
+                coef[j, k] -= saga_average[j, k] * amount
+            caught_up[j] = to_step
+        if clip:
+            clip_row(&coef[j, 0], &lower[j, 0], &upper[j, 0], n_free, scale,
+                     &correction[j, 0] if plan.has_average else NULL, scale_sum)
+
+
+cdef void scores_block(
+    Py_ssize_t first,
+    Py_ssize_t last,
+    const Py_ssize_t* rows,
+    const floating[::1] data,
+    const index_t[::1] indices,
+    const index_t[::1] indptr,
+    bint is_sparse,
+    floating[:, ::1] coef,
+    floating[::1] intercept,
+    floating scale,
+    const floating[:, ::1] offset,
+    const floating[:, ::1] targets,
+    const floating[::1] sample_weights,
+    floating row_scale,
+    const floating[:, ::1] residuals,
+    floating[:, ::1] scores,
+    Py_ssize_t rc,
+    double[::1] losses,
+) noexcept nogil:
+    """Minibatch rows ``first:last``: their free scores (sparse rows'; dense rows' are given, but for
+    the intercept) become ``w_i (P_i - Y_i)``, the rows weighted by ``row_scale``, and ``losses[i]``
+    their weighted losses. Each row on its own: any split of the rows gives the same result."""
+    cdef Py_ssize_t i, k, row, ahead
+    cdef Py_ssize_t n_free = coef.shape[1], n_classes = targets.shape[1]
+    cdef bint has_offset = offset.shape[0] > 0
+    for i in range(first, last):
+        row = rows[i]
+        if i + PREFETCH_AHEAD < last:
+            # What a row reads at random places: its targets, weight and stored
+            # residual (SAGA) (measured: a third of the dense epoch went to
+            # these cache misses, and to its features', before dense_block).
+            ahead = rows[i + PREFETCH_AHEAD]
+            prefetch_row(&targets[ahead, 0], n_classes)
+            prefetch(&sample_weights[ahead])
+            if has_offset:
+                prefetch_row(&offset[ahead, 0], n_free)
+            if residuals.shape[0] > 0:
+                prefetch_row(&residuals[ahead, 0], n_free)
+        if is_sparse:
+            sparse_row_scores(data, indices, indptr, row, coef, intercept, scale, &scores[i, rc])
+        else:
+            for k in range(n_free):
+                scores[i, rc + k] += intercept[k]
+        if has_offset:
+            for k in range(n_free):
+                scores[i, rc + k] += offset[row, k]
+        losses[i] = row_cross_entropy_residual(&scores[i, rc], NULL, &targets[row, 0],
+                                               sample_weights[row] * row_scale, n_free, rc)
+
+
+cdef void step_block(
+    Py_ssize_t first,
+    Py_ssize_t last,
+    const Py_ssize_t* features,
+    Py_ssize_t batch,
+    double step,
+    double base_step,
+    double scale,
+    double scale_sum,
+    double cumulative_l1,
+    bint averaging,
+    floating b,
+    const EpochPlan* plan,
+    floating[:, ::1] grad,
+    floating[:, ::1] coef,
+    floating[:, ::1] saga_average,
+    floating[:, ::1] applied,
+    Py_ssize_t[::1] caught_up,
+    const double[::1] factor,
+    double[::1] adagrad_sums,
+    double[:, ::1] correction,
+    const double[:, ::1] lower,
+    const double[:, ::1] upper,
+) noexcept nogil:
+    """The step of the minibatch's weight rows ``features[first:last]`` (gradient rows ``first:last``,
+    zeroed after): SAGA's direction, the gradient and L1 on ``V = W / scale``, the bounds and the
+    average's correction. Each row on its own: any split of the rows gives the same result."""
+    cdef Py_ssize_t f, j, ahead
+    cdef Py_ssize_t n_free = coef.shape[1]
+    cdef floating step_over_scale = <floating>(step / scale)
+    cdef floating l1_so_far = <floating>cumulative_l1
+    cdef floating n_ = <floating>plan.n_samples
+    cdef floating decay = 1, threshold = 0
+    cdef double row_step
+    for f in range(first, last):
+        j = features[f]
+        if f + PREFETCH_AHEAD < last:
+            # The batch's weight rows no longer fit in cache (measured: a quarter of
+            # the sparse epoch waited on them here).
+            ahead = features[f + PREFETCH_AHEAD]
+            prefetch_row(&coef[ahead, 0], n_free)
+            if plan.saga:
+                prefetch_row(&saga_average[ahead, 0], n_free)
+            if plan.cumulative_l1_charge:
+                prefetch_row(&applied[ahead, 0], n_free)
+            if averaging:
+                prefetch_row(&correction[ahead, 0], n_free)
+        if plan.saga:
+            saga_direction(&grad[f, 0], &saga_average[j, 0], n_free, b, n_)
+        if plan.adagrad:
+            adagrad_sums[j] += squared_norm(&grad[f, 0], n_free)
+            row_step = adagrad_step(adagrad_sums[j], base_step, plan.max_step)
+            step_over_scale = <floating>row_step
+            decay = <floating>(1.0 - row_step * plan.l2 * factor[j])
+            threshold = <floating>(row_step * plan.l1 * factor[j])
+        elif plan.per_feature:
+            decay = <floating>(1.0 - step * plan.l2 * factor[j])
+            l1_so_far = <floating>(cumulative_l1 * factor[j])
+            if plan.proximal_l1:
+                threshold = <floating>(step * plan.l1 * factor[j])
+        elif plan.proximal_l1:
+            threshold = <floating>(step * plan.l1 / scale)  # in V's units
+        if plan.has_l1 or averaging or plan.bounded or plan.per_feature:
+            penalized_step_row(
+                &coef[j, 0], &grad[f, 0], n_free, decay, step_over_scale,
+                &applied[j, 0] if plan.cumulative_l1_charge else NULL, l1_so_far, threshold, scale,
+                &lower[j, 0] if plan.bounded else NULL, &upper[j, 0] if plan.bounded else NULL,
+                &correction[j, 0] if averaging else NULL, scale_sum,
+            )
+        else:
+            step_row(&coef[j, 0], &grad[f, 0], n_free, step_over_scale)
+        memset(&grad[f, 0], 0, n_free * sizeof(floating))
+        if plan.lazy:
+            caught_up[j] = batch
+
+
 def run_epoch(
     const floating[::1] data,
     const index_t[::1] indices,
@@ -580,6 +919,7 @@ def run_epoch(
     floating[:, ::1] saga_average,
     floating[::1] saga_average_intercept,
     Py_ssize_t[::1] caught_up,
+    int n_threads,
 ):
     """One epoch of minibatch SGD (or SAGA) over ``order``, updating everything in place.
 
@@ -659,6 +999,23 @@ def run_epoch(
     residuals, saga_average, saga_average_intercept, caught_up : ndarray
         SAGA's memory (empty for SGD; ``caught_up`` also for SGD with
         ``factor``); ``caught_up`` must be all zeros.
+    n_threads : int
+        The most OpenMP threads of a minibatch's phases: the rows' scores and
+        residuals (split by rows), the gradient rows (split by features:
+        each thread walks the minibatch's rows in order and adds to its own
+        gradient rows only), the catch-up and the step (split by features).
+        Every configuration runs on them. Each row and each weight row is
+        computed whole by one thread, in the one-thread order, and sums
+        over rows (the loss, the intercept's gradient) run on one thread in
+        row order: the results are bitwise the same on any number of
+        threads. So the number can change between minibatches: of every
+        ``PROBE_PERIOD`` (48; up to 8 times that while one thread wins),
+        the first ``PROBE_BATCHES`` (1) runs on ``n_threads`` and as many on
+        one, in turns, and the rest on whichever took less time per
+        non-zero (a second thread loses when other processes keep the
+        cores busy); a minibatch on ``n_threads`` twice as slow as their
+        probe calls the next probe at once. A dense minibatch's products are BLAS's, on its
+        threads.
 
     Returns
     -------
@@ -691,55 +1048,69 @@ def run_epoch(
     cdef Py_ssize_t[::1] features = np.arange(grad_rows, dtype=np.intp)
     cdef Py_ssize_t[::1] slot = np.arange(n_features, dtype=np.intp)
     cdef Py_ssize_t[::1] mark = np.zeros(n_features, dtype=np.intp)
+    # What splits a minibatch's work between the threads: its features' counts, its rows'
+    # non-zeros, and the threads' shares of the phase at hand.
+    cdef Py_ssize_t[::1] occurrences = np.zeros(grad_rows, dtype=np.intp)
+    cdef Py_ssize_t[::1] row_nnz = np.zeros(min(batch_size, n_rows), dtype=np.intp)
+    cdef Py_ssize_t[::1] bounds = np.zeros(max(n_threads, 1) + 1, dtype=np.intp)
+    cdef double[::1] losses = np.zeros(min(batch_size, n_rows))
     # cumulative[t]: sum of step / scale over the epoch's first t steps; a row
     # caught up at step s owes saga_average * (cumulative[t] - cumulative[s]).
     cdef double[::1] cumulative = np.zeros(n_batches + 1)
     # average_weights[t]: the weights of the epoch's averaged iterates up to step t, summed.
     cdef double[::1] average_weights = np.zeros(n_batches + 1)
 
+    if n_threads < 1:
+        raise ValueError(f"n_threads: at least 1 expected, got {n_threads}.")
     if settings.shape[0] * sizeof(double) != sizeof(EpochSettings):
         raise ValueError(f"settings: {sizeof(EpochSettings) // sizeof(double)} values expected (EpochSettings).")
     if scalars.shape[0] * sizeof(double) != sizeof(EpochCounters):
         raise ValueError(f"scalars: {sizeof(EpochCounters) // sizeof(double)} values expected (EpochCounters).")
     cdef const EpochSettings* setting = <const EpochSettings*>&settings[0]
     cdef EpochCounters* counters = <EpochCounters*>&scalars[0]
-    cdef double eta0 = setting.eta0, max_step = setting.max_step
+    cdef double max_step = setting.max_step
     cdef double l2 = setting.l2, l1 = setting.l1
     cdef bint fit_intercept = setting.fit_intercept != 0
     cdef double intercept_scale = setting.intercept_scale
     cdef Py_ssize_t rc = <Py_ssize_t>setting.reference_class
     cdef double average_start = setting.average_start
-    cdef bint saga = setting.saga != 0
     cdef double average_power = setting.average_power
-    cdef bint per_feature = factor.shape[0] > 0
-    cdef bint adagrad = adagrad_sums.shape[0] > 0
-    # Weight rows owe the steps they missed: SAGA's mean term, per-feature L2 decay.
-    cdef bint lazy = is_sparse and (saga or per_feature)
-    cdef bint has_l1 = l1 > 0
-    cdef bint has_offset = offset.shape[0] > 0
-    cdef bint bounded = lower.shape[0] > 0
-    # The L1 term as a proximal step (soft-thresholding) instead of Tsuruoka's cumulative
-    # charge: with AdaGrad, and with bounds (see `lower, upper`).
-    cdef bint proximal_l1 = adagrad or (bounded and l1 > 0)
-    cdef bint cumulative_l1_charge = l1 > 0 and not proximal_l1
-    cdef bint has_average = correction.shape[0] > 0
+    cdef EpochPlan plan
+    plan.saga = setting.saga != 0
+    plan.adagrad = adagrad_sums.shape[0] > 0
+    plan.per_feature = factor.shape[0] > 0
+    plan.lazy = is_sparse and (plan.saga or plan.per_feature)
+    plan.bounded = lower.shape[0] > 0
+    plan.has_l1 = l1 > 0
+    # With AdaGrad, and with bounds (see `lower, upper`).
+    plan.proximal_l1 = plan.adagrad or (plan.bounded and l1 > 0)
+    plan.cumulative_l1_charge = l1 > 0 and not plan.proximal_l1
+    plan.has_average = correction.shape[0] > 0
+    plan.eta0, plan.max_step, plan.l2, plan.l1 = setting.eta0, max_step, l2, l1
+    plan.n_samples = n_samples
+    cdef bint saga = plan.saga, lazy = plan.lazy, bounded = plan.bounded
 
     cdef double t = counters.t, samples_seen = counters.samples_seen, scale = counters.scale
     cdef double cumulative_l1 = counters.cumulative_l1, scale_sum = counters.scale_sum, count = counters.count
     cdef double reference = counters.reference
     cdef double total = 0.0
 
-    cdef Py_ssize_t batch, start, stop, b, i, f, j, k, p, row, ahead, n_touched
+    cdef Py_ssize_t batch, start, stop, b, i, j, k, row, n_touched, thread
+    cdef int team = n_threads
+    cdef ThreadProbe probe
+    cdef double started, work
+    cdef const Py_ssize_t* rows
     cdef double loss, weight_sum, batch_loss, step, base_step
-    cdef floating row_scale, step_over_scale, stored
-    cdef floating b_, n_, l1_so_far, intercept_step, decay, threshold = 0
-    cdef double row_step, average_weight = 0.0
+    cdef floating row_scale, stored
+    cdef floating b_, n_, intercept_step
+    cdef double average_weight = 0.0
     cdef bint averaging
     # The epoch's first averaged step (none yet: past the last).
     cdef Py_ssize_t averaged_from = n_batches + 1
     cdef int status = STATUS_OK
+    start_probes(&probe)
 
-    if is_sparse and proximal_l1 and not per_feature:
+    if is_sparse and plan.proximal_l1 and not plan.per_feature:
         raise ValueError("Proximal L1 steps on sparse data need the per-row path: pass factor.")
 
     with nogil:
@@ -749,75 +1120,43 @@ def run_epoch(
             b = stop - start
             b_ = <floating>b
             n_ = <floating>n_samples
+            rows = &order[start]
+            team = probe_threads(&probe, batch, n_threads)
+            started = omp_get_wtime()
 
             # The rows' features (every feature on dense data), caught up on SAGA's mean term.
             n_touched = n_features
             if is_sparse:
-                n_touched = 0
-                for i in range(start, stop):
-                    row = order[i]
-                    for p in range(indptr[row], indptr[row + 1]):
-                        j = indices[p]
-                        if p + PREFETCH_AHEAD < indptr[row + 1]:
-                            ahead = indices[p + PREFETCH_AHEAD]
-                            prefetch(&mark[ahead])
-                            prefetch(&coef[ahead, 0])
-                            if lazy:
-                                prefetch(&caught_up[ahead])
-                            if lazy and saga:
-                                prefetch(&saga_average[ahead, 0])
-                        if mark[j] != batch:
-                            mark[j] = batch
-                            slot[j] = n_touched
-                            features[n_touched] = j
-                            n_touched += 1
-                            if lazy and per_feature:
-                                catch_up_decay(
-                                    j, batch - 1,
-                                    missed_steps(j, batch - 1, cumulative, caught_up, adagrad_sums, eta0, max_step),
-                                    l2 * factor[j], l1 * factor[j] if proximal_l1 else 0.0, coef, saga, saga_average,
-                                    caught_up, &correction[j, 0] if has_average else NULL, scale_sum, averaged_from,
-                                    average_weights,
-                                )
-                            elif lazy:
-                                catch_up(j, cumulative[batch - 1] - cumulative[caught_up[j]], coef, saga_average)
-                                caught_up[j] = batch - 1
-                            if bounded:
-                                clip_row(&coef[j, 0], &lower[j, 0], &upper[j, 0], n_free, scale,
-                                         &correction[j, 0] if has_average else NULL, scale_sum)
+                n_touched = mark_features(indices, indptr, rows, b, batch, mark, slot, features, occurrences, row_nnz)
+                if lazy or bounded:
+                    split(NULL, n_touched, team, bounds)
+                    for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
+                        catch_up_rows(
+                            bounds[thread], bounds[thread + 1], &features[0], batch - 1, bounded, scale,
+                            scale_sum, averaged_from, &plan, coef, saga_average, caught_up, cumulative,
+                            average_weights, factor, adagrad_sums, correction, lower, upper,
+                        )
 
             # Scores, then losses and residuals w_i (P_i - Y_i), the rows weighted by n / b.
             if not is_sparse:
-                rows_block = dense_block(data, &order[start], b, n_features, &block[0])
+                rows_block = dense_block(data, rows, b, n_features, &block[0])
                 gemm(b"N", b"N", n_free, b, n_features, <floating>scale, &coef[0, 0], n_free,
                      rows_block, n_features, 0, &scores[0, rc], n_classes)
             row_scale = <floating>(n_samples / <double>b)
+            split(&row_nnz[0] if is_sparse else NULL, b, team, bounds)
+            for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
+                scores_block(
+                    bounds[thread], bounds[thread + 1], rows, data, indices, indptr, is_sparse, coef, intercept,
+                    <floating>scale, offset, targets, sample_weights, row_scale, residuals, scores, rc, losses,
+                )
+            # Summed in row order, whatever the threads: the loss is the same on any number.
             loss = 0.0
             weight_sum = 0.0
+            work = 0.0
             for i in range(b):
-                row = order[start + i]
-                if i + PREFETCH_AHEAD < b:
-                    # What a row reads at random places: its targets, weight and stored
-                    # residual (SAGA) (measured: a third of the dense epoch went to
-                    # these cache misses, and to its features', before dense_block).
-                    ahead = order[start + i + PREFETCH_AHEAD]
-                    prefetch_row(&targets[ahead, 0], n_classes)
-                    prefetch(&sample_weights[ahead])
-                    if has_offset:
-                        prefetch_row(&offset[ahead, 0], n_free)
-                    if saga:
-                        prefetch_row(&residuals[ahead, 0], n_free)
-                if is_sparse:
-                    sparse_row_scores(data, indices, indptr, row, coef, intercept, <floating>scale, &scores[i, rc])
-                else:
-                    for k in range(n_free):
-                        scores[i, rc + k] += intercept[k]
-                if has_offset:
-                    for k in range(n_free):
-                        scores[i, rc + k] += offset[row, k]
-                weight_sum += sample_weights[row] * row_scale
-                loss += row_cross_entropy_residual(&scores[i, rc], NULL, &targets[row, 0],
-                                                   sample_weights[row] * row_scale, n_free, rc)
+                weight_sum += sample_weights[rows[i]] * row_scale
+                loss += losses[i]
+                work += row_nnz[i] if is_sparse else 1
             batch_loss = loss / weight_sum if weight_sum > 0 else 0.0
             if batch == 1:
                 if reference != reference:  # NaN: none given
@@ -833,76 +1172,44 @@ def run_epoch(
             for k in range(n_free):
                 grad_intercept[k] = 0
             for i in range(b):
-                row = order[start + i]
+                row = rows[i]
                 if saga:
                     for k in range(n_free):
                         stored = scores[i, rc + k] * b_
                         scores[i, rc + k] = stored - residuals[row, k]
                         residuals[row, k] = stored
-                if is_sparse:
-                    sparse_gradient(data, indices, indptr, row, &scores[i, rc], slot, grad)
                 for k in range(n_free):
                     grad_intercept[k] += scores[i, rc + k]
-            if not is_sparse:
+            if is_sparse:
+                # Each thread its own gradient rows, of about equal non-zeros.
+                split(&occurrences[0], n_touched, team, bounds)
+                for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
+                    gradient_block(data, indices, indptr, rows, b, &scores[0, rc], n_classes, slot,
+                                   bounds[thread], bounds[thread + 1], grad)
+            else:
                 gemm(b"N", b"T", n_free, n_features, b, 1, &scores[0, rc], n_classes,
                      rows_block, n_features, 1, &grad[0, 0], n_free)
 
             # The step: L2 on the scale, the gradient and L1 on the touched rows.
-            base_step = schedule_step(setting, t, b, samples_seen, adagrad)
+            base_step = schedule_step(setting, t, b, samples_seen, plan.adagrad)
             step = base_step if base_step < max_step else max_step
             t += 1
-            if not per_feature:
+            if not plan.per_feature:
                 scale *= 1.0 - step * l2
-            step_over_scale = <floating>(step / scale)
-            if cumulative_l1_charge:
+            if plan.cumulative_l1_charge:
                 cumulative_l1 += step * l1
-            l1_so_far = <floating>cumulative_l1
             # As SGDClassifier: the iterate after the step that brings the samples seen
             # to average_start is the first averaged.
             averaging = average_start >= 0 and samples_seen + b >= average_start
             if averaging and averaged_from > batch:
                 averaged_from = batch
-            decay = 1
-            for f in range(n_touched):
-                j = features[f]
-                if is_sparse and f + PREFETCH_AHEAD < n_touched:
-                    # The batch's weight rows no longer fit in cache (measured: a quarter of
-                    # the sparse epoch waited on them here).
-                    ahead = features[f + PREFETCH_AHEAD]
-                    prefetch(&coef[ahead, 0])
-                    if saga:
-                        prefetch(&saga_average[ahead, 0])
-                    if cumulative_l1_charge:
-                        prefetch(&applied[ahead, 0])
-                    if averaging:
-                        prefetch(&correction[ahead, 0])
-                if saga:
-                    saga_direction(&grad[f, 0], &saga_average[j, 0], n_free, b_, n_)
-                if adagrad:
-                    adagrad_sums[j] += squared_norm(&grad[f, 0], n_free)
-                    row_step = adagrad_step(adagrad_sums[j], base_step, max_step)
-                    step_over_scale = <floating>row_step
-                    decay = <floating>(1.0 - row_step * l2 * factor[j])
-                    threshold = <floating>(row_step * l1 * factor[j])
-                elif per_feature:
-                    decay = <floating>(1.0 - step * l2 * factor[j])
-                    l1_so_far = <floating>(cumulative_l1 * factor[j])
-                    if proximal_l1:
-                        threshold = <floating>(step * l1 * factor[j])
-                elif proximal_l1:
-                    threshold = <floating>(step * l1 / scale)  # in V's units
-                if has_l1 or averaging or bounded or per_feature:
-                    penalized_step_row(
-                        &coef[j, 0], &grad[f, 0], n_free, decay, step_over_scale,
-                        &applied[j, 0] if cumulative_l1_charge else NULL, l1_so_far, threshold, scale,
-                        &lower[j, 0] if bounded else NULL, &upper[j, 0] if bounded else NULL,
-                        &correction[j, 0] if averaging else NULL, scale_sum,
-                    )
-                else:
-                    step_row(&coef[j, 0], &grad[f, 0], n_free, step_over_scale)
-                memset(&grad[f, 0], 0, n_free * sizeof(floating))
-                if lazy:
-                    caught_up[j] = batch
+            split(NULL, n_touched, team, bounds)
+            for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
+                step_block(
+                    bounds[thread], bounds[thread + 1], &features[0], batch, step, base_step, scale, scale_sum,
+                    cumulative_l1, averaging, b_, &plan, grad, coef, saga_average, applied, caught_up, factor,
+                    adagrad_sums, correction, lower, upper,
+                )
             if averaging:
                 average_weight = pow(samples_seen + b, average_power)
                 scale_sum += average_weight * scale
@@ -912,7 +1219,7 @@ def run_epoch(
 
             if fit_intercept:
                 intercept_step = <floating>(step * intercept_scale)
-                if adagrad:
+                if plan.adagrad:
                     adagrad_sums[n_features] += squared_norm(&grad_intercept[0], n_free)
                     intercept_step = <floating>(base_step / sqrt(adagrad_sums[n_features] + ADAGRAD_EPS))
                 for k in range(n_free):
@@ -927,10 +1234,13 @@ def run_epoch(
             if not saga:  # the count only serves averaging, which SAGA does not do
                 samples_seen += b
             total += loss * b
+            probe_record(&probe, batch, team, omp_get_wtime() - started, work)
 
             if scale < MIN_SCALE:
                 if lazy:
-                    catch_up_all(batch, cumulative, coef, saga_average, caught_up)
+                    catch_up_rows(0, n_features, NULL, batch, False, scale, scale_sum, averaged_from, &plan, coef,
+                                  saga_average, caught_up, cumulative, average_weights, factor, adagrad_sums,
+                                  correction, lower, upper)
                 fold_scale(coef, scale, averaging, correction, scale_sum)
                 scale = 1.0
                 if averaging:
@@ -938,15 +1248,14 @@ def run_epoch(
                 if bounded:  # as LazyCoef.materialize (the sum of iterates is all in correction now)
                     for j in range(n_features):
                         clip_row(&coef[j, 0], &lower[j, 0], &upper[j, 0], n_free, 1.0, NULL, 0.0)
-        if lazy and status == STATUS_OK and per_feature:
-            for j in range(n_features):
-                catch_up_decay(
-                    j, n_batches, missed_steps(j, n_batches, cumulative, caught_up, adagrad_sums, eta0, max_step),
-                    l2 * factor[j], l1 * factor[j] if proximal_l1 else 0.0, coef, saga, saga_average, caught_up,
-                    &correction[j, 0] if has_average else NULL, scale_sum, averaged_from, average_weights,
+        if lazy and status == STATUS_OK:
+            split(NULL, n_features, team, bounds)
+            for thread in prange(team, num_threads=team, schedule="static", chunksize=1):
+                catch_up_rows(
+                    bounds[thread], bounds[thread + 1], NULL, n_batches, False, scale, scale_sum, averaged_from,
+                    &plan, coef, saga_average, caught_up, cumulative, average_weights, factor, adagrad_sums,
+                    correction, lower, upper,
                 )
-        elif lazy and status == STATUS_OK:
-            catch_up_all(n_batches, cumulative, coef, saga_average, caught_up)
 
     counters.t, counters.samples_seen, counters.scale, counters.cumulative_l1 = t, samples_seen, scale, cumulative_l1
     counters.scale_sum, counters.count, counters.reference, counters.total = scale_sum, count, reference, total

@@ -38,8 +38,9 @@ from ._shared cimport floating, row_cross_entropy_residual
 MIN_ENTRIES_PER_THREAD = 16384
 
 
-def effective_n_threads(n_entries=None):
-    """Threads an OpenMP region over ``n_entries`` values may use (all it may, when None).
+def effective_n_threads(n_entries=None, min_entries=MIN_ENTRIES_PER_THREAD):
+    """Threads an OpenMP region over ``n_entries`` values may use (all it may, when None), at
+    least ``min_entries`` values each.
 
     As scikit-learn's ``_openmp_effective_n_threads``: ``omp_get_max_threads()``
     reflects both ``OMP_NUM_THREADS`` and ``threadpool_limits(user_api="openmp")``.
@@ -47,7 +48,7 @@ def effective_n_threads(n_entries=None):
     available = max(openmp.omp_get_max_threads(), 1)
     if n_entries is None:
         return available
-    return int(max(1, min(available, n_entries // MIN_ENTRIES_PER_THREAD)))
+    return int(max(1, min(available, n_entries // min_entries)))
 
 
 cdef inline double row_maximum(

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from .._array_api._device import DeviceObjective
+from .._kernels import effective_n_threads
 from .._kernels import epoch as kernel
 from .._kernels.contract import EpochCounters, EpochSettings, diverged
 from . import _device_epochs
@@ -180,7 +181,18 @@ def _pass(objective, state, order, batch_size, coef, intercept, applied, scalars
         *_bounds_arrays(objective.penalty, coef.shape),
         *_average_arrays(average),
         *_memory_arrays(memory, coef.dtype, _last_touched(objective, memory, per_row)),
+        _n_threads(objective, batch_size),
     )
+
+
+def _n_threads(objective, batch_size):
+    """The kernel's threads: one on dense data (a dense minibatch's time is BLAS's products, on
+    BLAS's threads) and for sparse minibatches too small to pay for another thread."""
+    X = objective.X
+    if not sparse.issparse(X):
+        return 1
+    entries = X.nnz * min(batch_size, X.shape[0]) // max(X.shape[0], 1) * objective.parameter_shape[1]
+    return effective_n_threads(entries, kernel.MIN_ENTRIES_PER_THREAD)
 
 
 def _kernel_data(objective):
