@@ -204,9 +204,13 @@ class EpochJudge:
         return undamped
 
     def _hovering(self, memory_gradient):
-        """Whether the memory's gradient grew over the epoch: SAGA at a safe step contracts it, one
-        too large hovers above the optimum (on the text twin at C = 1, 0.5 % above it)."""
-        grew = memory_gradient > self.last_memory_gradient
+        """Whether the memory's gradient grew over the epoch, by more than ``_SAGA_SWING`` of it:
+        SAGA at a safe step contracts it, one too large hovers above the optimum (on the text twin
+        at C = 1, 0.5 % above it). Only in a phase that ``stall_ratio`` ends (``"auto"``'s): near
+        the rounding floor ``solver="saga"`` would halve on noise."""
+        grew = (
+            self.stall_ratio is not None and memory_gradient > (1 + _SAGA_SWING) * self.last_memory_gradient
+        )
         self.last_memory_gradient = memory_gradient
         return grew
 
