@@ -31,6 +31,7 @@ from sklearn_maxent import MaxEntClassifier
 LOADERS = {"realtext": load_real_text, "texttwin": load_text_twin}
 TARGET = 1e-3
 RESULTS = Path(__file__).parent / "results"
+BEGIN, END = "<!-- loose-tol -->", "<!-- /loose-tol -->"
 
 
 def optimum(name, C, X, y):
@@ -84,6 +85,7 @@ def run(name, C, repeats, budget):
 
 def markdown(rows, command, host):
     lines = [
+        BEGIN,
         "## A loose tol on text: `MaxEntClassifier(tol=1e-3)` against LogisticRegression's time to 1e-3",
         "",
         f"Command: `{command}`. See the script's docstring. Machine: {host['cpu']}, {host['cores']} cores,"
@@ -102,7 +104,7 @@ def markdown(rows, command, host):
             f"| {row['data']} | {row['C']:g} | {ours_time:.2f} | {ours_gap:.1e} | {certified:.1e} | {saga} |"
             f" {saga_gap:.1e} | {saga_iter} | {ratio} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", END]) + "\n"
 
 
 def main(argv=None):
@@ -125,7 +127,7 @@ def main(argv=None):
     text = markdown(rows, command, host)
     print(text)
     if not args.no_write:
-        write_section(RESULTS / "RESULTS.md", "<!-- loose-tol -->", "<!-- /loose-tol -->", text)
+        write_section(RESULTS / "RESULTS.md", BEGIN, END, text)
 
 
 if __name__ == "__main__":
