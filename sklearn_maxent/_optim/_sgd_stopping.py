@@ -175,23 +175,25 @@ class EpochJudge:
 
     def _memory_gradient(self, coef):
         """``||g||^2`` of the gradient SAGA's memory holds (the mean of the rows' stored gradients
-        plus the penalty's), exact at the optimum and free of a pass; nan without one on the host."""
+        plus the penalty's), exact at the optimum and free of a pass.
+
+        Only in a phase that ``stall_ratio`` ends (``"auto"``'s, whose next solver checks at
+        once), on the host; nan elsewhere, where no rule reads it: under ``solver="saga"`` the
+        certificate's passes also feed the stall rule, which must still see a SAGA stuck far
+        from the optimum, and near the rounding floor its step would be halved on noise.
+        """
         memory = self.state.memory
-        if not self.variance_reduced or memory is None or not isinstance(memory.average, np.ndarray):
+        if self.stall_ratio is None or memory is None or not isinstance(memory.average, np.ndarray):
             return np.nan
         gradient = self.objective.penalty.smooth_gradient(coef)
         gradient += memory.average
         return float(np.vdot(gradient, gradient))
 
     def _may_be_certified(self, memory_gradient):
-        """Whether the gap may be within ``tol`` by the gradient SAGA's memory holds, as the
-        full-batch solvers judge by theirs (:func:`~._certify.may_be_certified`).
-
-        A certificate's pass costs more than an epoch. Only in a phase that ``stall_ratio`` ends
-        (``"auto"``'s, whose next solver checks at once): elsewhere the passes also feed the
-        stall rule, which must still see a SAGA stuck far from the optimum.
-        """
-        if self.stall_ratio is None or np.isnan(memory_gradient):
+        """Whether the gap may be within ``tol`` by the memory's gradient (always, without one), as
+        the full-batch solvers judge by theirs (:func:`~._certify.may_be_certified`): a
+        certificate's pass costs more than an epoch."""
+        if np.isnan(memory_gradient):
             return True
         return may_be_certified(self.objective.penalty, memory_gradient, self.loss, self.tol)
 
@@ -206,11 +208,8 @@ class EpochJudge:
     def _hovering(self, memory_gradient):
         """Whether the memory's gradient grew over the epoch, by more than ``_SAGA_SWING`` of it:
         SAGA at a safe step contracts it, one too large hovers above the optimum (on the text twin
-        at C = 1, 0.5 % above it). Only in a phase that ``stall_ratio`` ends (``"auto"``'s): near
-        the rounding floor ``solver="saga"`` would halve on noise."""
-        grew = (
-            self.stall_ratio is not None and memory_gradient > (1 + _SAGA_SWING) * self.last_memory_gradient
-        )
+        at C = 1, 0.5 % above it). Never without that gradient (nan)."""
+        grew = memory_gradient > (1 + _SAGA_SWING) * self.last_memory_gradient
         self.last_memory_gradient = memory_gradient
         return grew
 
