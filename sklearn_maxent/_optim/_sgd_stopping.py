@@ -23,6 +23,9 @@ _SAGA_DAMPING = 0.5
 # in three epochs when the stall rule handed over to a Newton step that cost eight epochs.
 REACH_EPOCHS = 3
 SAGA_SAFE_FRACTION = 1.0 / 3.0
+# The memory's gradient says nothing of hovering once it puts the relative gap within this many
+# rounding errors of the loss.
+_HOVER_FLOOR = 100.0
 
 
 class EpochJudge:
@@ -175,25 +178,22 @@ class EpochJudge:
 
     def _memory_gradient(self, coef):
         """``||g||^2`` of the gradient SAGA's memory holds (the mean of the rows' stored gradients
-        plus the penalty's), exact at the optimum and free of a pass.
-
-        Only in a phase that ``stall_ratio`` ends (``"auto"``'s, whose next solver checks at
-        once), on the host; nan elsewhere, where no rule reads it: under ``solver="saga"`` the
-        certificate's passes also feed the stall rule, which must still see a SAGA stuck far
-        from the optimum, and near the rounding floor its step would be halved on noise.
-        """
+        plus the penalty's), exact at the optimum and free of a pass; nan without SAGA's memory on
+        the host, where no rule reads it."""
         memory = self.state.memory
-        if self.stall_ratio is None or memory is None or not isinstance(memory.average, np.ndarray):
+        if not self.variance_reduced or memory is None or not isinstance(memory.average, np.ndarray):
             return np.nan
         gradient = self.objective.penalty.smooth_gradient(coef)
         gradient += memory.average
         return float(np.vdot(gradient, gradient))
 
     def _may_be_certified(self, memory_gradient):
-        """Whether the gap may be within ``tol`` by the memory's gradient (always, without one), as
-        the full-batch solvers judge by theirs (:func:`~._certify.may_be_certified`): a
-        certificate's pass costs more than an epoch."""
-        if np.isnan(memory_gradient):
+        """Whether the gap may be within ``tol`` by the memory's gradient, as the full-batch solvers
+        judge by theirs (:func:`~._certify.may_be_certified`): a certificate's pass costs more than
+        an epoch. Only in a phase that ``stall_ratio`` ends (``"auto"``'s, whose next solver checks
+        at once); under ``solver="saga"`` the certificate's passes also feed the stall rule, which
+        must still see a SAGA stuck far from the optimum."""
+        if self.stall_ratio is None or np.isnan(memory_gradient):
             return True
         return may_be_certified(self.objective.penalty, memory_gradient, self.loss, self.tol)
 
@@ -208,10 +208,17 @@ class EpochJudge:
     def _hovering(self, memory_gradient):
         """Whether the memory's gradient grew over the epoch, by more than ``_SAGA_SWING`` of it:
         SAGA at a safe step contracts it, one too large hovers above the optimum (on the text twin
-        at C = 1, 0.5 % above it). Never without that gradient (nan)."""
+        at C = 1, 0.5 % above it, for 1,000 epochs under ``solver="saga"``). Only where that
+        gradient vanishes at the optimum (no L1 part, no bounds), and not once it puts the gap
+        within ``tol`` or the rounding floor: there its changes are noise."""
         grew = memory_gradient > (1 + _SAGA_SWING) * self.last_memory_gradient
         self.last_memory_gradient = memory_gradient
-        return grew
+        penalty = self.objective.penalty
+        if not grew or penalty.has_l1 or penalty.bounded:
+            return False
+        floor = max(self.tol or 0.0, _HOVER_FLOOR * float(np.finfo(self.objective.dtype).eps))
+        gap = memory_gradient / (2 * penalty.smallest_l2) if penalty.smallest_l2 > 0 else np.inf
+        return gap > floor * abs(self.loss)
 
     def _halve_step(self, reason):
         """Halve SAGA's own step, not below ``least_step`` (the user's is never halved)."""
