@@ -322,6 +322,31 @@ def test_a_stalling_phase_goes_on_while_its_certificate_reaches_tol_within_a_few
         assert within.n_iter == 2
 
 
+def test_a_stalling_phase_whose_one_certificate_is_near_tol_goes_on_to_measure_the_rate(monkeypatch):
+    """One certificate pass so far, its gap within ``2 ** REACH_EPOCHS`` of ``tol``: the phase goes
+    on to a second pass, whose rate then decides (on the text twin at C = 1 the pass of epoch 9 said
+    3.2e-6 at tol 1e-6; SAGA certified two epochs later, where the hand-over had cost a Newton step of
+    some 20 epochs' time). Without the rule, as far from ``tol``, the phase hands over uncertified."""
+    _, checked, _ = checked_saga_run(1e-12, 1, alpha=0.1, step=0.3)  # the same first epoch
+    tol = checked[0] / 4
+
+    def run(reach):
+        monkeypatch.setattr(_sgd_stopping, "REACH_EPOCHS", reach)
+        result, checked, gap = checked_saga_run(
+            tol, 50, alpha=0.1, step=0.3, stall_ratio=10.0, stall_patience=1
+        )
+        monkeypatch.undo()
+        return result, checked, gap
+
+    without, _, without_gap = run(1)
+    assert without.n_iter == 2
+    assert without_gap > tol
+    within, checks, within_gap = run(_sgd_stopping.REACH_EPOCHS)
+    assert tol < checks[0] <= 2**_sgd_stopping.REACH_EPOCHS * tol
+    assert within.n_iter > 2
+    assert within_gap <= tol
+
+
 def generalized_problem(case, n=120, d=6, seed=0):
     """A small dense problem with what ``case`` names of issue 14's objective (offset, factors, bounds)."""
     rng = np.random.default_rng(seed)

@@ -153,12 +153,14 @@ class EpochJudge:
     def _tol_within_reach(self):
         """Whether the certificate's rate, measured in the last epochs, reaches ``tol`` within
         ``REACH_EPOCHS``: a stalling loss then does not end the phase (a loose tol is nearer
-        than the next solver's first step)."""
-        return (
-            self.checks
-            and self.checks[-1][0] >= len(self.state.loss_curve) - 2
-            and self._epochs_to_tol() <= REACH_EPOCHS
-        )
+        than the next solver's first step). With one pass so far, whether its gap is within
+        ``2 ** REACH_EPOCHS`` of ``tol``: the next epoch's pass then measures the rate (SAGA has
+        at least halved the gap an epoch there)."""
+        if not (self.checks and self.checks[-1][0] >= len(self.state.loss_curve) - 2):
+            return False
+        if len(self.checks) == 1:
+            return self.checks[0][1] <= 2.0**REACH_EPOCHS * self.tol
+        return self._epochs_to_tol() <= REACH_EPOCHS
 
     def _next_check(self):
         """The first epoch whose certificate pass may succeed, by the rate of the last two passes.
