@@ -128,3 +128,29 @@ def test_saga_solver_halves_a_step_at_which_its_gradient_grows(many_classes, mon
         kept = MaxEntClassifier(**params).fit(X, y)
     assert kept.duality_gap_ > 1e-5
     assert objective(ruled, X, y, alpha) < objective(kept, X, y, alpha)
+
+
+def test_a_halved_step_starts_the_stall_count_again(weakly_penalized, monkeypatch):
+    """Every epoch after the first stalls here (a stall ratio of 10), two in a row end the phase; a
+    halving at epoch 3 gives the new step its own two epochs (on the text twin at C = 1 a loss that
+    rose just after a halving had handed over to a Newton step of 4 s, where SAGA certified two
+    epochs later)."""
+    X, y, alpha = weakly_penalized
+    monkeypatch.setattr(
+        _sgd_stopping.EpochJudge, "_hovering", lambda self, gradient: len(self.state.loss_curve) == 3
+    )
+
+    def phase():
+        objective = Objective(X, np.eye(20)[y], np.ones(len(y)), ElasticNet(alpha, 0.0), True, False)
+        coef, intercept = np.zeros(objective.parameter_shape), np.zeros(objective.parameter_shape[1])
+        state = SGDState(StepSchedule("constant", None))
+        options = {"stall_ratio": 10.0, "stall_patience": 2, "variance_reduced": True, "tol": None}
+        options |= {"n_iter_no_change": 1000, "shuffle": True, "rng": np.random.RandomState(0)}
+        result = sgd(objective, coef, intercept, state, batch_size=256, max_iter=15, **options)
+        return result.n_iter, state.schedule.eta0
+
+    n_epochs, step = phase()
+    monkeypatch.setattr(_sgd_stopping.EpochJudge, "_hovering", lambda self, gradient: False)
+    kept_epochs, kept_step = phase()
+    assert kept_epochs == 3
+    assert (n_epochs, step) == (4, kept_step / 2)

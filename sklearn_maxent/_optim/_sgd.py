@@ -89,8 +89,9 @@ def sgd(
         If given, also stop (as converged) once ``stall_patience`` epochs in a
         row each lower the loss by less than this fraction of it per full
         pass's cost (``epoch_passes``), measured over two epochs (a loss
-        that alternates gains every other epoch): the hand-over point of the ``"auto"`` solver, to a method
-        that pays about a pass an iteration.
+        that alternates gains every other epoch; a halving of SAGA's own step starts the count
+        again): the hand-over point of the ``"auto"`` solver, to a method that pays about a pass an
+        iteration.
     stall_patience : int
     epoch_passes : float
         What an epoch costs in full passes (loss and gradient) of the data.

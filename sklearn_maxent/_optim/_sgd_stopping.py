@@ -223,10 +223,13 @@ class EpochJudge:
         return gap > floor * abs(self.loss)
 
     def _halve_step(self, reason):
-        """Halve SAGA's own step, not below ``least_step`` (the user's is never halved)."""
+        """Halve SAGA's own step, not below ``least_step`` (the user's is never halved). The stall
+        count starts again: the new step's progress is yet to be seen (on the text twin at C = 1 a
+        loss that rose the epoch after a halving had handed over to a Newton step of 4 s)."""
         schedule = self.state.schedule
         if schedule.eta0 > self.least_step:
             schedule.eta0 = max(schedule.eta0 / 2.0, self.least_step)
+            self.stalls = 0
             if self.verbose:
                 print(f"-- {reason[0].upper() + reason[1:]}, step halved to {schedule.eta0:.3g}")
 
