@@ -189,7 +189,10 @@ class MaxEntClassifier(CallbackSupportMixin, ClassifierMixin, MaxEntBase):
         loss (per sample ``(||x_i||^2 + 1) / 2``, since the softmax Hessian's
         eigenvalues are at most 1/2) and is a safe step; as Bottou recommends,
         1, 2, 4, ... 64 times it are tried for one pass over 20 random
-        minibatches and the best is kept.
+        minibatches and the best is kept. SAGA (``"saga"``, ``"auto"``'s
+        first phase) halves a step so chosen, down to ``1 / (3 L_b)``, where
+        its epoch loss swings undamped or the gradient its memory holds grows
+        over an epoch; a given ``eta0`` is kept.
     power_t : float, default=0.5
         Exponent of the ``"invscaling"`` schedule.
     max_iter : int, default=1000
