@@ -218,7 +218,7 @@ class Objective(CertifiedPart):
     def hessian_dtype(self):
         """float32 for large sparse float64 data, else the data's (:meth:`hessian_product_and_diagonal`).
 
-        Newton-CG's products need about the precision of its forcing term (1e-2 to 1e-4), and
+        Newton-CG's products need about the precision of its forcing term (0.5 to about 1e-3), and
         float32 halves their memory traffic (twice as fast on text: benchmarks/results/CONSTANTS.md);
         passes of at most ``FLOAT32_HESSIAN_ABOVE`` stay exact, for fits taken to rounding precision.
         """

@@ -12,7 +12,7 @@ import numpy as np
 from .._kernels import cg, effective_n_threads
 
 
-def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter):
+def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter, refine=None):
     """Solve ``A x = rhs`` by conjugate gradients with a Jacobi preconditioner, from ``x = 0``.
 
     Parameters
@@ -27,6 +27,9 @@ def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter):
     rtol : float
         Stop once the residual's norm is at most ``rtol * ||rhs||``, as ``scipy.sparse.linalg.cg``.
     maxiter : int
+    refine : callable or None
+        ``refine(x)``, called once where the residual first meets ``rtol``, returns the relative
+        residual to go on to from there (``rtol`` or more: stop).
 
     Returns
     -------
@@ -45,7 +48,12 @@ def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter):
     target = rtol * float(np.sqrt(squared_residual))
     for _ in range(maxiter):
         if np.sqrt(squared_residual) <= target:
-            break
+            if refine is None:
+                break
+            target = min(target, refine(x) * target / rtol)
+            refine = None
+            if np.sqrt(squared_residual) <= target:
+                break
         matvec(direction, product)
         curvature = cg.dot(direction, product, threads)
         if not curvature > 0:

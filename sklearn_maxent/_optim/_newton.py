@@ -15,6 +15,8 @@ no gradient means the arithmetic's precision is reached. :func:`newton` is the
 entry point the solver chain (:mod:`~sklearn_maxent._optim._minimize`) calls.
 """
 
+from functools import partial
+
 import numpy as np
 
 from ._certify import may_be_certified
@@ -26,9 +28,14 @@ from ._state import Result
 # (1e-7 at tol=1e-10): found needed by check_sample_weight_equivalence (rtol 1e-7
 # on probabilities) where the penalty, so the curvature, is small.
 NEWTON_STEP_TOL_FACTOR = 1e3
-# Relative residual at which conjugate gradients stop in a Newton step, at most: below the
-# hand-off's gradients sqrt(gradient) decides (benchmarks/results/CONSTANTS.md).
+# Conjugate gradients end a Newton step by Eisenstat and Walker's forcing term (choice 2), from
+# FORCING_MAX: the far, damped steps of weakly penalized text need no precise solve. Where a
+# solve to at least CG_RTOL brings the gradient within the certificate's reach, or where the
+# step's predicted decrease puts J within NEAR_GAPS gap_tols of the optimum (after L-BFGS's
+# hand-off, say), the step aims there instead (benchmarks/results/CONSTANTS.md).
+FORCING_MAX = 0.5
 CG_RTOL = 1e-2
+NEAR_GAPS = 10.0
 # The line search judges J while the decrease a Newton step promises is above this many times
 # J's rounding unit (eps J), and the gradient's norm below: J's rounding is about 100 eps J.
 LOSS_RESOLUTION = 1e6
@@ -214,6 +221,7 @@ class NewtonSolver(NewtonLoop):
         # NEWTON_STEP_TOL_FACTOR * tol shows that they were, so another step is
         # taken (cheap: Newton's convergence is quadratic there).
         self.last_change = 0.0
+        self.last_forcing, self.last_gradient_norm = None, 0.0  # Eisenstat and Walker's memory
         self.gap = np.nan
         self.certified = self.converged = False
 
@@ -267,13 +275,23 @@ class NewtonSolver(NewtonLoop):
     def inner_solve(self):
         """The Newton direction: preconditioned conjugate gradients on the system, to the forcing term."""
         n_parameters = self.coef.size + self.coef.shape[1]
+        forcing, reach = self._forcing_term()
+        refine = partial(self._near_rtol, forcing=forcing, reach=reach) if 0 < reach < forcing else None
         self.direction = conjugate_gradients(
             self._matvec,
             self.rhs,
             self.inverse_diagonal,
-            rtol=self._forcing_term(),
+            rtol=forcing,
             maxiter=min(10 * n_parameters, 500),
+            refine=refine,
         )
+
+    def _near_rtol(self, direction, forcing, reach):
+        """``reach`` where the model's predicted decrease along ``direction`` (half ``-g^T d`` for a
+        conjugate gradients iterate) puts ``J`` within ``NEAR_GAPS`` gap_tols of the optimum, else
+        ``forcing``: near the optimum the quadratic model holds, and one precise step certifies."""
+        decrease = 0.5 * float(np.vdot(self.rhs, direction))
+        return reach if decrease <= NEAR_GAPS * self.gap_tol * abs(self.loss) else forcing
 
     def line_search(self, max_halvings=20):
         """Move to the first step ``t * direction``, t = 1, 1/2, 1/4, ..., that passes an Armijo test.
@@ -363,21 +381,35 @@ class NewtonSolver(NewtonLoop):
             out[size:] += self.damping[size:] * vector[size:]
 
     def _forcing_term(self):
-        """The relative residual at which conjugate gradients end a Newton step.
+        """The relative residual at which conjugate gradients end a Newton step, and the one that
+        brings the gradient within the certificate's reach (0 where none does).
 
-        A forcing term that shrinks with the gradient, ``sqrt(gradient)`` as in
-        Eisenstat & Walker, keeps the last steps superlinear, where a fixed 1e-4
-        would make them linear. But a step only needs to bring the gradient
-        within reach of the certificate: with an L2 penalty that is a gradient
-        norm of ``sqrt(2 l2 gap_tol J)``, ``l2`` the least of any weight (see
-        :mod:`~sklearn_maxent._optim._certify`),
-        and the gradient after an inexact step is about the residual, so CG may
-        stop at a quarter of that relative to the gradient now
-        (benchmarks/results/CONSTANTS.md).
+        Eisenstat & Walker's choice 2, ``0.9 (||g|| / ||g_prev||)^2`` capped at ``FORCING_MAX``
+        (where it starts), and not below ``0.9 eta_prev^2`` while that is above 0.1, solves
+        the far steps, whose gradient falls slowly, loosely and the last ones ever more
+        precisely (superlinear). But a step only needs to bring the gradient within reach of
+        the certificate: with an L2 penalty that is a gradient norm of
+        ``sqrt(2 l2 gap_tol J)``, ``l2`` the least of any weight (see
+        :mod:`~sklearn_maxent._optim._certify`), and the gradient after an inexact step is
+        about the residual, so CG may stop at a quarter of that relative to the gradient
+        now. Where that is at least ``CG_RTOL`` the step aims at the certificate directly
+        (:meth:`inner_solve` also does nearer the optimum; benchmarks/results/CONSTANTS.md).
         """
-        penalty, gap_tol = self.objective.penalty, self.gap_tol
-        forcing = min(CG_RTOL, np.sqrt(self.criterion))
         gradient_norm = norm(self.grad_coef, self.grad_intercept)
+        forcing = FORCING_MAX
+        if self.last_forcing is not None and self.last_gradient_norm > 0:
+            forcing = 0.9 * (gradient_norm / self.last_gradient_norm) ** 2
+            if 0.9 * self.last_forcing**2 > 0.1:
+                forcing = max(forcing, 0.9 * self.last_forcing**2)
+            forcing = min(forcing, FORCING_MAX)
+        self.last_forcing, self.last_gradient_norm = forcing, gradient_norm
+        reach = min(0.1, self._certificate_reach(gradient_norm))
+        return (reach if reach >= CG_RTOL else max(forcing, reach)), reach
+
+    def _certificate_reach(self, gradient_norm):
+        """The relative residual at which a step puts the gradient within the certificate's reach
+        (0 where no L2 certificate applies)."""
+        penalty, gap_tol = self.objective.penalty, self.gap_tol
         if (
             gap_tol is None
             or penalty.has_l1
@@ -385,9 +417,9 @@ class NewtonSolver(NewtonLoop):
             or penalty.smallest_l2 == 0
             or gradient_norm == 0
         ):
-            return forcing
+            return 0.0
         needed = np.sqrt(2 * penalty.smallest_l2 * gap_tol * abs(self.loss))
-        return max(forcing, min(0.1, 0.25 * needed / gradient_norm))
+        return 0.25 * needed / gradient_norm
 
     def _move(self, new_coef, new_intercept, gradient, criterion):
         """Take the step the line search accepted: the new point, its gradient, the change made."""
