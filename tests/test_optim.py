@@ -458,17 +458,23 @@ def test_steps_are_bounded_by_the_largest_per_feature_l2():
     assert 1 / stiffer == pytest.approx(1 / plain + 0.3)
 
 
-@pytest.mark.parametrize("n_iter", [1, 3, 40])
-def test_conjugate_gradients_follows_scipy_cg_and_solves_the_system(n_iter):
+def spd_system():
+    """A symmetric positive definite 40 x 40 system ``A x = rhs``, and ``A``'s product as
+    :func:`conjugate_gradients` takes it."""
     rng = np.random.RandomState(0)
     factor = rng.standard_normal((40, 40))
     A = factor @ factor.T + np.diag(rng.uniform(0.1, 10.0, 40))
-    rhs = rng.standard_normal(40)
-    inverse_diagonal = 1.0 / np.diag(A)
 
     def matvec(vector, out):
         out[:] = A @ vector
 
+    return A, rng.standard_normal(40), matvec
+
+
+@pytest.mark.parametrize("n_iter", [1, 3, 40])
+def test_conjugate_gradients_follows_scipy_cg_and_solves_the_system(n_iter):
+    A, rhs, matvec = spd_system()
+    inverse_diagonal = 1.0 / np.diag(A)
     ours = conjugate_gradients(matvec, rhs, inverse_diagonal, rtol=1e-12, maxiter=n_iter)
     theirs, _ = cg(A, rhs, M=np.diag(inverse_diagonal), rtol=1e-12, maxiter=n_iter)
     np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=1e-10)
@@ -478,10 +484,7 @@ def test_conjugate_gradients_follows_scipy_cg_and_solves_the_system(n_iter):
 
 def test_conjugate_gradients_in_float32_solve_to_float32_precision():
     """The iteration runs in the system's dtype (a Newton system with float32 products)."""
-    rng = np.random.RandomState(0)
-    factor = rng.standard_normal((40, 40))
-    A = factor @ factor.T + np.diag(rng.uniform(0.1, 10.0, 40))
-    rhs = rng.standard_normal(40)
+    A, rhs, _ = spd_system()
     A32 = A.astype(np.float32)
 
     def matvec(vector, out):
@@ -496,15 +499,8 @@ def test_conjugate_gradients_in_float32_solve_to_float32_precision():
 def test_conjugate_gradients_refine_goes_on_from_where_rtol_is_met():
     """``refine`` is asked once, at scipy's stopping iterate for ``rtol``; returning ``rtol`` stops
     there, a smaller value carries the same iteration on to it."""
-    rng = np.random.RandomState(0)
-    factor = rng.standard_normal((40, 40))
-    A = factor @ factor.T + np.diag(rng.uniform(0.1, 10.0, 40))
-    rhs = rng.standard_normal(40)
+    A, rhs, matvec = spd_system()
     inverse_diagonal = 1.0 / np.diag(A)
-
-    def matvec(vector, out):
-        out[:] = A @ vector
-
     asked = []
 
     def stop(x):
