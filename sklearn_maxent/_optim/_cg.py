@@ -45,12 +45,13 @@ def conjugate_gradients(matvec, rhs, inverse_diagonal, rtol, maxiter, refine=Non
     product = np.empty_like(rhs)
     rho = cg.dot(residual, direction, threads)
     squared_residual = cg.dot(residual, residual, threads)
-    target = rtol * float(np.sqrt(squared_residual))
+    rhs_norm = float(np.sqrt(squared_residual))
+    target = rtol * rhs_norm
     for _ in range(maxiter):
         if np.sqrt(squared_residual) <= target:
             if refine is None:
                 break
-            target = min(target, refine(x) * target / rtol)
+            target = min(target, refine(x) * rhs_norm)
             refine = None
             if np.sqrt(squared_residual) <= target:
                 break
