@@ -19,7 +19,7 @@ from functools import partial
 
 import numpy as np
 
-from ._certify import may_be_certified
+from ._certify import certifying_gradient_norm, may_be_certified
 from ._cg import conjugate_gradients
 from ._monitor import SILENT
 from ._state import Result
@@ -409,16 +409,11 @@ class NewtonSolver(NewtonLoop):
     def _certificate_reach(self, gradient_norm):
         """The relative residual at which a step puts the gradient within the certificate's reach
         (0 where no L2 certificate applies)."""
-        penalty, gap_tol = self.objective.penalty, self.gap_tol
-        if (
-            gap_tol is None
-            or penalty.has_l1
-            or penalty.bounded
-            or penalty.smallest_l2 == 0
-            or gradient_norm == 0
-        ):
+        if self.gap_tol is None or gradient_norm == 0:
             return 0.0
-        needed = np.sqrt(2 * penalty.smallest_l2 * gap_tol * abs(self.loss))
+        needed = certifying_gradient_norm(self.objective.penalty, self.loss, self.gap_tol)
+        if needed is None:
+            return 0.0
         return 0.25 * needed / gradient_norm
 
     def _move(self, new_coef, new_intercept, gradient, criterion):
