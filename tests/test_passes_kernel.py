@@ -14,7 +14,7 @@ import pytest
 from scipy import sparse, special
 from threadpoolctl import threadpool_limits
 
-from sklearn_maxent._kernels import cg, csr_dense_product, jacobian_product
+from sklearn_maxent._kernels import cg, csr_dense_product, csr_transposed_product, jacobian_product
 from sklearn_maxent._model._softmax import (
     ThreadedCSR,
     linear_hessian_diagonal,
@@ -235,6 +235,50 @@ def test_csr_dense_product_matches_dense_product(dtype, index_dtype, squared):
     )
     expected = (A.multiply(A) if squared else A).toarray().astype(np.float64) @ dense
     np.testing.assert_allclose(out, expected, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_csr_transposed_product_matches_dense_product_in_the_same_bits_for_any_blocks(dtype, index_dtype):
+    """``A.T @ dense`` by blocks of the output's rows: the dense reference, and the bits of
+    :func:`csr_dense_product` on ``A.T`` (the same sums in the same order) whatever the blocks."""
+    rng = np.random.default_rng(11)
+    A_dense = (rng.standard_normal((90, 300)) * (rng.random((90, 300)) < 0.1)).astype(dtype)
+    A_dense[:, 5:40] = 0  # empty rows of A.T
+    A = sparse.csr_matrix(A_dense)
+    A_T = sparse.csr_matrix(A_dense.T)
+    dense = rng.standard_normal((90, 7)).astype(dtype)
+    by_rows = np.empty((300, 7), dtype=dtype)
+    csr_dense_product(A_T.data, A_T.indices, A_T.indptr, dense, False, by_rows, 2)
+    for row_bounds in ([0, 300], [0, 120, 300], [0, 1, 2, 299, 300], [0, 0, 150, 150, 300]):
+        row_bounds = np.array(row_bounds, dtype=index_dtype)
+        # Where each block's columns start in each row of A (its indices are sorted).
+        splits = np.array(
+            [np.searchsorted(A.indices[A.indptr[j] : A.indptr[j + 1]], row_bounds) for j in range(90)]
+        )
+        splits = (splits + A.indptr[:-1, None]).astype(index_dtype)
+        out = np.full((300, 7), np.nan, dtype=dtype)  # every entry must be written
+        csr_transposed_product(A.data, A.indices.astype(index_dtype), splits, row_bounds, dense, out, 2)
+        np.testing.assert_allclose(out, A_dense.T.astype(np.float64) @ dense, **tolerance(dtype))
+        np.testing.assert_array_equal(out, by_rows)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 2, 3, 7])
+def test_threaded_csr_row_blocks_split_every_row_of_the_transpose_by_blocks_of_rows(n_blocks):
+    rng = np.random.default_rng(12)
+    X = ThreadedCSR(awkward_csr(rng.standard_normal((40, 25)) * (rng.random((40, 25)) < 0.3), rng))
+    splits, row_bounds = X.row_blocks(n_blocks)
+    transpose = X.transpose
+    assert row_bounds[0] == 0
+    assert row_bounds[-1] == 40
+    assert np.all(np.diff(row_bounds) >= 0)
+    np.testing.assert_array_equal(splits[:, 0], transpose.indptr[:-1])
+    np.testing.assert_array_equal(splits[:, -1], transpose.indptr[1:])
+    for j in range(25):
+        for b in range(n_blocks):
+            rows = transpose.indices[splits[j, b] : splits[j, b + 1]]
+            assert np.all((rows >= row_bounds[b]) & (rows < row_bounds[b + 1]))
+    assert X.row_blocks(n_blocks)[0] is splits
 
 
 @pytest.mark.parametrize("reference_class", [False, True])

@@ -9,7 +9,7 @@ try:
     from . import _cg as cg
     from . import _epoch as epoch
     from ._coordinate import csc_sweeps, dense_sweeps
-    from ._csr import csr_dense_product
+    from ._csr import csr_dense_product, csr_transposed_product
     from ._rowwise import (
         cross_entropy_residual,
         curvature,
@@ -33,6 +33,7 @@ __all__ = [
     "cross_entropy_residual",
     "csc_sweeps",
     "csr_dense_product",
+    "csr_transposed_product",
     "curvature",
     "dense_hessian_diagonal",
     "dense_pass",

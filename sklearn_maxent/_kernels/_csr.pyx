@@ -1,10 +1,10 @@
 """Sparse times dense products of a full-batch pass, threaded over the sparse matrix's rows.
 
-scipy.sparse's ``X @ W`` and ``X.T @ R`` run on one thread. Here ``X @ W`` is
-threaded over the rows of CSR ``X``, and ``X.T @ R`` over the rows of a CSR
-copy of ``X.T`` that the caller keeps: every output row is then one thread's
-sum over one sparse row, in the row's stored order, so results do not depend
-on the number of threads.
+scipy.sparse's ``X @ W`` and ``X.T @ R`` run on one thread. Here ``X.T @ R`` is
+threaded over the rows of a CSR copy of ``X.T`` that the caller keeps, and
+``X @ W`` over blocks of ``X``'s rows, from that same copy (or over the rows of CSR
+``X``): every output row is then one thread's sum in the order of the column
+indices, so results do not depend on the number of threads.
 """
 
 from cython.parallel cimport prange
@@ -62,3 +62,43 @@ def csr_dense_product(
                     value = value * value
                 for k in range(n_columns):
                     out[row, k] += value * dense[column, k]
+
+
+def csr_transposed_product(
+    const floating[::1] data,
+    const index[::1] indices,
+    const index[:, ::1] splits,
+    const index[::1] row_bounds,
+    const floating[:, ::1] dense,
+    floating[:, ::1] out,
+    int n_threads,
+):
+    """Write ``A.T @ dense`` into ``out`` for the CSR matrix ``A = (data, indices, indptr)``
+    with sorted, unique column indices, from blocks of ``out``'s rows.
+
+    Block ``b`` is rows ``row_bounds[b]`` to ``row_bounds[b + 1]`` of ``out``; row ``j`` of
+    ``A`` holds its entries in those columns at positions ``splits[j, b]`` to
+    ``splits[j, b + 1]`` (so ``splits[j, 0]`` and ``splits[j, -1]`` are ``indptr[j]`` and
+    ``indptr[j + 1]``). A thread takes a block and reads ``dense`` in order, adding into its
+    block of ``out``, which stays in cache: ``X @ W`` from ``X.T`` this way reads ``W``
+    once instead of a row per entry of ``X``. Every row of ``out`` is summed over ``A``'s rows
+    in order, as :func:`csr_dense_product` on ``A.T`` sums it: the results are the same, and
+    do not depend on the blocks.
+    """
+    cdef Py_ssize_t n_blocks = row_bounds.shape[0] - 1
+    cdef Py_ssize_t n_columns = out.shape[1]
+    cdef Py_ssize_t block, row, k
+    cdef index position, column, end
+    cdef floating value
+    with nogil:
+        for block in prange(n_blocks, num_threads=n_threads, schedule="dynamic", chunksize=1):
+            for column in range(row_bounds[block], row_bounds[block + 1]):
+                for k in range(n_columns):
+                    out[column, k] = 0
+            for row in range(splits.shape[0]):
+                end = splits[row, block + 1]
+                for position in range(splits[row, block], end):
+                    column = indices[position]
+                    value = data[position]
+                    for k in range(n_columns):
+                        out[column, k] += value * dense[row, k]

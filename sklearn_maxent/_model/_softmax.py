@@ -29,6 +29,7 @@ from threadpoolctl import ThreadpoolController
 from .._kernels import (
     cross_entropy_residual,
     csr_dense_product,
+    csr_transposed_product,
     curvature,
     dense_hessian_diagonal,
     dense_pass,
@@ -51,9 +52,10 @@ class ThreadedCSR:
     """A CSR matrix with a CSR copy of its transpose, for threaded ``X @ W`` and ``X.T @ R``.
 
     Pass it wherever the functions below take ``X``. The copy of ``X.T`` is made
-    once, at the first backward product, and costs as much memory as ``X``
+    once, at the first product, and costs as much memory as ``X``
     (``nnz`` values and column indices); in exchange ``X.T @ R`` is threaded
-    over the rows of ``X.T`` (features) with results that do not depend on the
+    over the rows of ``X.T`` (features), and ``X @ W`` over blocks of ``X``'s rows
+    reading ``X.T`` (:meth:`row_blocks`), with results that do not depend on the
     number of threads.
 
     Parameters
@@ -81,6 +83,33 @@ class ThreadedCSR:
         transpose = self.csr.T.tocsr()
         transpose.sum_duplicates()
         return transpose
+
+    def row_blocks(self, n_blocks):
+        """Where ``n_blocks`` blocks of ``X``'s rows, of about equal entries, split each row of
+        :attr:`transpose`: the ``(splits, row_bounds)`` of
+        :func:`~sklearn_maxent._kernels.csr_transposed_product`.
+
+        Made once for each number of blocks (the threads of a product), and small: ``n_blocks + 1``
+        positions a feature.
+        """
+        blocks = self.__dict__.setdefault("_row_blocks", {})
+        if n_blocks not in blocks:
+            transpose = self.transpose
+            indptr = transpose.indptr
+            row_nnz = np.cumsum(np.diff(self.csr.indptr))
+            inner = np.searchsorted(row_nnz, np.arange(1, n_blocks) * (self.csr.nnz / n_blocks), side="right")
+            row_bounds = np.concatenate([[0], inner, [self.shape[0]]]).astype(indptr.dtype)
+            block_of_entry = np.searchsorted(row_bounds[1:-1], transpose.indices, side="right")
+            feature_of_entry = np.repeat(np.arange(self.shape[1]), np.diff(indptr))
+            counts = np.bincount(
+                feature_of_entry * n_blocks + block_of_entry, minlength=self.shape[1] * n_blocks
+            )
+            splits = np.empty((self.shape[1], n_blocks + 1), dtype=indptr.dtype)
+            splits[:, 0] = indptr[:-1]
+            np.cumsum(counts.reshape(-1, n_blocks), axis=1, out=splits[:, 1:])
+            splits[:, 1:] += indptr[:-1, None]
+            blocks[n_blocks] = splits, row_bounds
+        return blocks[n_blocks]
 
 
 def _csr_product(A, dense, squared=False):
@@ -119,10 +148,32 @@ def _product(X, dense):
             dense_product(X, np.ascontiguousarray(dense), out, _dense_block_rows(X), threads)
         return out
     if isinstance(X, ThreadedCSR):
-        return _csr_product(X.csr, dense)
+        return _transposed_product(X, dense)
     if sparse.issparse(X):
         return _csr_product(X, dense)
     return np.ascontiguousarray(X @ dense)
+
+
+def _transposed_product(X, dense):
+    """``X @ dense`` for a :class:`ThreadedCSR` from its transpose, a block of rows a thread: it
+    reads ``dense`` once, where a product over ``X``'s rows reads a row of it an entry, in random
+    order (twice as fast on text: benchmarks/results/CONSTANTS.md). The same sums in the same order."""
+    transpose = X.transpose
+    if transpose.dtype != dense.dtype or transpose.dtype not in (np.float32, np.float64):
+        return _csr_product(X.csr, dense)
+    out = np.empty((X.shape[0], dense.shape[1]), dtype=transpose.dtype)
+    n_threads = effective_n_threads(transpose.nnz * out.shape[1])
+    splits, row_bounds = X.row_blocks(n_threads)
+    csr_transposed_product(
+        transpose.data,
+        transpose.indices.astype(splits.dtype, copy=False),
+        splits,
+        row_bounds,
+        np.ascontiguousarray(dense),
+        out,
+        n_threads,
+    )
+    return out
 
 
 def _transpose_product(X, dense, squared=False, block_rows=8192):
