@@ -504,13 +504,16 @@ class _DistributedObjective(SmoothPart):
         )
         penalty = self.penalty
 
-        def product(coef_dir, intercept_dir):
+        def product(coef_dir, intercept_dir, out=None):
             self.n_evaluations += 1
             args = (np.asarray(coef_dir), np.asarray(intercept_dir), self.reference_class)
             _, hess_coef, hess_intercept = self._reduce(
                 self._submit(_worker_hessian_product, args, groups, extra=probas)
             )
             hess_coef = hess_coef.astype(self.dtype, copy=False) + penalty.smooth_gradient(coef_dir)
+            if out is not None:
+                out[...] = hess_coef
+                hess_coef = out
             self._project_intercept(hess_intercept)
             return hess_coef, hess_intercept.astype(self.dtype, copy=False)
 

@@ -147,6 +147,11 @@ def test_proba_and_hessian_match_numpy_reference(layout, dtype, reference_class,
     assert_dtype(dtype, *hess)
     np.testing.assert_allclose(hess[0], expected[0], **tolerance(dtype))
     np.testing.assert_allclose(hess[1], expected[1], **tolerance(dtype))
+    out = np.full(coef_dir.shape, np.nan, dtype=dtype)  # a solver's buffer: every entry written
+    into = linear_hessian_product(X, proba, weights, coef_dir, intercept_dir, reference_class, out)
+    assert into[0] is out
+    np.testing.assert_array_equal(out, hess[0])
+    np.testing.assert_array_equal(into[1], hess[1])
 
     diag = linear_hessian_diagonal(X, proba, weights, reference_class)
     expected = reference_hessian_diagonal(X_dense, expected_proba, weights, reference_class)

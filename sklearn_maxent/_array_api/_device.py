@@ -187,12 +187,15 @@ class DeviceObjective(CertifiedPart):
         weighted = self.row_weights[:, None] * proba
         penalty = self.penalty
 
-        def product(coef_dir, intercept_dir):
+        def product(coef_dir, intercept_dir, out=None):
             # The softmax Jacobian row by row, restricted to the free classes:
             # s_i P_ik (d_ik - <P_i, d_i>) with d = X V + v.
             direction = self.X @ self._on_device(coef_dir) + self._on_device(intercept_dir)
             jacobian = weighted * (direction - xp.sum(proba * direction, axis=1, keepdims=True))
             hess_coef = to_numpy(self.X.T @ jacobian) + penalty.smooth_gradient(coef_dir)
+            if out is not None:
+                out[...] = hess_coef
+                hess_coef = out
             return hess_coef, self._intercept_part(jacobian)
 
         curvature = weighted * (1 - proba)

@@ -335,8 +335,9 @@ class Objective(CertifiedPart):
         Returns
         -------
         product : callable
-            ``product(coef_dir, intercept_dir) -> (hess_coef, hess_intercept)``, directions and
-            results in :attr:`hessian_dtype`.
+            ``product(coef_dir, intercept_dir, out=None) -> (hess_coef, hess_intercept)``,
+            directions and results in :attr:`hessian_dtype`; ``hess_coef`` is written into
+            ``out`` where given (C-ordered).
         diag_coef : ndarray of shape (n_features, n_free)
         diag_intercept : ndarray of shape (n_free,)
             Zero when the model has no intercept.
@@ -347,9 +348,9 @@ class Objective(CertifiedPart):
         X = self._full_X if dtype == self.dtype else self.float32_twin()._full_X
         proba_h, row_weights_h = proba.astype(dtype, copy=False), self.row_weights.astype(dtype, copy=False)
 
-        def product(coef_dir, intercept_dir):
+        def product(coef_dir, intercept_dir, out=None):
             hess_coef, hess_intercept = linear_hessian_product(
-                X, proba_h, row_weights_h, coef_dir, intercept_dir, self.reference_class
+                X, proba_h, row_weights_h, coef_dir, intercept_dir, self.reference_class, out
             )
             penalty.add_smooth_gradient(coef_dir, hess_coef)
             if not self.fit_intercept:

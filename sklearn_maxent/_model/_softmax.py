@@ -112,19 +112,21 @@ class ThreadedCSR:
         return blocks[n_blocks]
 
 
-def _csr_product(A, dense, squared=False):
+def _csr_product(A, dense, squared=False, out=None):
     """``A @ dense`` (``A * A`` elementwise when ``squared``) for sparse ``A``, threaded over its rows.
 
-    ``squared`` needs ``A`` without duplicate entries.
+    ``squared`` needs ``A`` without duplicate entries. Written into ``out`` where given (C-ordered,
+    ``A``'s dtype), which is returned.
     """
     if A.dtype != dense.dtype or A.dtype not in (np.float32, np.float64):
         # Mixed or other dtypes: scipy's product and its type promotion.
-        return np.asarray((A.multiply(A) if squared else A) @ dense)
+        return _into(out, np.asarray((A.multiply(A) if squared else A) @ dense))
     A = sparse.csr_matrix(A)
     indices, indptr = A.indices, A.indptr
     if indices.dtype != indptr.dtype:
         indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
-    out = np.empty((A.shape[0], dense.shape[1]), dtype=A.dtype)
+    if out is None:
+        out = np.empty((A.shape[0], dense.shape[1]), dtype=A.dtype)
     csr_dense_product(
         A.data,
         indices,
@@ -176,19 +178,28 @@ def _transposed_product(X, dense):
     return out
 
 
-def _transpose_product(X, dense, squared=False, block_rows=8192):
+def _into(out, result):
+    """``result``, copied into ``out`` where one is given."""
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def _transpose_product(X, dense, squared=False, block_rows=8192, out=None):
     """``X.T @ dense``, or ``(X * X).T @ dense`` (elementwise square) when ``squared``.
 
-    Threaded for a :class:`ThreadedCSR`; on one thread for other sparse
+    Threaded for a :class:`ThreadedCSR`, written straight into ``out`` where given (C-ordered, of
+    the product's dtype; it is returned); on one thread for other sparse
     matrices (scipy), whose transpose is not kept; BLAS for dense ``X``, whose
     rows are squared ``block_rows`` at a time to need no copy of ``X``.
     """
     if isinstance(X, ThreadedCSR):
-        return _csr_product(X.transpose, dense, squared)
+        return _csr_product(X.transpose, dense, squared, out)
     if sparse.issparse(X):
-        return np.asarray((X.multiply(X) if squared else X).T @ dense)
+        return _into(out, np.asarray((X.multiply(X) if squared else X).T @ dense))
     if not squared:
-        return X.T @ dense
+        return _into(out, X.T @ dense)
     out = np.zeros((X.shape[1], dense.shape[1]), dtype=np.result_type(X, dense))
     for start in range(0, X.shape[0], block_rows):
         block = X[start : start + block_rows]
@@ -454,7 +465,7 @@ def _dense_pass(X, coef, shift, row_data, sample_weight, reference_class, hessia
     return float(losses.sum()), grad_chunks.sum(axis=0), shift_chunks.sum(axis=0)
 
 
-def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, reference_class):
+def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, reference_class, out=None):
     """Hessian of the weighted cross-entropy of a linear softmax model times a direction.
 
     The Hessian with respect to the scores is the softmax Jacobian (the
@@ -471,17 +482,21 @@ def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, ref
     intercept_dir : ndarray of shape (n_free,)
     reference_class : bool
         See :func:`linear_scores`.
+    out : ndarray of shape (n_features, n_free) or None
+        Where to write ``hess_coef`` (C-ordered, ``coef_dir``'s dtype): a solver's own buffer,
+        which a product over sparse ``X`` then fills without a temporary of the model's size.
 
     Returns
     -------
     hess_coef : ndarray of shape (n_features, n_free)
+        ``out`` where given.
     hess_intercept : ndarray of shape (n_free,)
     """
     if _is_dense_rows(X, coef_dir):
         _, hess_coef, hess_intercept = _dense_pass(
             X, coef_dir, intercept_dir, proba, sample_weight, reference_class, hessian=True
         )
-        return hess_coef, hess_intercept
+        return _into(out, hess_coef), hess_intercept
     product = _product(X, coef_dir)
     dtype = product.dtype
     jacobian_product(
@@ -492,7 +507,7 @@ def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, ref
         product,
         effective_n_threads(product.size),
     )
-    return _transpose_product(X, product), product.sum(axis=0)
+    return _transpose_product(X, product, out=out), product.sum(axis=0)
 
 
 def linear_hessian_diagonal(X, proba, sample_weight, reference_class, block_rows=8192):

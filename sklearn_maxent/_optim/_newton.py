@@ -371,8 +371,10 @@ class NewtonSolver(NewtonLoop):
         """
         size, free = self.coef.size, self.free
         step = vector[:size] if free is None else np.where(free, vector[:size], 0)
-        hess_coef, hess_intercept = self.hessian(step.reshape(self.coef.shape), vector[size:])
-        out[:size] = hess_coef.ravel()
+        # The product writes straight into CG's buffer: no temporary of the model's size.
+        _, hess_intercept = self.hessian(
+            step.reshape(self.coef.shape), vector[size:], out[:size].reshape(self.coef.shape)
+        )
         if free is not None:
             out[:size] *= free
         out[size:] = self._centered(hess_intercept)
