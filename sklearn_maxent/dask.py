@@ -77,6 +77,7 @@ from ._model._softmax import (
     linear_loss_gradient,
     linear_proba,
     linear_scores,
+    written_into,
 )
 from ._options import Prior, check_offset, check_offset_dtype, check_offset_shape, check_penalty_factor
 from ._targets import (
@@ -511,9 +512,7 @@ class _DistributedObjective(SmoothPart):
                 self._submit(_worker_hessian_product, args, groups, extra=probas)
             )
             hess_coef = hess_coef.astype(self.dtype, copy=False) + penalty.smooth_gradient(coef_dir)
-            if out is not None:
-                out[...] = hess_coef
-                hess_coef = out
+            hess_coef = written_into(out, hess_coef)
             self._project_intercept(hess_intercept)
             return hess_coef, hess_intercept.astype(self.dtype, copy=False)
 

@@ -10,8 +10,8 @@ on their device; what crosses to the host per pass is of the size of
 ``coef_`` (the weights in, the gradient out), as in ``LogisticRegression``'s
 array API support, since the solvers keep the parameters in NumPy.
 
-It imports the model's objective (whose certificate it shares), nothing of the
-optimizers, and of scikit-learn only its array API helpers.
+It imports the model's objective (whose certificate it shares) and the core's ``out=``
+helper, nothing of the optimizers, and of scikit-learn only its array API helpers.
 """
 
 from functools import cached_property
@@ -21,6 +21,7 @@ from scipy import sparse
 from sklearn.utils._array_api import _max_precision_float_dtype, get_namespace_and_device
 
 from .._model._objective import CertifiedPart
+from .._model._softmax import written_into
 from ._host import to_numpy
 
 
@@ -193,9 +194,7 @@ class DeviceObjective(CertifiedPart):
             direction = self.X @ self._on_device(coef_dir) + self._on_device(intercept_dir)
             jacobian = weighted * (direction - xp.sum(proba * direction, axis=1, keepdims=True))
             hess_coef = to_numpy(self.X.T @ jacobian) + penalty.smooth_gradient(coef_dir)
-            if out is not None:
-                out[...] = hess_coef
-                hess_coef = out
+            hess_coef = written_into(out, hess_coef)
             return hess_coef, self._intercept_part(jacobian)
 
         curvature = weighted * (1 - proba)

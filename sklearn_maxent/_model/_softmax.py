@@ -65,6 +65,7 @@ class ThreadedCSR:
 
     def __init__(self, X):
         self.csr = sparse.csr_matrix(X)
+        self._row_blocks = {}  # row_blocks' splits, by number of blocks
 
     @property
     def shape(self):
@@ -92,7 +93,7 @@ class ThreadedCSR:
         Made once for each number of blocks (the threads of a product), and small: ``n_blocks + 1``
         positions a feature.
         """
-        blocks = self.__dict__.setdefault("_row_blocks", {})
+        blocks = self._row_blocks
         if n_blocks not in blocks:
             transpose = self.transpose
             indptr = transpose.indptr
@@ -120,7 +121,7 @@ def _csr_product(A, dense, squared=False, out=None):
     """
     if A.dtype != dense.dtype or A.dtype not in (np.float32, np.float64):
         # Mixed or other dtypes: scipy's product and its type promotion.
-        return _into(out, np.asarray((A.multiply(A) if squared else A) @ dense))
+        return written_into(out, np.asarray((A.multiply(A) if squared else A) @ dense))
     A = sparse.csr_matrix(A)
     indices, indptr = A.indices, A.indptr
     if indices.dtype != indptr.dtype:
@@ -179,8 +180,9 @@ def _transposed_product(X, dense):
     return out
 
 
-def _into(out, result):
-    """``result``, copied into ``out`` where one is given."""
+def written_into(out, result):
+    """``result``, copied into ``out`` where one is given (the ``out=`` of a product that has no
+    kernel writing in place)."""
     if out is None:
         return result
     out[...] = result
@@ -198,14 +200,14 @@ def _transpose_product(X, dense, squared=False, block_rows=8192, out=None):
     if isinstance(X, ThreadedCSR):
         return _csr_product(X.transpose, dense, squared, out)
     if sparse.issparse(X):
-        return _into(out, np.asarray((X.multiply(X) if squared else X).T @ dense))
+        return written_into(out, np.asarray((X.multiply(X) if squared else X).T @ dense))
     if not squared:
-        return _into(out, X.T @ dense)
+        return written_into(out, X.T @ dense)
     total = np.zeros((X.shape[1], dense.shape[1]), dtype=np.result_type(X, dense))
     for start in range(0, X.shape[0], block_rows):
         block = X[start : start + block_rows]
         total += (block * block).T @ dense[start : start + block_rows]
-    return _into(out, total)
+    return written_into(out, total)
 
 
 def log_softmax(scores):
@@ -497,7 +499,7 @@ def linear_hessian_product(X, proba, sample_weight, coef_dir, intercept_dir, ref
         _, hess_coef, hess_intercept = _dense_pass(
             X, coef_dir, intercept_dir, proba, sample_weight, reference_class, hessian=True
         )
-        return _into(out, hess_coef), hess_intercept
+        return written_into(out, hess_coef), hess_intercept
     product = _product(X, coef_dir)
     dtype = product.dtype
     jacobian_product(
