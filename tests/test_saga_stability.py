@@ -112,22 +112,29 @@ def test_auto_saga_phase_halves_a_step_at_which_its_gradient_grows(weakly_penali
 
 def test_saga_solver_halves_a_step_at_which_its_gradient_grows(many_classes, monkeypatch):
     """Under ``solver="saga"`` too (the text twin at C = 1 hovered 0.5 % above the optimum for 1,000
-    epochs): at twice the calibrated step, C = 1, the kept step is still 1e-4 from a certificate
-    after 100 epochs, while the halved one is certified."""
+    epochs): at twice the calibrated step, C = 1, the halved step certifies 1e-6 within 20 epochs at
+    every seed, while the kept one is still short of it after 100 epochs at 3 seeds of these 6 (the
+    seed decides whether a kept step hovers)."""
     X, y, _ = many_classes
     alpha = 1 / X.shape[0]
     calibrate = _sgd.calibrated_step
     monkeypatch.setattr(_sgd, "calibrated_step", lambda *args: 2 * calibrate(*args))
-    params = {"alpha": alpha, "solver": "saga", "random_state": 0, "max_iter": 100}
+
+    def fits():
+        return [
+            MaxEntClassifier(alpha=alpha, solver="saga", random_state=seed, max_iter=100) for seed in range(6)
+        ]
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        ruled = MaxEntClassifier(**params).fit(X, y)
-    assert ruled.duality_gap_ <= 1e-6
+        ruled = [clf.fit(X, y) for clf in fits()]
+    assert all(clf.duality_gap_ <= 1e-6 for clf in ruled)
     monkeypatch.setattr(_sgd_stopping.EpochJudge, "_hovering", lambda self, gradient: False)
-    with pytest.warns(ConvergenceWarning):
-        kept = MaxEntClassifier(**params).fit(X, y)
-    assert kept.duality_gap_ > 1e-5
-    assert objective(ruled, X, y, alpha) < objective(kept, X, y, alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        kept = [clf.fit(X, y) for clf in fits()]
+    assert sum(clf.duality_gap_ > 1e-6 for clf in kept) >= 2
+    assert sum(clf.n_iter_ for clf in ruled) < sum(clf.n_iter_ for clf in kept) / 2
 
 
 def test_a_halved_step_starts_the_stall_count_again(weakly_penalized, monkeypatch):

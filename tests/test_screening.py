@@ -184,6 +184,7 @@ def test_fits_screen_only_weights_zero_at_the_scipy_optimum(problem, screening_r
 @pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
 def test_fits_screen_only_weights_zero_for_logistic_regression_saga(l1_ratio, screening_record):
     X, y = text_like(300, n_words=800, n_classes=5, seed=1)
+    X = X[:, X.getnnz(axis=0) > 0]  # the solver screens the features the rows use, the others it leaves out
     C = 20.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -266,6 +266,39 @@ class Objective(CertifiedPart):
             None if self.offset is None else self.offset[rows],
         )
 
+    def on_used_features(self):
+        """This objective on the features some row has an entry of, and those features (sorted);
+        None where ``X`` is dense or every feature is used.
+
+        An unused feature's weights add nothing to any score: the data loss
+        does not depend on them, and their optimum is the penalty's own
+        minimizer (:meth:`~sklearn_maxent._model._penalty.ElasticNet.own_minimizer`).
+        The objective returned leaves them out, and their penalty with them;
+        its ``X`` shares its values and row pointers with this one's.
+        """
+        if not self.is_sparse:
+            return None
+        X = self.X
+        used = np.bincount(X.indices, minlength=X.shape[1]) > 0
+        if used.all():
+            return None
+        position = np.cumsum(used, dtype=X.indices.dtype) - 1  # a used feature's new column
+        columns = sparse.csr_matrix(
+            (X.data, position[X.indices], X.indptr), shape=(X.shape[0], int(used.sum()))
+        )
+        columns.has_sorted_indices = X.has_sorted_indices  # renumbering in order keeps the order
+        features = np.flatnonzero(used)
+        objective = Objective(
+            columns,
+            self.targets,
+            self._given_row_weights,
+            self.penalty.on_features(features),
+            self.fit_intercept,
+            self.reference_class,
+            self.offset,
+        )
+        return objective, features
+
     def data_loss_gradient(self, coef, intercept):
         """Weighted cross-entropy on all rows and its gradient.
 

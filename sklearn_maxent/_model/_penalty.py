@@ -109,6 +109,25 @@ class ElasticNet:
             return False
         return self.factor is None or self.bounded or bool(self.factor.all())
 
+    def on_features(self, features):
+        """The penalty on the weight rows ``features`` only: their factors and bounds."""
+
+        def rows(array):
+            return None if array is None else array[features]
+
+        return ElasticNet(self.alpha, self.l1_ratio, rows(self.factor), rows(self.lower), rows(self.upper))
+
+    def own_minimizer(self, coef):
+        """``coef`` (within the bounds) moved to a minimizer of the penalty alone, in place; returned.
+
+        A penalized weight goes to 0 clipped into its bounds, the one minimizer
+        of ``a w^2 / 2 + c |w|`` there; an unpenalized one (a zero factor, or
+        ``alpha = 0``) minimizes it anywhere within them and stays.
+        """
+        strength = self.alpha if self.factor is None else self.alpha * self.factor[:, None]
+        coef[np.broadcast_to(strength > 0, coef.shape)] = 0
+        return self.project(coef)
+
     def projected_gradient(self, coef, gradient):
         """``gradient`` with the entries that push a weight out of its bound set to 0 (in place).
 

@@ -24,6 +24,7 @@ the caller owns validation, encoding and warnings.
 Modules, one concept each; imports go down this list only:
 
 * ``_minimize`` - the solver chain behind ``solver=``;
+* ``_used_features`` - a fit on the features sparse data use, the others' weights in closed form;
 * ``_sgd`` - the SGD/SAGA driver (the epoch loop, back-off, the step's calibration);
 * ``_sgd_stopping`` - when SGD/SAGA stops: the verdict on each epoch;
 * ``_newton_cd`` - proximal Newton with coordinate descent (the compiled sweeps of

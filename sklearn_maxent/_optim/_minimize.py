@@ -11,6 +11,7 @@ from ._newton import newton
 from ._newton_cd import newton_cd
 from ._sgd import sgd
 from ._state import Result
+from ._used_features import on_used_features
 
 # The "auto" solver hands over from SAGA to L-BFGS once an epoch lowers the
 # best loss by less than this fraction per full pass's cost (what an L-BFGS
@@ -211,11 +212,24 @@ def minimize(objective, coef, intercept, **options):
     within ``tol`` is convergence, whatever rule stopped the solver (``tol`` bounds that gap).
     """
     with single_threaded_blas():
-        result = _minimize(objective, coef, intercept, **options)
+        used = objective.on_used_features() if _may_leave_out_features(objective, options) else None
+        if used is None:
+            result = _minimize(objective, coef, intercept, **options)
+        else:
+            result = on_used_features(_minimize, objective.penalty, *used, coef, intercept, options)
     tol = options.get("tol")
     if not result.converged and tol is not None and result.gap <= tol:
         result.converged = True
     return result
+
+
+def _may_leave_out_features(objective, options):
+    """Whether the fit may run on the features sparse host data use (:func:`on_used_features`).
+
+    Not for plain SGD, whose averages and AdaGrad sums would have to follow, nor with early
+    stopping, whose held-out rows may use the other features.
+    """
+    return isinstance(objective, Objective) and options["solver"] != "sgd" and not options.get("validation")
 
 
 def uses_newton_cd(objective):
