@@ -8,7 +8,10 @@ with :mod:`ast`, never imported. Tests folders and vendored copies are skipped, 
 and so are packages with fewer than ``MIN_CLASS_DOCS`` documents. Train and test are split by
 module within each package (seeded), so that a module's near-copies never straddle the two. The
 documents are vectorized by ``TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2))``,
-fitted on the training part.
+fitted on the training part. Its hashed variant (``hashed=True``) is what a user who streams text
+builds: ``HashingVectorizer(ngram_range=(1, 2), alternate_sign=False)``'s 2**20 columns, most of
+which no training document uses, weighted by a ``TfidfTransformer(sublinear_tf=True)`` fitted on
+the training part.
 
 Only the ``test`` extra's dependencies count, not everything installed, so that a developer's own
 additions (PyTorch, build tools, the benchmark peers) leave the corpus as CI sees it. The result is
@@ -22,6 +25,7 @@ Usage, from the repository root::
 
     python benchmarks/real_text.py            # build (or load) the corpus, print its statistics
     python benchmarks/real_text.py --quick    # the small subsample of tests and --quick runs
+    python benchmarks/real_text.py --hashed   # the hashed variant
 """
 
 import argparse
@@ -41,8 +45,9 @@ from joblib import Parallel, delayed
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
 from text_data import make_text_twin
 
 PROJECT = "sklearn-maxent"  # its extra names the corpus's packages; it is never part of it
@@ -55,6 +60,7 @@ QUICK_FRACTION = 1 / 8  # of the source files, for quick=True: a few thousand do
 # Folders whose sources are not the package's own prose: its tests and copies of other packages.
 SKIPPED_FOLDERS = frozenset({"tests", "test", "_vendor", "_vendored", "vendored", "externals", "__pycache__"})
 VECTORIZER = {"sublinear_tf": True, "min_df": 2, "ngram_range": (1, 2)}
+HASHED_VECTORIZER = {"ngram_range": (1, 2), "alternate_sign": False, "norm": None}
 DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 CACHE = Path(__file__).resolve().parent / ".cache"
 FORMAT = 1  # bumped whenever the builder changes what it builds, so that old caches are not read
@@ -256,9 +262,18 @@ def split_by_module(labels, modules, test_size, rng):
     return test
 
 
-def vectorize(train_texts, test_texts):
-    """tf-idf rows of both parts, the vectorizer fitted on the training part: CSR float64."""
-    vectorizer = TfidfVectorizer(**VECTORIZER, dtype=np.float64)
+def vectorize(train_texts, test_texts, hashed=False):
+    """tf-idf rows of both parts, the vectorizer fitted on the training part: CSR float64.
+
+    ``hashed``: of hashed uni- and bigrams (``HASHED_VECTORIZER``) instead of a vocabulary.
+    """
+    vectorizer = (
+        make_pipeline(
+            HashingVectorizer(**HASHED_VECTORIZER, dtype=np.float64), TfidfTransformer(sublinear_tf=True)
+        )
+        if hashed
+        else TfidfVectorizer(**VECTORIZER, dtype=np.float64)
+    )
     X_train = vectorizer.fit_transform(train_texts).tocsr()
     X_test = vectorizer.transform(test_texts).tocsr()
     for X in (X_train, X_test):
@@ -266,23 +281,25 @@ def vectorize(train_texts, test_texts):
     return X_train, X_test
 
 
-def _cache_key(distributions, quick, seed):
+def _cache_key(distributions, quick, seed, hashed):
     """A digest of everything the corpus depends on: distributions and versions, Python, settings."""
     spec = {
         "format": FORMAT,
         "python": platform.python_version_tuple()[:2],
         "distributions": [[name, d.version] for name, d in distributions.items()],
         "quick": quick,
+        "hashed": hashed,
         "seed": seed,
         "settings": [MIN_WORDS, MIN_CLASS_DOCS, TEST_SIZE, QUICK_FRACTION, sorted(SKIPPED_FOLDERS)],
-        "vectorizer": VECTORIZER,
+        "vectorizer": HASHED_VECTORIZER if hashed else VECTORIZER,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _paths(distributions, quick, seed):
+def _paths(distributions, quick, seed, hashed):
     """The cache's arrays (.npz) and metadata (.json) paths of this corpus."""
-    stem = f"realtext-{'quick-' if quick else ''}{_cache_key(distributions, quick, seed)}"
+    variant = ("quick-" if quick else "") + ("hashed-" if hashed else "")
+    stem = f"realtext-{variant}{_cache_key(distributions, quick, seed, hashed)}"
     return CACHE / f"{stem}.npz", CACHE / f"{stem}.json"
 
 
@@ -343,7 +360,7 @@ def _statistics(classes, X_train, X_test, y_train, y_test):
     }
 
 
-def build(distributions, quick=False, seed=SEED, workers=None):
+def build(distributions, quick=False, seed=SEED, workers=None, hashed=False):
     """Build the corpus: parse, select, split by module, vectorize.
 
     Parameters
@@ -356,6 +373,8 @@ def build(distributions, quick=False, seed=SEED, workers=None):
         Seeds the file sample, the split and the row order.
     workers : int, optional
         Parsing processes.
+    hashed : bool
+        Hashed features (see ``vectorize``).
 
     Returns
     -------
@@ -372,7 +391,7 @@ def build(distributions, quick=False, seed=SEED, workers=None):
     test = split_by_module(labels, modules, TEST_SIZE, rng)
     # Rows shuffled: in the sorted order each class would be one block.
     train_rows, test_rows = (rng.permutation(np.flatnonzero(mask)) for mask in (~test, test))
-    X_train, X_test = vectorize(texts[train_rows].tolist(), texts[test_rows].tolist())
+    X_train, X_test = vectorize(texts[train_rows].tolist(), texts[test_rows].tolist(), hashed)
     y_train, y_test = y[train_rows], y[test_rows]
     end = time.perf_counter()
     info = {
@@ -401,17 +420,17 @@ def _write(arrays, info, npz_path, json_path):
     os.replace(f"{json_path}{suffix}", json_path)
 
 
-def _cached(quick, seed, rebuild=False):
+def _cached(quick, seed, rebuild=False, hashed=False):
     """The corpus's cache paths and metadata, building it when missing (or asked to)."""
     distributions = corpus_distributions()
-    npz_path, json_path = _paths(distributions, quick, seed)
+    npz_path, json_path = _paths(distributions, quick, seed, hashed)
     if rebuild or not (json_path.exists() and npz_path.exists()):
-        arrays, info = build(distributions, quick, seed)
+        arrays, info = build(distributions, quick, seed, hashed=hashed)
         _write(arrays, info, npz_path, json_path)
     return npz_path, json.loads(json_path.read_text())
 
 
-def real_text_info(quick=False, seed=SEED):
+def real_text_info(quick=False, seed=SEED, hashed=False):
     """The corpus's statistics (classes, class counts, sizes, versions), building it if needed.
 
     Parameters
@@ -419,13 +438,15 @@ def real_text_info(quick=False, seed=SEED):
     quick : bool
         The small subsample's statistics.
     seed : int
+    hashed : bool
+        The hashed variant's.
 
     Returns
     -------
     dict
         As written by ``build``; ``classes[k]`` is the package of label ``k``.
     """
-    return _cached(quick, seed)[1]
+    return _cached(quick, seed, hashed=hashed)[1]
 
 
 def _csr(arrays, part):
@@ -433,7 +454,7 @@ def _csr(arrays, part):
     return sparse.csr_matrix(tuple(components), shape=tuple(arrays[f"{part}_shape"]))
 
 
-def load_real_text(quick=False, seed=SEED):
+def load_real_text(quick=False, seed=SEED, hashed=False):
     """The docstring corpus, split by module: ``X_train, X_test, y_train, y_test``.
 
     Parameters
@@ -442,6 +463,8 @@ def load_real_text(quick=False, seed=SEED):
         A seeded sample of the source files (a few thousand documents), for tests and smoke runs.
     seed : int
         Seeds the sample, the split and the row order.
+    hashed : bool
+        Hashed features (2**20 columns, see ``vectorize``) instead of a vocabulary's.
 
     Returns
     -------
@@ -450,7 +473,7 @@ def load_real_text(quick=False, seed=SEED):
     y_train, y_test : ndarray of int64
         Class codes; ``real_text_info(quick, seed)["classes"]`` names them.
     """
-    npz_path, _ = _cached(quick, seed)
+    npz_path, _ = _cached(quick, seed, hashed=hashed)
     with np.load(npz_path) as arrays:
         return _csr(arrays, "X_train"), _csr(arrays, "X_test"), arrays["y_train"], arrays["y_test"]
 
@@ -510,13 +533,14 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="the small subsample")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--rebuild", action="store_true", help="build even when cached")
+    parser.add_argument("--hashed", action="store_true", help="the hashed variant")
     args = parser.parse_args(argv)
     if args.rebuild:
-        _cached(args.quick, args.seed, rebuild=True)
+        _cached(args.quick, args.seed, rebuild=True, hashed=args.hashed)
     start = time.perf_counter()
-    X_train, X_test, _, _ = load_real_text(args.quick, args.seed)
+    X_train, X_test, _, _ = load_real_text(args.quick, args.seed, args.hashed)
     seconds = time.perf_counter() - start
-    info = real_text_info(args.quick, args.seed)
+    info = real_text_info(args.quick, args.seed, args.hashed)
     print("\n".join(describe(info)))
     print(f"loaded in {seconds:.1f} s: X_train {X_train.shape}, X_test {X_test.shape}")
 

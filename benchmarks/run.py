@@ -24,6 +24,7 @@ import sys
 import time
 import tracemalloc
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,14 @@ from text_data import make_text_data
 import sklearn_maxent
 from sklearn_maxent import MaxEntClassifier
 
-DATASETS = ("digits", "dense", "dense32", "text", "dense1m", "realtext", "texttwin")
+DATASETS = ("digits", "dense", "dense32", "text", "dense1m", "realtext", "texttwin", "realhash")
 # Data sets whose loaders split them (by module, for the docstring corpus) and whose rows are
 # already l2-normalized tf-idf: load_dataset neither splits nor standardizes them.
-PRESPLIT = {"realtext": load_real_text, "texttwin": load_text_twin}
+PRESPLIT = {
+    "realtext": load_real_text,
+    "texttwin": load_text_twin,
+    "realhash": partial(load_real_text, hashed=True),
+}
 C = 1.0
 TARGET = 1e-3  # relative objective gap that counts as "reached"
 TIGHT_TARGET = 1e-6  # ... and the tight one, MaxEntClassifier's default tol
@@ -82,9 +87,10 @@ def load_dataset(name, quick):
     """Stratified 80/20 split of a named data set: ``X_train, X_test, y_train, y_test``.
 
     Dense data is standardized with the training set's mean and scale; the text data's rows are
-    already l2-normalized. "realtext" (real_text.py's docstring corpus) and "texttwin" (its
-    synthetic twin) come split by their loaders; quick, they are the corpus of a sample of the
-    source files, a few thousand documents as ``QUICK_ROWS`` are for the others.
+    already l2-normalized. "realtext" (real_text.py's docstring corpus), "texttwin" (its
+    synthetic twin) and "realhash" (the corpus's hashed variant) come split by their loaders;
+    quick, they are the corpus of a sample of the source files, a few thousand documents as
+    ``QUICK_ROWS`` are for the others.
     """
     if name in PRESPLIT:
         return PRESPLIT[name](quick=quick)

@@ -115,6 +115,22 @@ def test_real_text_corpus_and_its_twin_load():
     assert twin[0].nnz / twin[0].shape[0] == pytest.approx(info["nnz_per_row_train"], rel=0.03)
 
 
+def test_hashed_corpus_has_the_same_documents_in_hashed_columns():
+    """Same rows and labels as the vocabulary's corpus; 2**20 columns, which a training set uses few of."""
+    X_train, X_test, y_train, y_test = real_text.load_real_text(quick=True)
+    if len(real_text.real_text_info(quick=True)["classes"]) < 2:
+        pytest.skip("too few documented packages installed for a corpus")
+    H_train, H_test, h_train, h_test = real_text.load_real_text(quick=True, hashed=True)
+    np.testing.assert_array_equal(h_train, y_train)
+    np.testing.assert_array_equal(h_test, y_test)
+    assert H_train.shape == (X_train.shape[0], 2**20)
+    assert H_test.shape == (X_test.shape[0], 2**20)
+    used = np.unique(H_train.indices).size
+    assert X_train.shape[1] <= used < 2**20 / 2  # no min_df: more columns than the vocabulary's
+    norms = np.sqrt(H_train.multiply(H_train).sum(axis=1)).A1
+    np.testing.assert_allclose(norms[norms > 0], 1.0)
+
+
 def run_script(name, *arguments):
     """Run a benchmark script; its completed process, output captured."""
     # The package under test, also when it is not installed.
