@@ -114,7 +114,7 @@ def test_saga_solver_halves_a_step_at_which_its_gradient_grows(many_classes, mon
     """Under ``solver="saga"`` too (the text twin at C = 1 hovered 0.5 % above the optimum for 1,000
     epochs): at twice the calibrated step, C = 1, the halved step certifies 1e-6 within 20 epochs at
     every seed, while the kept one is still short of it after 100 epochs at 3 seeds of these 6 (the
-    seed decides whether a kept step hovers)."""
+    seed decides whether a kept step hovers; at least 2 asserted)."""
     X, y, _ = many_classes
     alpha = 1 / X.shape[0]
     calibrate = _sgd.calibrated_step

@@ -12,11 +12,15 @@ import pytest
 from scipy import optimize, sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from test_callbacks import Recorder
 from text_like import text_like
 
 from sklearn_maxent import MaxEntClassifier
 from sklearn_maxent._model._objective import Objective
 from sklearn_maxent._model._penalty import ElasticNet
+from sklearn_maxent._optim import Result, _minimize
+from sklearn_maxent._optim._used_features import _as_whole
 from sklearn_maxent._targets import one_hot
 
 X, Y = text_like(1200, n_words=8000, n_classes=4, seed=3)
@@ -154,35 +158,15 @@ def test_warm_start_moves_unused_weights_to_the_optimum_or_keeps_unpenalized_one
     assert not ours.coef_[:, np.setdiff1d(UNUSED, free)].any()
 
 
-class Recorder:
-    """A callback that keeps the model each step reports."""
-
-    def __init__(self):
-        self.models = []
-
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **kwargs):
-        pass
-
-    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None, **kwargs):
-        if context.parent is not None and fitted_estimator is not None:
-            self.models.append(fitted_estimator.coef_.copy())
-        return False
-
-
 def test_callbacks_see_whole_models():
     recorder = Recorder()
     clf = MaxEntClassifier(alpha=ALPHA, solver="lbfgs", bounds=(0.01, None)).set_callbacks(recorder)
     clf.fit(X, Y)
     assert recorder.models
-    assert all(coef.shape == clf.coef_.shape for coef in recorder.models)
-    np.testing.assert_array_equal(recorder.models[-1], clf.coef_)
-    assert (recorder.models[0][:, UNUSED] == 0.01).all()  # settled before the first step
+    coefs = [coef for coef, _ in recorder.models]
+    assert all(coef.shape == clf.coef_.shape for coef in coefs)
+    np.testing.assert_array_equal(coefs[-1], clf.coef_)
+    assert (coefs[0][:, UNUSED] == 0.01).all()  # settled before the first step
 
 
 def test_partial_fit_goes_on_after_a_saga_fit_with_l1():
@@ -194,3 +178,69 @@ def test_partial_fit_goes_on_after_a_saga_fit_with_l1():
     clf.partial_fit(rows, Y[:50])  # its rows use the features the fit left out
     assert clf.coef_.shape == (4, X.shape[1])
     assert np.isfinite(clf.coef_).all()
+
+
+def test_the_solvers_see_only_the_used_features(monkeypatch):
+    shapes = []
+    run = _minimize._minimize
+
+    def recording(objective, coef, intercept, **options):
+        shapes.append(objective.parameter_shape)
+        return run(objective, coef, intercept, **options)
+
+    monkeypatch.setattr(_minimize, "_minimize", recording)
+    MaxEntClassifier(alpha=ALPHA).fit(X, Y)
+    assert shapes == [(USED.size, 4)]
+
+
+def test_the_route_follows_the_data_as_given():
+    """Rows of 50 entries in the first 300 of 1,000 columns: sparse rows, though dense in the part."""
+    rng = np.random.default_rng(6)
+    columns = np.concatenate([rng.choice(300, 50, replace=False) for _ in range(1000)])
+    data = sparse.csr_matrix((np.ones(50_000), columns, np.arange(0, 50_001, 50)), shape=(1000, 1000))
+    targets = np.eye(2)[rng.integers(0, 2, 1000)]
+    whole = Objective(data, targets, np.ones(1000), ElasticNet(ALPHA, 0.0), True, True)
+    part, _ = whole.on_used_features()
+    assert whole.sparse_rows
+    assert part.sparse_rows
+    assert part.subset(np.arange(100)).sparse_rows
+    assert part._float32_twin.sparse_rows
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_fits_in_their_dtype(dtype):
+    binary = Y % 2
+    params = {"alpha": ALPHA, "tol": 1e-8, "random_state": 0}
+    ours = MaxEntClassifier(**params).fit(X.astype(dtype), binary)
+    reference = MaxEntClassifier(**params).fit(X[:, USED].astype(dtype), binary)
+    assert ours.coef_.dtype == dtype
+    np.testing.assert_array_equal(ours.coef_[:, USED], reference.coef_)
+    assert not ours.coef_[:, UNUSED].any()
+
+
+def test_no_restriction_without_any_entry():
+    empty = sparse.csr_matrix(X.shape)
+    assert objective_of(empty, ElasticNet(ALPHA, 0.0)).on_used_features() is None
+
+
+def test_losses_and_gap_are_the_whole_problems_where_bounds_keep_unused_weights_off_zero():
+    """Each unused weight adds alpha / 2 * 0.01 ** 2 to J (and to the dual value)."""
+    lower = 0.01
+    params = {"alpha": ALPHA, "bounds": (lower, 0.5), "tol": 1e-10, "random_state": 0}
+    ours = MaxEntClassifier(**params).fit(X, Y)
+    reference = MaxEntClassifier(**params).fit(X[:, USED], Y)
+
+    def whole_objective(clf, X):
+        return log_loss(Y, clf.predict_proba(X)) + ALPHA / 2 * np.sum(clf.coef_**2)
+
+    optimum = whole_objective(reference, X[:, USED]) + ALPHA / 2 * lower**2 * UNUSED.size * 4
+    assert whole_objective(ours, X) == pytest.approx(optimum, rel=1e-10)
+    assert ours.best_loss_ == pytest.approx(optimum, rel=1e-9)
+
+
+def test_a_parts_gap_as_the_whole_problems():
+    """J = 1.1 and D = 1.0 on the part, 1.0 more of each elsewhere: (2.1 - 2.0) / 2.0."""
+    whole = _as_whole(Result(3, True, [1.5, 1.1], gap=0.1), 1.0, part_value=1.1)
+    assert whole.gap == pytest.approx(0.05, rel=1e-12)
+    assert whole.loss_curve == pytest.approx([2.5, 2.1], rel=1e-12)
+    assert np.isnan(_as_whole(Result(3, True, [1.1]), 1.0, part_value=1.1).gap)

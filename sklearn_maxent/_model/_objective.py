@@ -174,9 +174,14 @@ class Objective(CertifiedPart):
     offset : ndarray of shape (n_samples, n_free) or None
         Added to the free scores ``X W + b`` of each row (in the dtype of
         ``X``); None for none.
+    sparse_rows : bool or None
+        :attr:`sparse_rows` of the data this objective was derived from (its
+        rows, features or dtype); None to judge ``X``.
     """
 
-    def __init__(self, X, targets, row_weights, penalty, fit_intercept, reference_class, offset=None):
+    def __init__(
+        self, X, targets, row_weights, penalty, fit_intercept, reference_class, offset=None, sparse_rows=None
+    ):
         self.X = X
         self.targets = targets
         self.row_weights = (row_weights / row_weights.sum()).astype(X.dtype, copy=False)
@@ -189,16 +194,21 @@ class Objective(CertifiedPart):
         # What the full-batch passes multiply by: sparse X keeps its transpose for threaded X.T @ R.
         self._full_X = ThreadedCSR(X) if sparse.issparse(X) else X
         self._last_pass = None  # ((coef, intercept), data_loss_gradient's result) at the last point
+        self._sparse_rows = sparse_rows
 
     @property
     def is_sparse(self):
         """Whether ``X`` is sparse (CSR): SGD then touches only the weight rows a minibatch uses."""
         return sparse.issparse(self.X)
 
-    @cached_property
+    @property
     def sparse_rows(self):
-        """Whether the rows are mostly zeros (:func:`has_sparse_rows`), whatever the container."""
-        return has_sparse_rows(self.X)
+        """Whether the rows are mostly zeros (:func:`has_sparse_rows`), whatever the container; an
+        objective derived from another (:meth:`subset`, :meth:`on_used_features`, its float32 twin)
+        keeps its judgement: the route is the data's as given."""
+        if self._sparse_rows is None:
+            self._sparse_rows = has_sparse_rows(self.X)
+        return self._sparse_rows
 
     @property
     def n_samples(self):
@@ -247,6 +257,7 @@ class Objective(CertifiedPart):
             self.fit_intercept,
             self.reference_class,
             low(self.offset),
+            self.sparse_rows,
         )
 
     @property
@@ -264,11 +275,12 @@ class Objective(CertifiedPart):
             self.fit_intercept,
             self.reference_class,
             None if self.offset is None else self.offset[rows],
+            self.sparse_rows,
         )
 
     def on_used_features(self):
         """This objective on the features some row has an entry of, and those features (sorted);
-        None where ``X`` is dense or every feature is used.
+        None where ``X`` is dense, or uses every feature or none.
 
         An unused feature's weights add nothing to any score: the data loss
         does not depend on them, and their optimum is the penalty's own
@@ -280,7 +292,7 @@ class Objective(CertifiedPart):
             return None
         X = self.X
         used = np.bincount(X.indices, minlength=X.shape[1]) > 0
-        if used.all():
+        if used.all() or not used.any():
             return None
         position = np.cumsum(used, dtype=X.indices.dtype) - 1  # a used feature's new column
         columns = sparse.csr_matrix(
@@ -296,6 +308,7 @@ class Objective(CertifiedPart):
             self.fit_intercept,
             self.reference_class,
             self.offset,
+            self.sparse_rows,
         )
         return objective, features
 

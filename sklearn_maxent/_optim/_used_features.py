@@ -19,11 +19,10 @@ def on_used_features(run, penalty, part, used, coef, intercept, options):
     ``part, used`` are the objective's ``on_used_features()``, ``penalty`` its
     penalty: the solver chain ``run`` optimizes the ``used`` features' weights,
     and every other weight goes to the penalty's own minimizer, all in
-    ``coef`` in place. The gap certified on
-    the part bounds the whole problem's: the rest adds to the objective the
-    penalty's least value, the same at both ends of the gap. ``options`` are
-    ``run``'s; its monitor sees whole models, and SGD's ``state`` ends in the
-    whole model's shape.
+    ``coef`` in place. ``options`` are ``run``'s; its monitor sees whole
+    models, and SGD's ``state`` ends in the whole model's shape. The result
+    is the whole problem's: the other weights add their penalty to ``J`` and
+    to the dual value alike (:func:`_as_whole`).
     """
     unused = np.ones(len(coef), dtype=bool)
     unused[used] = False
@@ -36,10 +35,22 @@ def on_used_features(run, penalty, part, used, coef, intercept, options):
     coef[used] = part_coef
     state = options.get("state")
     if state is not None and state.applied_l1 is not None:
-        # The L1 charged lazily so far: none is due on a weight at the penalty's minimizer.
+        # Whatever L1 a later step charges them, the weights at the penalty's minimizer stay.
         applied = np.zeros_like(coef)
         applied[used] = state.applied_l1
         state.applied_l1 = applied
+    rest = penalty.on_features(unused).value(coef[unused])
+    return _as_whole(result, rest, part.value(part_coef, intercept)) if rest else result
+
+
+def _as_whole(result, rest, part_value):
+    """``result`` of the part as the whole problem's, whose ``J`` and dual value are both larger by
+    ``rest``: its losses shifted, its relative gap ``(J - D) / D`` divided anew (``part_value``: the
+    part's final ``J``). Only where bounds keep unused weights off 0."""
+    result.loss_curve = [loss + rest for loss in result.loss_curve]
+    if np.isfinite(result.gap):
+        dual = part_value / (1.0 + result.gap)
+        result.gap = result.gap * dual / (dual + rest)
     return result
 
 
