@@ -26,7 +26,8 @@ def on_used_features(run, penalty, part, used, coef, intercept, options):
     """
     unused = np.ones(len(coef), dtype=bool)
     unused[used] = False
-    coef[unused] = penalty.on_features(unused).own_minimizer(coef[unused])
+    unused_penalty = penalty.on_features(unused)
+    coef[unused] = unused_penalty.own_minimizer(coef[unused])
     part_coef = coef[used]
     monitor = options.get("monitor")
     if monitor is not None:
@@ -39,7 +40,7 @@ def on_used_features(run, penalty, part, used, coef, intercept, options):
         applied = np.zeros_like(coef)
         applied[used] = state.applied_l1
         state.applied_l1 = applied
-    rest = penalty.on_features(unused).value(coef[unused])
+    rest = unused_penalty.value(coef[unused])
     return _as_whole(result, rest, part.value(part_coef, intercept)) if rest else result
 
 
