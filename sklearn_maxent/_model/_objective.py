@@ -249,14 +249,20 @@ class Objective(CertifiedPart):
         def low(array):
             return None if array is None else array.astype(np.float32)
 
+        return self._derived(
+            low(self.X), low(self.targets), self._given_row_weights, self.penalty, low(self.offset)
+        )
+
+    def _derived(self, X, targets, row_weights, penalty, offset):
+        """An objective on data derived from this one's: its intercept, reference class and route."""
         return Objective(
-            low(self.X),
-            low(self.targets),
-            self._given_row_weights,
-            self.penalty,
+            X,
+            targets,
+            row_weights,
+            penalty,
             self.fit_intercept,
             self.reference_class,
-            low(self.offset),
+            offset,
             self.sparse_rows,
         )
 
@@ -267,19 +273,16 @@ class Objective(CertifiedPart):
 
     def subset(self, rows):
         """The same objective on ``rows`` only (their row weights renormalized)."""
-        return Objective(
+        return self._derived(
             self.X[rows],
             self.targets[rows],
             self._given_row_weights[rows],
             self.penalty,
-            self.fit_intercept,
-            self.reference_class,
             None if self.offset is None else self.offset[rows],
-            self.sparse_rows,
         )
 
     def on_used_features(self):
-        """This objective on the features some row has an entry of, and those features (sorted);
+        """This objective on the features some row has an entry of, and which those are (a mask);
         None where ``X`` is dense, or uses every feature or none.
 
         An unused feature's weights add nothing to any score: the data loss
@@ -299,18 +302,10 @@ class Objective(CertifiedPart):
             (X.data, position[X.indices], X.indptr), shape=(X.shape[0], int(used.sum()))
         )
         columns.has_sorted_indices = X.has_sorted_indices  # renumbering in order keeps the order
-        features = np.flatnonzero(used)
-        objective = Objective(
-            columns,
-            self.targets,
-            self._given_row_weights,
-            self.penalty.on_features(features),
-            self.fit_intercept,
-            self.reference_class,
-            self.offset,
-            self.sparse_rows,
+        objective = self._derived(
+            columns, self.targets, self._given_row_weights, self.penalty.on_features(used), self.offset
         )
-        return objective, features
+        return objective, used
 
     def data_loss_gradient(self, coef, intercept):
         """Weighted cross-entropy on all rows and its gradient.

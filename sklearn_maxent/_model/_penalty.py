@@ -110,7 +110,7 @@ class ElasticNet:
         return self.factor is None or self.bounded or bool(self.factor.all())
 
     def on_features(self, features):
-        """The penalty on the weight rows ``features`` only: their factors and bounds."""
+        """The penalty on the weight rows ``features`` (indices or a mask) only: their factors and bounds."""
 
         def rows(array):
             return None if array is None else array[features]

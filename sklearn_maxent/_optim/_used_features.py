@@ -17,15 +17,14 @@ def on_used_features(run, penalty, part, used, coef, intercept, options):
     """``run(part, part_coef, intercept, **options)`` on the features an objective's rows use.
 
     ``part, used`` are the objective's ``on_used_features()``, ``penalty`` its
-    penalty: the solver chain ``run`` optimizes the ``used`` features' weights,
+    penalty: the solver chain ``run`` optimizes the ``used`` features' weights (a mask),
     and every other weight goes to the penalty's own minimizer, all in
     ``coef`` in place. ``options`` are ``run``'s; its monitor sees whole
     models, and SGD's ``state`` ends in the whole model's shape. The result
     is the whole problem's: the other weights add their penalty to ``J`` and
     to the dual value alike (:func:`_as_whole`).
     """
-    unused = np.ones(len(coef), dtype=bool)
-    unused[used] = False
+    unused = ~used
     unused_penalty = penalty.on_features(unused)
     coef[unused] = unused_penalty.own_minimizer(coef[unused])
     part_coef = coef[used]
